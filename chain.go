@@ -1,0 +1,288 @@
+package treeoflife
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Hash is a SHA-256 value: a record's chain value, a Merkle root. It prints
+// and marshals as lower-case hex.
+type Hash [32]byte
+
+// String returns h in lower-case hex.
+func (h Hash) String() string { return hex.EncodeToString(h[:]) }
+
+// MarshalText implements encoding.TextMarshaler (hex).
+func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler (hex).
+func (h *Hash) UnmarshalText(b []byte) error {
+	if len(b) != 64 {
+		return fmt.Errorf("treeoflife: hash must be 64 hex digits, got %d characters", len(b))
+	}
+	_, err := hex.Decode(h[:], b)
+	return err
+}
+
+// Domain separation of every hash in the log (FORMAT.md, "Hashes"):
+// 0x00 and 0x01 are RFC 6962's leaf and node prefixes (section 2.1), used
+// through golang.org/x/mod/sumdb/tlog; 0x02 links the chain; 0x03 starts it.
+const (
+	chainPrefix   = 0x02
+	genesisPrefix = 0x03
+)
+
+// leafHash is the RFC 6962 leaf hash of a record's stored bytes:
+// SHA-256(0x00 || payload).
+func leafHash(payload []byte) Hash { return Hash(tlog.RecordHash(payload)) }
+
+// chainHash links a record into the chain: SHA-256(0x02 || prev || leaf).
+func chainHash(prev, leaf *Hash) Hash {
+	var b [65]byte
+	b[0] = chainPrefix
+	copy(b[1:33], prev[:])
+	copy(b[33:], leaf[:])
+	return sha256.Sum256(b[:])
+}
+
+// genesisChain is the chain value before record 0: SHA-256(0x03 || logID).
+// Starting from the log ID binds every chain value to one log.
+func genesisChain(logID [16]byte) Hash {
+	var b [17]byte
+	b[0] = genesisPrefix
+	copy(b[1:], logID[:])
+	return sha256.Sum256(b[:])
+}
+
+// frontier is the right edge of an RFC 6962 Merkle tree: the roots of the
+// perfect subtrees that make up a tree of n leaves, one per set bit of n,
+// largest first. It is all the state needed to append a leaf and to compute
+// the root, so the logger's memory does not grow with the log.
+type frontier struct {
+	n      uint64
+	hashes []Hash
+}
+
+func (f *frontier) append(leaf Hash) {
+	h := leaf
+	for n := f.n; n&1 == 1; n >>= 1 {
+		last := len(f.hashes) - 1
+		h = Hash(tlog.NodeHash(tlog.Hash(f.hashes[last]), tlog.Hash(h)))
+		f.hashes = f.hashes[:last]
+	}
+	f.hashes = append(f.hashes, h)
+	f.n++
+}
+
+// root returns the RFC 6962 tree hash of the n leaves; the empty tree's root
+// is 32 zero bytes, as in tlog.TreeHash.
+func (f *frontier) root() Hash {
+	if len(f.hashes) == 0 {
+		return Hash{}
+	}
+	h := f.hashes[len(f.hashes)-1]
+	for i := len(f.hashes) - 2; i >= 0; i-- {
+		h = Hash(tlog.NodeHash(tlog.Hash(f.hashes[i]), tlog.Hash(h)))
+	}
+	return h
+}
+
+func (f *frontier) clone() frontier {
+	return frontier{n: f.n, hashes: append([]Hash(nil), f.hashes...)}
+}
+
+// Head is the state of a log after its first Size records: the chain value of
+// record Size-1 (the genesis value when Size is 0) and the RFC 6962 Merkle
+// root over all Size records. Two logs with the same Head hold the same
+// records; a Head published elsewhere (a checkpoint) pins the log's history.
+type Head struct {
+	Size  uint64 `json:"size"`
+	Chain Hash   `json:"chain"`
+	Root  Hash   `json:"root"`
+}
+
+// verifier checks segments in order, carrying the chain and the Merkle
+// frontier from record to record in O(log n) memory.
+type verifier struct {
+	dir      string
+	logID    [16]byte
+	size     uint64 // records verified so far
+	chain    Hash
+	frontier frontier
+
+	// checkpoint, when set, must lie on the chain: the chain value after
+	// record cp.Size-1 must be cp.Chain.
+	cp *Head
+}
+
+func newVerifier(dir string, logID [16]byte) *verifier {
+	return &verifier{dir: dir, logID: logID, chain: genesisChain(logID)}
+}
+
+func (v *verifier) head() Head { return Head{Size: v.size, Chain: v.chain, Root: v.frontier.root()} }
+
+// checkHeader compares a segment header with the state the previous segments
+// ended in.
+func (v *verifier) checkHeader(sf segmentFile, h *segmentHeader) error {
+	fail := func(reason string) error {
+		return &TamperError{Segment: sf.Name, Seq: v.size, Offset: 0, Reason: reason}
+	}
+	switch {
+	case h.LogID != v.logID:
+		return fail("segment belongs to another log (log ID mismatch)")
+	case h.FirstSeq != sf.FirstSeq:
+		return fail(fmt.Sprintf("segment file is named for seq %d but starts at seq %d (renamed segment)", sf.FirstSeq, h.FirstSeq))
+	case h.FirstSeq > v.size:
+		return fail(fmt.Sprintf("records %d to %d are missing (deleted segment?)", v.size, h.FirstSeq-1))
+	case h.FirstSeq < v.size:
+		return fail(fmt.Sprintf("segment starts at seq %d, which the previous segment already holds (inserted or duplicated segment)", h.FirstSeq))
+	case h.PrevChain != v.chain:
+		return fail("segment's starting chain value does not match the end of the previous segment")
+	case len(h.Frontier) != len(v.frontier.hashes) || !equalHashes(h.Frontier, v.frontier.hashes):
+		return fail("segment's Merkle frontier does not match the records before it")
+	}
+	return nil
+}
+
+func equalHashes(a, b []Hash) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// record checks one frame against the chain and advances it.
+func (v *verifier) record(sf segmentFile, fr *frame) error {
+	if fr.Seq != v.size {
+		return &TamperError{Segment: sf.Name, Seq: v.size, Offset: fr.Offset,
+			Reason: fmt.Sprintf("found seq %d where seq %d belongs (record inserted, deleted or reordered)", fr.Seq, v.size)}
+	}
+	leaf := leafHash(fr.Payload)
+	chain := chainHash(&v.chain, &leaf)
+	if chain != fr.Chain {
+		return &TamperError{Segment: sf.Name, Seq: fr.Seq, Offset: fr.Offset,
+			Reason: "chain value mismatch: the record or its predecessor was modified"}
+	}
+	if v.cp != nil && v.cp.Size == fr.Seq+1 && chain != v.cp.Chain {
+		return &TamperError{Segment: sf.Name, Seq: fr.Seq, Offset: fr.Offset,
+			Reason: "chain value differs from the checkpoint at this size (history rewritten)"}
+	}
+	v.chain = chain
+	v.frontier.append(leaf)
+	v.size++
+	return nil
+}
+
+// verifyLimit bounds verification of a log that is being written: records
+// beyond Head.Size and bytes beyond SegmentLen of the segment starting at
+// SegmentSeq are not read.
+type verifyLimit struct {
+	Head       Head
+	SegmentSeq uint64
+	SegmentLen int64
+}
+
+// verifyDir verifies every segment of the log in dir, streaming from disk.
+// With lim set, it stops at lim.Head.Size records and requires the result to
+// equal lim.Head; otherwise it verifies everything present.
+func verifyDir(ctx context.Context, dir string, logID [16]byte, cp *Head, lim *verifyLimit) (Head, error) {
+	v := newVerifier(dir, logID)
+	v.cp = cp
+	segs, err := listSegments(dir)
+	if err != nil {
+		return Head{}, err
+	}
+	if len(segs) == 0 {
+		return Head{}, &TamperError{Seq: 0, Offset: -1, Reason: "the log has no segment files"}
+	}
+	for _, sf := range segs {
+		if lim != nil && v.size >= lim.Head.Size && sf.FirstSeq > lim.SegmentSeq {
+			break // written after the snapshot
+		}
+		limit := int64(-1)
+		if lim != nil && sf.FirstSeq == lim.SegmentSeq {
+			limit = lim.SegmentLen
+		}
+		if err := v.segment(ctx, sf, limit, lim); err != nil {
+			return v.head(), err
+		}
+	}
+	h := v.head()
+	if lim != nil {
+		if h.Size < lim.Head.Size {
+			return h, &TamperError{Seq: h.Size, Offset: -1,
+				Reason: fmt.Sprintf("log ends after %d records but the logger has committed %d (records cut off the tail)", h.Size, lim.Head.Size)}
+		}
+		if h != lim.Head {
+			return h, &TamperError{Seq: h.Size, Offset: -1, Reason: "the log on disk does not match the logger's head (rewritten history)"}
+		}
+	}
+	if cp != nil && h.Size < cp.Size {
+		return h, &TamperError{Seq: h.Size, Offset: -1,
+			Reason: fmt.Sprintf("log ends after %d records but its checkpoint records %d (records cut off the tail)", h.Size, cp.Size)}
+	}
+	return h, nil
+}
+
+func (v *verifier) segment(ctx context.Context, sf segmentFile, limit int64, lim *verifyLimit) error {
+	sr, err := openSegment(v.dir, sf, limit)
+	if err != nil {
+		return segmentOpenError(sf, v.size, err)
+	}
+	defer sr.Close()
+	if err := v.checkHeader(sf, &sr.Header); err != nil {
+		return err
+	}
+	for n := 0; ; n++ {
+		if n&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if lim != nil && v.size >= lim.Head.Size {
+			return nil
+		}
+		fr, err := sr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			var fe *frameError
+			if errors.As(err, &fe) {
+				return &TamperError{Segment: sf.Name, Seq: v.size, Offset: fe.Offset, Reason: "damaged frame: " + fe.Reason}
+			}
+			return err
+		}
+		if err := v.record(sf, &fr); err != nil {
+			return err
+		}
+	}
+}
+
+// segmentOpenError turns a failure to open or parse a segment into a
+// TamperError where it is one (a foreign or damaged file), and passes other
+// I/O errors through.
+func segmentOpenError(sf segmentFile, seq uint64, err error) error {
+	var he errHeader
+	var fe *frameError
+	switch {
+	case errors.As(err, &he):
+		return &TamperError{Segment: sf.Name, Seq: seq, Offset: 0, Reason: he.reason}
+	case errors.As(err, &fe):
+		return &TamperError{Segment: sf.Name, Seq: seq, Offset: fe.Offset, Reason: fe.Reason}
+	case errors.Is(err, ErrNotLog), errors.Is(err, ErrUnsupportedVersion):
+		return &TamperError{Segment: sf.Name, Seq: seq, Offset: 0, Reason: err.Error()}
+	case errors.Is(err, os.ErrNotExist):
+		return &TamperError{Segment: sf.Name, Seq: seq, Offset: -1, Reason: "segment file disappeared during verification"}
+	}
+	return fmt.Errorf("treeoflife: open segment %s: %w", sf.Name, err)
+}

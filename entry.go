@@ -1,0 +1,424 @@
+package treeoflife
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Level is the kind of a record. The business levels (Audit, Security,
+// Revenue, System) sit beside the usual severities, as in the system this
+// library replaces.
+type Level uint8
+
+// The levels, in the order they are stored and counted.
+const (
+	LevelInfo Level = iota + 1
+	LevelWarn
+	LevelError
+	LevelCritical
+	LevelAudit
+	LevelSecurity
+	LevelRevenue
+	LevelSystem
+)
+
+var levelNames = [...]string{
+	LevelInfo:     "INFO",
+	LevelWarn:     "WARN",
+	LevelError:    "ERROR",
+	LevelCritical: "CRITICAL",
+	LevelAudit:    "AUDIT",
+	LevelSecurity: "SECURITY",
+	LevelRevenue:  "REVENUE",
+	LevelSystem:   "SYSTEM",
+}
+
+// Levels lists every valid level.
+var Levels = []Level{LevelInfo, LevelWarn, LevelError, LevelCritical, LevelAudit, LevelSecurity, LevelRevenue, LevelSystem}
+
+// String returns the stored name of the level: "INFO", "WARN", "ERROR",
+// "CRITICAL", "AUDIT", "SECURITY", "REVENUE" or "SYSTEM".
+func (l Level) String() string {
+	if l.valid() {
+		return levelNames[l]
+	}
+	return "Level(" + strconv.Itoa(int(l)) + ")"
+}
+
+func (l Level) valid() bool { return l >= LevelInfo && l <= LevelSystem }
+
+// ParseLevel returns the level named s, case-insensitively ("revenue",
+// "REVENUE"). "WARNING" is accepted for LevelWarn.
+func ParseLevel(s string) (Level, error) {
+	for _, l := range Levels {
+		if equalFoldASCII(s, levelNames[l]) {
+			return l, nil
+		}
+	}
+	if equalFoldASCII(s, "WARNING") {
+		return LevelWarn, nil
+	}
+	return 0, fmt.Errorf("%w: unknown level %q", ErrInvalidEntry, s)
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (l Level) MarshalText() ([]byte, error) {
+	if !l.valid() {
+		return nil, fmt.Errorf("%w: unknown level %d", ErrInvalidEntry, l)
+	}
+	return []byte(levelNames[l]), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (l *Level) UnmarshalText(b []byte) error {
+	v, err := ParseLevel(string(b))
+	if err != nil {
+		return err
+	}
+	*l = v
+	return nil
+}
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'a' <= x && x <= 'z' {
+			x -= 'a' - 'A'
+		}
+		if 'a' <= y && y <= 'z' {
+			y -= 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// Fields is the metadata of an entry: any value encoding/json can encode,
+// except NaN and ±Inf. Keys are stored sorted.
+type Fields map[string]any
+
+// maxDepth bounds nesting in metadata so that a cyclic map is an error, not a
+// stack overflow.
+const maxDepth = 32
+
+// newEntryID returns a UUID version 7 (RFC 9562): 48 bits of Unix
+// milliseconds, then random bits, so IDs sort roughly by time. It is an
+// identifier, not a secret, so the runtime's fast generator is enough.
+func appendEntryID(dst []byte, t time.Time) []byte {
+	var u [16]byte
+	ms := uint64(t.UnixMilli())
+	r1, r2 := rand.Uint64(), rand.Uint64()
+	u[0], u[1], u[2], u[3], u[4], u[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	u[6] = 0x70 | byte(r1>>60)&0x0f
+	u[7] = byte(r1 >> 52)
+	u[8] = 0x80 | byte(r1>>44)&0x3f
+	u[9] = byte(r1 >> 36)
+	for i := 0; i < 6; i++ {
+		u[10+i] = byte(r2 >> (8 * i))
+	}
+	const hexd = "0123456789abcdef"
+	for i, b := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, hexd[b>>4], hexd[b&0x0f])
+	}
+	return dst
+}
+
+// timestampLayout is RFC 3339 in UTC with a fixed nine-digit fraction, so
+// stored timestamps sort as strings.
+const timestampLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// appendTimestamp appends t in timestampLayout; it is the hot path's
+// replacement for t.UTC().AppendFormat(dst, timestampLayout).
+func appendTimestamp(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	hour, min, sec := t.Clock()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, timestampLayout)
+	}
+	dst = appendInt(dst, year, 4)
+	dst = append(dst, '-')
+	dst = appendInt(dst, int(month), 2)
+	dst = append(dst, '-')
+	dst = appendInt(dst, day, 2)
+	dst = append(dst, 'T')
+	dst = appendInt(dst, hour, 2)
+	dst = append(dst, ':')
+	dst = appendInt(dst, min, 2)
+	dst = append(dst, ':')
+	dst = appendInt(dst, sec, 2)
+	dst = append(dst, '.')
+	dst = appendInt(dst, t.Nanosecond(), 9)
+	return append(dst, 'Z')
+}
+
+// appendInt appends v zero-padded to width digits.
+func appendInt(dst []byte, v, width int) []byte {
+	var b [9]byte
+	for i := width - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(dst, b[:width]...)
+}
+
+// appendEntryBody appends the stored JSON entry up to and including `"seq":`,
+// the one part that depends on the sequence number, which the appender adds
+// (digits and the closing brace) when it assigns it. Keeping seq last lets the
+// caller's goroutine hash everything before it; see FORMAT.md.
+func (l *ImmutableLogger) appendEntryBody(dst []byte, id []byte, t time.Time, level Level, msg string, fields Fields) ([]byte, error) {
+	dst = append(dst, `{"id":"`...)
+	dst = append(dst, id...)
+	dst = append(dst, `","timestamp":"`...)
+	dst = appendTimestamp(dst, t)
+	dst = append(dst, `","level":"`...)
+	dst = append(dst, levelNames[level]...)
+	dst = append(dst, `","message":`...)
+	var err error
+	if dst, err = appendJSONString(dst, msg); err != nil {
+		return dst, fmt.Errorf("%w: message: %v", ErrInvalidEntry, err)
+	}
+	dst = append(dst, `,"metadata":`...)
+	if dst, err = appendJSONMap(dst, fields, 0); err != nil {
+		return dst, fmt.Errorf("%w: metadata%v", ErrInvalidEntry, err)
+	}
+	dst = append(dst, `,"hostname":`...)
+	dst = append(dst, l.hostJSON...)
+	dst = append(dst, `,"pid":`...)
+	dst = strconv.AppendInt(dst, int64(l.pid), 10)
+	dst = append(dst, `,"tenantId":`...)
+	dst = append(dst, l.tenantJSON...)
+	dst = append(dst, `,"seq":`...)
+	return dst, nil
+}
+
+// pathError names where in the metadata a value could not be encoded.
+type pathError struct {
+	path string
+	err  error
+}
+
+func (e *pathError) Error() string { return e.path + ": " + e.err.Error() }
+
+func wrapPath(key string, err error) error {
+	if pe, ok := err.(*pathError); ok {
+		return &pathError{path: "." + key + pe.path, err: pe.err}
+	}
+	return &pathError{path: "." + key, err: err}
+}
+
+func appendJSONMap(dst []byte, m map[string]any, depth int) ([]byte, error) {
+	if depth > maxDepth {
+		return dst, fmt.Errorf(" nested more than %d levels deep (a cycle?)", maxDepth)
+	}
+	if len(m) == 0 {
+		return append(dst, "{}"...), nil
+	}
+	var small [16]string
+	keys := small[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		var err error
+		if dst, err = appendJSONString(dst, k); err != nil {
+			return dst, wrapPath(k, fmt.Errorf("key: %w", err))
+		}
+		dst = append(dst, ':')
+		if dst, err = appendJSONValue(dst, m[k], depth+1); err != nil {
+			return dst, wrapPath(k, err)
+		}
+	}
+	return append(dst, '}'), nil
+}
+
+func appendJSONValue(dst []byte, v any, depth int) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return append(dst, "null"...), nil
+	case string:
+		return appendJSONString(dst, v)
+	case bool:
+		return strconv.AppendBool(dst, v), nil
+	case int:
+		return strconv.AppendInt(dst, int64(v), 10), nil
+	case int8:
+		return strconv.AppendInt(dst, int64(v), 10), nil
+	case int16:
+		return strconv.AppendInt(dst, int64(v), 10), nil
+	case int32:
+		return strconv.AppendInt(dst, int64(v), 10), nil
+	case int64:
+		return strconv.AppendInt(dst, v, 10), nil
+	case uint:
+		return strconv.AppendUint(dst, uint64(v), 10), nil
+	case uint8:
+		return strconv.AppendUint(dst, uint64(v), 10), nil
+	case uint16:
+		return strconv.AppendUint(dst, uint64(v), 10), nil
+	case uint32:
+		return strconv.AppendUint(dst, uint64(v), 10), nil
+	case uint64:
+		return strconv.AppendUint(dst, v, 10), nil
+	case float32:
+		return appendJSONFloat(dst, float64(v), 32)
+	case float64:
+		return appendJSONFloat(dst, v, 64)
+	case json.Number:
+		if !json.Valid([]byte(v)) {
+			return dst, fmt.Errorf("invalid json.Number %q", string(v))
+		}
+		return append(dst, v...), nil
+	case time.Time:
+		return v.AppendFormat(append(dst, '"'), time.RFC3339Nano), nil
+	case time.Duration:
+		return appendJSONString(dst, v.String())
+	case []byte:
+		dst = append(dst, '"')
+		dst = base64.StdEncoding.AppendEncode(dst, v)
+		return append(dst, '"'), nil
+	case Fields:
+		return appendJSONMap(dst, v, depth)
+	case map[string]any:
+		return appendJSONMap(dst, v, depth)
+	case map[string]string:
+		m := make(map[string]any, len(v))
+		for k, s := range v {
+			m[k] = s
+		}
+		return appendJSONMap(dst, m, depth)
+	case []any:
+		if depth > maxDepth {
+			return dst, fmt.Errorf("nested more than %d levels deep (a cycle?)", maxDepth)
+		}
+		dst = append(dst, '[')
+		for i, e := range v {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = appendJSONValue(dst, e, depth+1); err != nil {
+				return dst, wrapPath(strconv.Itoa(i), err)
+			}
+		}
+		return append(dst, ']'), nil
+	case []string:
+		dst = append(dst, '[')
+		for i, e := range v {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = appendJSONString(dst, e); err != nil {
+				return dst, wrapPath(strconv.Itoa(i), err)
+			}
+		}
+		return append(dst, ']'), nil
+	case json.Marshaler:
+		return appendMarshaled(dst, v)
+	case error:
+		return appendJSONString(dst, v.Error())
+	}
+	return appendMarshaled(dst, v)
+}
+
+// appendMarshaled encodes what the fast path does not know with encoding/json,
+// which reports channels, functions and cycles as errors.
+func appendMarshaled(dst []byte, v any) ([]byte, error) {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Float32 || rv.Kind() == reflect.Float64 {
+		return appendJSONFloat(dst, rv.Float(), rv.Type().Bits())
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return dst, err
+	}
+	if !utf8.Valid(b) {
+		return dst, fmt.Errorf("encodes to invalid UTF-8")
+	}
+	return append(dst, b...), nil
+}
+
+func appendJSONFloat(dst []byte, f float64, bits int) ([]byte, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return dst, fmt.Errorf("unsupported number %v (JSON has no NaN or Inf)", f)
+	}
+	// Like encoding/json: plain notation for ordinary magnitudes.
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21)) {
+		format = 'e'
+	}
+	return strconv.AppendFloat(dst, f, format, -1, bits), nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 is an error
+// rather than being replaced: an audit record must say exactly what it was
+// given or not be written.
+func appendJSONString(dst []byte, s string) ([]byte, error) {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				// Control characters, and <, > and & as encoding/json does, so
+				// entries are safe to embed in HTML.
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return dst, fmt.Errorf("invalid UTF-8 at byte %d", i)
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"'), nil
+}

@@ -1,0 +1,68 @@
+package treeoflife
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors returned by the logger. Test for them with errors.Is; most are wrapped
+// with the path or value they concern.
+var (
+	// ErrClosed is returned by every method called after Close.
+	ErrClosed = errors.New("treeoflife: logger is closed")
+
+	// ErrLocked is returned by Open when another process, or another Open in
+	// this process, holds the directory's lock.
+	ErrLocked = errors.New("treeoflife: log directory is locked by another logger")
+
+	// ErrNotLog is returned by Open for a directory that holds files but no
+	// treeoflife HEADER, and for files that are not treeoflife segments.
+	ErrNotLog = errors.New("treeoflife: not a treeoflife log")
+
+	// ErrUnsupportedVersion is returned for a header or segment written by a
+	// newer, incompatible format version.
+	ErrUnsupportedVersion = errors.New("treeoflife: unsupported format version")
+
+	// ErrInvalidEntry is returned when an entry cannot be logged: an empty
+	// message, invalid UTF-8, an unknown level, or metadata JSON cannot encode
+	// (NaN, Inf, channels, functions, cycles). Nothing is written.
+	ErrInvalidEntry = errors.New("treeoflife: invalid entry")
+
+	// ErrEntryTooLarge is returned when an encoded entry exceeds
+	// Options.MaxEntrySize. Nothing is written.
+	ErrEntryTooLarge = errors.New("treeoflife: entry too large")
+
+	// ErrInvalidOptions is returned by Open when an Options field is out of
+	// range; the message names the field.
+	ErrInvalidOptions = errors.New("treeoflife: invalid options")
+
+	// ErrTampered is matched (errors.Is) by every *TamperError.
+	ErrTampered = errors.New("treeoflife: log failed verification")
+)
+
+// A TamperError reports the first place where the files on disk are not what
+// the hash chain, the framing or the checkpoint says they must be: a record
+// changed, inserted, deleted or reordered, a damaged frame, a missing,
+// renamed or foreign segment, or a log cut short.
+//
+// Segment is the segment's file name ("" when the problem is not in one
+// segment, such as a missing tail), Seq the sequence number of the record
+// where verification failed (or that was expected there), Offset the byte
+// offset of its frame in the uncompressed segment (-1 when not applicable).
+type TamperError struct {
+	Segment string
+	Seq     uint64
+	Offset  int64
+	Reason  string
+}
+
+func (e *TamperError) Error() string {
+	if e.Segment == "" {
+		return fmt.Sprintf("treeoflife: tampering detected at seq %d: %s", e.Seq, e.Reason)
+	}
+	return fmt.Sprintf("treeoflife: tampering detected in segment %s at seq %d (offset %d): %s",
+		e.Segment, e.Seq, e.Offset, e.Reason)
+}
+
+// Is reports whether target is ErrTampered.
+func (e *TamperError) Is(target error) bool { return target == ErrTampered }

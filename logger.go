@@ -1,0 +1,955 @@
+package treeoflife
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/treeoflife/treeoflife/internal/fileutil"
+)
+
+// Durability says when a logging call returns.
+type Durability uint8
+
+const (
+	// DurabilitySync, the default: a call returns only after its record has
+	// been written and fsynced. Concurrent calls share one fsync (group
+	// commit). A crash, even of the machine, loses no acknowledged record.
+	DurabilitySync Durability = iota
+
+	// DurabilityBuffered: a call returns once its record is sequenced,
+	// chained and queued in the logger's write buffer. The buffer is written
+	// to the file as soon as the writer goroutine runs (normally within
+	// microseconds) and fsynced every FlushInterval. A killed process can lose
+	// the records accepted in that last moment; a machine crash can lose up to
+	// FlushInterval of records. The chain stays intact either way.
+	DurabilityBuffered
+)
+
+func (d Durability) String() string {
+	switch d {
+	case DurabilitySync:
+		return "sync"
+	case DurabilityBuffered:
+		return "buffered"
+	}
+	return "Durability(" + strconv.Itoa(int(d)) + ")"
+}
+
+// Defaults for the zero Options.
+const (
+	DefaultSegmentSize   = 100 << 20
+	DefaultFlushInterval = 100 * time.Millisecond
+	DefaultMaxEntrySize  = 1 << 20
+
+	// MinSegmentSize is the smallest SegmentSize Open accepts.
+	MinSegmentSize = 4 << 10
+)
+
+// maxPendingBytes bounds the records accepted but not yet handed to the
+// writer; a caller beyond it waits for the writer (backpressure), so memory
+// stays bounded however fast records arrive.
+const maxPendingBytes = 8 << 20
+
+// Options configure a logger. The zero value is a sensible default: fsync on
+// every call (group commit), 100 MiB segments, no compression, 1 MiB entries.
+type Options struct {
+	// Durability is when a logging call returns; see DurabilitySync (the
+	// default) and DurabilityBuffered.
+	Durability Durability
+
+	// FlushInterval is how often a Buffered logger fsyncs. Default 100 ms.
+	FlushInterval time.Duration
+
+	// SegmentSize is the size at which the active segment is sealed and a new
+	// one started. Default 100 MiB; at least MinSegmentSize.
+	SegmentSize int64
+
+	// SegmentMaxAge, when positive, also seals a segment holding records once
+	// it is this old.
+	SegmentMaxAge time.Duration
+
+	// Compress gzips sealed segments in the background (NNN.seg.gz). They
+	// stay readable and verifiable. Off by default: it costs CPU, and on JSON
+	// entries saves about 85% of the disk.
+	Compress bool
+
+	// MaxEntrySize is the largest stored entry, in bytes of JSON. Default
+	// 1 MiB; at most 64 MiB.
+	MaxEntrySize int
+
+	// Logger receives the library's own diagnostics (repairs, write
+	// failures). Default: discarded. A library never prints.
+	Logger *slog.Logger
+
+	// Clock returns the time stamped on entries. Default time.Now.
+	Clock func() time.Time
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Durability > DurabilityBuffered {
+		return o, fmt.Errorf("%w: Durability %d is not DurabilitySync or DurabilityBuffered", ErrInvalidOptions, o.Durability)
+	}
+	if o.FlushInterval < 0 {
+		return o, fmt.Errorf("%w: FlushInterval %v is negative", ErrInvalidOptions, o.FlushInterval)
+	}
+	if o.FlushInterval == 0 {
+		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.SegmentSize == 0 {
+		o.SegmentSize = DefaultSegmentSize
+	}
+	if o.SegmentSize < MinSegmentSize {
+		return o, fmt.Errorf("%w: SegmentSize %d is below the minimum %d", ErrInvalidOptions, o.SegmentSize, MinSegmentSize)
+	}
+	if o.SegmentMaxAge < 0 {
+		return o, fmt.Errorf("%w: SegmentMaxAge %v is negative", ErrInvalidOptions, o.SegmentMaxAge)
+	}
+	if o.MaxEntrySize == 0 {
+		o.MaxEntrySize = DefaultMaxEntrySize
+	}
+	if o.MaxEntrySize < 0 || o.MaxEntrySize > maxFramePayload {
+		return o, fmt.Errorf("%w: MaxEntrySize %d is outside 1..%d", ErrInvalidOptions, o.MaxEntrySize, maxFramePayload)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	return o, nil
+}
+
+// Record is what a logging call returns: where the record went in the log.
+type Record struct {
+	Seq   uint64    // position in the log; the first record is 0
+	Hash  string    // hex chain value after this record (FORMAT.md, "Hashes")
+	ID    string    // the entry's id (a UUIDv7)
+	Time  time.Time // the entry's timestamp
+	Level Level
+}
+
+// ImmutableLogger appends hash-chained records to a log directory. All methods
+// are safe for concurrent use.
+type ImmutableLogger struct {
+	dir        string
+	opts       Options
+	log        *slog.Logger
+	logID      [16]byte
+	lock       *fileutil.Lock
+	hostJSON   []byte
+	tenantJSON []byte
+	pid        int
+
+	kick       chan struct{} // wakes the writer; capacity 1
+	quit       chan struct{} // closed by Close
+	writerDone chan struct{}
+	compressor *compressor
+
+	mu sync.Mutex
+	// The log as accepted so far (records may still be in pend).
+	size       uint64
+	chain      Hash
+	front      frontier
+	segBytes   int64 // bytes of the active segment, as accepted
+	segRecords uint64
+	segCreated time.Time
+	// Work for the writer.
+	pend          []*chunk
+	pendBytes     int
+	gen           *generation // completes when pend is written (and fsynced, for Sync)
+	kicked        bool
+	syncRequested bool
+	freeBufs      [][]byte
+	// What the writer has finished, for Verify.
+	written writtenState
+	closed  bool
+	err     error // sticky: after a write or fsync error the logger fails closed
+
+	// Owned by the writer goroutine (and by Open and Close when it is not running).
+	f        *os.File
+	fSeq     uint64 // first seq of the open segment
+	fLen     int64
+	dirty    bool // written since the last fsync
+	lastSync time.Time
+}
+
+// chunk is a run of framed records for one segment; seg, when set, means
+// "seal the open segment and start this one" before the records are written.
+type chunk struct {
+	seg  *segmentHeader
+	data []byte
+}
+
+// generation is a batch handed to the writer at once; done is closed when it
+// has been written (and fsynced in Sync mode), with err set before.
+type generation struct {
+	done chan struct{}
+	err  error
+	end  writtenState
+}
+
+type writtenState struct {
+	size   uint64
+	chain  Hash
+	front  frontier
+	segSeq uint64
+	segLen int64
+}
+
+func newGeneration() *generation { return &generation{done: make(chan struct{})} }
+
+// Open opens the log in dir, creating dir and a new log if needed, and takes
+// the directory's lock. If the last segment ends in a torn write (a crash
+// mid-write), the torn bytes are moved to dir/repair/ and cut off; damage
+// anywhere else is reported as a *TamperError and nothing is changed.
+func Open(dir string, opts Options) (*ImmutableLogger, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("treeoflife: create log directory: %w", err)
+	}
+	lk, err := fileutil.LockFile(filepath.Join(dir, lockFile))
+	if errors.Is(err, fileutil.ErrLocked) {
+		return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("treeoflife: lock %s: %w", dir, err)
+	}
+	l := &ImmutableLogger{
+		dir:        dir,
+		opts:       opts,
+		log:        opts.Logger.With("log", dir),
+		lock:       lk,
+		pid:        os.Getpid(),
+		tenantJSON: []byte("null"),
+		kick:       make(chan struct{}, 1),
+		quit:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+		gen:        newGeneration(),
+	}
+	host, _ := os.Hostname()
+	if l.hostJSON, err = appendJSONString(nil, host); err != nil {
+		l.hostJSON = []byte(`""`)
+	}
+	if err := l.open(); err != nil {
+		if l.f != nil {
+			l.f.Close()
+		}
+		lk.Unlock()
+		return nil, err
+	}
+	l.compressor = startCompressor(l)
+	if opts.Compress {
+		segs, err := listSegments(dir)
+		if err == nil {
+			for _, s := range segs {
+				if !s.Compressed && s.FirstSeq != l.fSeq {
+					l.compressor.add(s)
+				}
+			}
+		}
+	}
+	go l.run()
+	return l, nil
+}
+
+// open reads or creates the header and recovers the active segment.
+func (l *ImmutableLogger) open() error {
+	_, id, err := readHeader(l.dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := checkEmpty(l.dir); err != nil {
+			return err
+		}
+		if _, id, err = createHeader(l.dir, l.opts.Clock()); err != nil {
+			return fmt.Errorf("treeoflife: create %s: %w", filepath.Join(l.dir, headerFile), err)
+		}
+	case err != nil:
+		return err
+	}
+	l.logID = id
+	removeTemps(l.dir)
+	segs, err := listSegments(l.dir)
+	if err != nil {
+		return fmt.Errorf("treeoflife: list %s: %w", l.dir, err)
+	}
+	cp, err := readCheckpoint(l.dir, l.logID)
+	if err != nil {
+		return err
+	}
+	if len(segs) == 0 {
+		if cp != nil && cp.Size > 0 {
+			return &TamperError{Seq: 0, Offset: -1, Reason: fmt.Sprintf("the log has no segment files but its checkpoint records %d records", cp.Size)}
+		}
+		l.chain = genesisChain(l.logID)
+		return l.startFresh()
+	}
+	return l.recover(segs, cp)
+}
+
+// startFresh creates an empty segment at the current size: for a new log,
+// and after a crash that sealed the last segment before its successor existed.
+func (l *ImmutableLogger) startFresh() error {
+	h := l.newHeader(l.opts.Clock())
+	if err := l.createSegment(h); err != nil {
+		return err
+	}
+	l.segBytes, l.segRecords, l.segCreated = h.size(), 0, time.Unix(0, h.Created)
+	l.written = writtenState{size: l.size, chain: l.chain, front: l.front.clone(), segSeq: l.fSeq, segLen: l.fLen}
+	return nil
+}
+
+// checkEmpty refuses to create a log in a directory that holds anything but
+// what a half-finished creation leaves (the lock file, a temporary header).
+func checkEmpty(dir string) error {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, de := range des {
+		switch de.Name() {
+		case lockFile, headerFile + ".tmp":
+			continue
+		}
+		return fmt.Errorf("%w: %s holds %q but no %s; refusing to create a log in it", ErrNotLog, dir, de.Name(), headerFile)
+	}
+	return nil
+}
+
+// removeTemps removes temporary files a crash may have left; each is a
+// write that had not yet been renamed into place, so nothing depends on it.
+func removeTemps(dir string) {
+	des, _ := os.ReadDir(dir)
+	for _, de := range des {
+		if strings.HasSuffix(de.Name(), ".tmp") {
+			os.Remove(filepath.Join(dir, de.Name()))
+		}
+	}
+}
+
+func (l *ImmutableLogger) newHeader(now time.Time) *segmentHeader {
+	return &segmentHeader{
+		LogID:     l.logID,
+		FirstSeq:  l.size,
+		Created:   now.UnixNano(),
+		PrevChain: l.chain,
+		Frontier:  append([]Hash(nil), l.front.hashes...),
+	}
+}
+
+// recover rebuilds the logger's state from the last segment, repairing a
+// torn tail, and checks it against the local checkpoint.
+func (l *ImmutableLogger) recover(segs []segmentFile, cp *Head) error {
+	for _, s := range segs[:len(segs)-1] {
+		if err := sealMode(l.dir, s); err != nil {
+			return err
+		}
+	}
+	last := segs[len(segs)-1]
+	sr, err := openSegment(l.dir, last, -1)
+	if err != nil {
+		return segmentOpenError(last, last.FirstSeq, err)
+	}
+	defer sr.Close()
+	h := &sr.Header
+	v := newVerifier(l.dir, l.logID)
+	v.size, v.chain, v.frontier = h.FirstSeq, h.PrevChain, frontier{n: h.FirstSeq, hashes: h.Frontier}
+	if h.LogID != l.logID {
+		return &TamperError{Segment: last.Name, Seq: h.FirstSeq, Offset: 0, Reason: "segment belongs to another log (log ID mismatch)"}
+	}
+	if h.FirstSeq != last.FirstSeq {
+		return &TamperError{Segment: last.Name, Seq: h.FirstSeq, Offset: 0, Reason: "segment file name does not match its first seq (renamed segment)"}
+	}
+	if cp != nil && cp.Size > h.FirstSeq {
+		v.cp = cp
+	}
+	var tornAt int64 = -1
+	for {
+		fr, err := sr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var fe *frameError
+			if !errors.As(err, &fe) {
+				return fmt.Errorf("treeoflife: read %s: %w", last.Name, err)
+			}
+			if torn, terr := l.isTornTail(last, fe.Offset, v.size); terr != nil {
+				return terr
+			} else if !torn {
+				return &TamperError{Segment: last.Name, Seq: v.size, Offset: fe.Offset,
+					Reason: "damaged frame followed by valid records: " + fe.Reason}
+			}
+			tornAt = fe.Offset
+			break
+		}
+		if err := v.record(last, &fr); err != nil {
+			return err
+		}
+	}
+	if cp != nil && v.size < cp.Size {
+		return &TamperError{Segment: last.Name, Seq: v.size, Offset: -1,
+			Reason: fmt.Sprintf("log ends after %d records but its checkpoint records %d (records cut off the tail)", v.size, cp.Size)}
+	}
+	sealed := last.Compressed
+	if !sealed {
+		fi, err := os.Stat(filepath.Join(l.dir, last.Name))
+		if err != nil {
+			return err
+		}
+		sealed = fi.Mode().Perm()&0o222 == 0
+	}
+	if tornAt >= 0 && sealed {
+		return &TamperError{Segment: last.Name, Seq: v.size, Offset: tornAt, Reason: "sealed segment ends in a damaged frame"}
+	}
+	l.size, l.chain, l.front = v.size, v.chain, v.frontier
+	l.segRecords = v.size - h.FirstSeq
+	if tornAt >= 0 {
+		if err := l.repairTail(last, tornAt); err != nil {
+			return err
+		}
+	}
+	if sealed {
+		// A crash after sealing but before the next segment was created.
+		return l.startFresh()
+	}
+	f, err := os.OpenFile(filepath.Join(l.dir, last.Name), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("treeoflife: open active segment: %w", err)
+	}
+	end := sr.Offset()
+	if tornAt >= 0 {
+		end = tornAt
+	}
+	l.f, l.fSeq, l.fLen = f, h.FirstSeq, end
+	l.segBytes, l.segCreated = end, time.Unix(0, h.Created)
+	l.written = writtenState{size: l.size, chain: l.chain, front: l.front.clone(), segSeq: l.fSeq, segLen: l.fLen}
+	return nil
+}
+
+// sealMode makes a sealed segment read-only if a crash interrupted its
+// sealing; it changes no byte.
+func sealMode(dir string, s segmentFile) error {
+	p := filepath.Join(dir, s.Name)
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o222 != 0 {
+		return os.Chmod(p, 0o444)
+	}
+	return nil
+}
+
+// isTornTail decides whether a bad frame at off in the last segment is a torn
+// write: it is if no valid frame for a later record follows it.
+func (l *ImmutableLogger) isTornTail(sf segmentFile, off int64, nextSeq uint64) (bool, error) {
+	rest, err := readSegmentFrom(l.dir, sf, off)
+	if err != nil {
+		return false, err
+	}
+	return !scanForFrame(rest, nextSeq-1, nextSeq > 0), nil
+}
+
+func readSegmentFrom(dir string, sf segmentFile, off int64) ([]byte, error) {
+	sr, err := openSegment(dir, sf, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer sr.Close()
+	if _, err := io.CopyN(io.Discard, sr.r, off-sr.Header.size()); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(sr.r)
+}
+
+// repairTail keeps a copy of the torn bytes in dir/repair/ and cuts them off
+// the segment.
+func (l *ImmutableLogger) repairTail(sf segmentFile, off int64) error {
+	rest, err := readSegmentFrom(l.dir, sf, off)
+	if err != nil {
+		return err
+	}
+	rdir := filepath.Join(l.dir, repairDir)
+	if err := os.MkdirAll(rdir, 0o750); err != nil {
+		return err
+	}
+	saved := filepath.Join(rdir, fmt.Sprintf("%s.%d.torn", sf.Name, off))
+	if err := fileutil.WriteFileAtomic(saved, rest, 0o444); err != nil {
+		return fmt.Errorf("treeoflife: save torn tail: %w", err)
+	}
+	p := filepath.Join(l.dir, sf.Name)
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(off); err != nil {
+		return fmt.Errorf("treeoflife: cut torn tail of %s: %w", p, err)
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	l.log.Warn("repaired torn write at the end of the log", "segment", sf.Name, "offset", off, "bytes", len(rest), "saved", saved, "records", l.size)
+	return nil
+}
+
+// createSegment writes a new segment's header durably (temporary file,
+// fsync, rename, fsync of the directory) and makes it the open segment.
+func (l *ImmutableLogger) createSegment(h *segmentHeader) error {
+	name := segmentName(h.FirstSeq)
+	p := filepath.Join(l.dir, name)
+	tmp := p + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("treeoflife: create segment: %w", err)
+	}
+	hdr := h.appendTo(nil)
+	if _, err = f.Write(hdr); err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err == nil {
+		err = fileutil.SyncDir(l.dir)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("treeoflife: create segment %s: %w", p, err)
+	}
+	l.f, l.fSeq, l.fLen, l.dirty = f, h.FirstSeq, int64(len(hdr)), false
+	return nil
+}
+
+// encoder is the per-call scratch space, pooled.
+type encoder struct {
+	buf []byte
+	id  []byte
+	h   hash.Hash
+	sum [32]byte
+}
+
+var encoderPool = sync.Pool{New: func() any {
+	return &encoder{buf: make([]byte, 0, 512), id: make([]byte, 0, 36), h: sha256.New()}
+}}
+
+// Log appends an entry. It validates and encodes the entry in the calling
+// goroutine and returns when the record is durable (DurabilitySync) or
+// accepted (DurabilityBuffered). An invalid entry returns an error wrapping
+// ErrInvalidEntry or ErrEntryTooLarge and writes nothing.
+//
+// If ctx ends while a Sync call waits for its fsync, Log returns ctx's error;
+// the record was accepted and may still become durable.
+func (l *ImmutableLogger) Log(ctx context.Context, level Level, msg string, fields Fields) (Record, error) {
+	if err := ctx.Err(); err != nil {
+		return Record{}, err
+	}
+	if !level.valid() {
+		return Record{}, fmt.Errorf("%w: unknown level %d", ErrInvalidEntry, level)
+	}
+	if msg == "" {
+		return Record{}, fmt.Errorf("%w: message is empty", ErrInvalidEntry)
+	}
+	now := l.opts.Clock()
+	e := encoderPool.Get().(*encoder)
+	defer encoderPool.Put(e)
+	e.id = appendEntryID(e.id[:0], now)
+	var err error
+	e.buf, err = l.appendEntryBody(e.buf[:0], e.id, now, level, msg, fields)
+	if err != nil {
+		return Record{}, err
+	}
+	// 21: the longest seq and the closing brace.
+	if len(e.buf)+21 > l.opts.MaxEntrySize {
+		return Record{}, fmt.Errorf("%w: %d bytes encoded, limit %d (Options.MaxEntrySize)", ErrEntryTooLarge, len(e.buf)+21, l.opts.MaxEntrySize)
+	}
+	e.h.Reset()
+	e.h.Write([]byte{0x00}) // RFC 6962 leaf prefix; the rest of the leaf hash is finished in append
+	e.h.Write(e.buf)
+	seq, chain, gen, err := l.append(e, now)
+	if err != nil {
+		return Record{}, err
+	}
+	rec := Record{Seq: seq, Hash: chain.String(), ID: string(e.id), Time: now, Level: level}
+	if l.opts.Durability == DurabilitySync {
+		select {
+		case <-gen.done:
+			if gen.err != nil {
+				return Record{}, fmt.Errorf("treeoflife: record %d is not durable: %w", seq, gen.err)
+			}
+		case <-ctx.Done():
+			return rec, fmt.Errorf("treeoflife: stopped waiting for fsync of record %d, which may still become durable: %w", seq, ctx.Err())
+		}
+	}
+	return rec, nil
+}
+
+// append sequences, hashes and frames the encoded entry under the lock. It
+// cannot fail once it has taken a sequence number.
+func (l *ImmutableLogger) append(e *encoder, now time.Time) (uint64, Hash, *generation, error) {
+	l.mu.Lock()
+	for {
+		if l.closed {
+			l.mu.Unlock()
+			return 0, Hash{}, nil, ErrClosed
+		}
+		if l.err != nil {
+			err := l.err
+			l.mu.Unlock()
+			return 0, Hash{}, nil, fmt.Errorf("treeoflife: logger failed earlier and accepts no more records: %w", err)
+		}
+		if l.pendBytes < maxPendingBytes {
+			break
+		}
+		g := l.gen
+		l.kickLocked()
+		l.mu.Unlock()
+		<-g.done
+		l.mu.Lock()
+	}
+	seq := l.size
+	frameLen := int64(frameHeaderSize + len(e.buf) + digits(seq) + 1)
+	if l.segRecords > 0 && (l.segBytes+frameLen > l.opts.SegmentSize ||
+		l.opts.SegmentMaxAge > 0 && now.Sub(l.segCreated) >= l.opts.SegmentMaxAge) {
+		l.rotateLocked(now)
+	}
+	need := int(frameLen)
+	if len(l.pend) == 0 || cap(l.pend[len(l.pend)-1].data)-len(l.pend[len(l.pend)-1].data) < need {
+		// A new chunk rather than a bigger buffer: no copying of what is
+		// already queued.
+		l.pend = append(l.pend, &chunk{data: l.bufLocked(need)})
+	}
+	c := l.pend[len(l.pend)-1]
+	off := len(c.data)
+	var zero [frameHeaderSize]byte
+	c.data = append(c.data, zero[:]...)
+	c.data = append(c.data, e.buf...)
+	c.data = strconv.AppendUint(c.data, seq, 10)
+	c.data = append(c.data, '}')
+	e.h.Write(c.data[off+frameHeaderSize+len(e.buf):])
+	leaf := Hash(e.h.Sum(e.sum[:0]))
+	chain := chainHash(&l.chain, &leaf)
+	l.front.append(leaf)
+	fillFrameHeader(c.data[off:], seq, &chain)
+	l.chain = chain
+	l.size++
+	l.segBytes += frameLen
+	l.segRecords++
+	l.pendBytes += int(frameLen)
+	gen := l.gen
+	l.kickLocked()
+	l.mu.Unlock()
+	return seq, chain, gen, nil
+}
+
+func digits(n uint64) int {
+	d := 1
+	for n >= 10 {
+		n /= 10
+		d++
+	}
+	return d
+}
+
+func (l *ImmutableLogger) kickLocked() {
+	if !l.kicked {
+		l.kicked = true
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// rotateLocked ends the active segment at the current size: the records from
+// here on go to a new segment whose header carries the current state.
+func (l *ImmutableLogger) rotateLocked(now time.Time) {
+	h := l.newHeader(now)
+	l.pend = append(l.pend, &chunk{seg: h, data: l.bufLocked(0)})
+	l.segBytes, l.segRecords, l.segCreated = h.size(), 0, now
+}
+
+// chunkSize is the size of the buffers records are framed into.
+const chunkSize = 256 << 10
+
+func (l *ImmutableLogger) bufLocked(need int) []byte {
+	if need > chunkSize {
+		return make([]byte, 0, need)
+	}
+	if n := len(l.freeBufs); n > 0 {
+		b := l.freeBufs[n-1]
+		l.freeBufs = l.freeBufs[:n-1]
+		return b
+	}
+	return make([]byte, 0, chunkSize)
+}
+
+// run is the writer goroutine: it takes everything accepted so far, writes
+// it, fsyncs when the durability mode asks, and completes the generation.
+func (l *ImmutableLogger) run() {
+	defer close(l.writerDone)
+	tick := time.NewTicker(l.opts.FlushInterval)
+	defer tick.Stop()
+	for {
+		stop, timed := false, false
+		select {
+		case <-l.kick:
+		case <-tick.C:
+			timed = true
+		case <-l.quit:
+			stop = true
+		}
+		l.mu.Lock()
+		if timed && l.opts.SegmentMaxAge > 0 && l.segRecords > 0 && l.err == nil {
+			if now := l.opts.Clock(); now.Sub(l.segCreated) >= l.opts.SegmentMaxAge {
+				l.rotateLocked(now)
+			}
+		}
+		chunks, gen := l.pend, l.gen
+		l.pend, l.pendBytes, l.gen, l.kicked = nil, 0, newGeneration(), false
+		syncReq := l.syncRequested
+		l.syncRequested = false
+		gen.end = writtenState{size: l.size, chain: l.chain}
+		if len(chunks) > 0 {
+			gen.end.front = l.front.clone()
+		}
+		failed := l.err
+		l.mu.Unlock()
+
+		err := failed
+		if err == nil {
+			doSync := l.opts.Durability == DurabilitySync || syncReq || stop ||
+				timed && time.Since(l.lastSync) >= l.opts.FlushInterval
+			err = l.write(chunks, doSync)
+			if err != nil {
+				l.fail(err)
+			}
+		}
+		l.mu.Lock()
+		for _, c := range chunks {
+			if cap(c.data) == chunkSize && len(l.freeBufs) < maxPendingBytes/chunkSize {
+				l.freeBufs = append(l.freeBufs, c.data[:0])
+			}
+		}
+		if err == nil && len(chunks) > 0 {
+			gen.end.segSeq, gen.end.segLen = l.fSeq, l.fLen
+			l.written = gen.end
+		}
+		l.mu.Unlock()
+		gen.err = err
+		close(gen.done)
+		if stop {
+			return
+		}
+		if l.opts.Durability == DurabilitySync && len(chunks) > 0 {
+			// Let the callers just woken log their next records before the
+			// next batch is taken, so that they share its fsync instead of
+			// splitting into two half-sized batches that alternate. This is
+			// a scheduling hint for throughput, not synchronisation.
+			runtime.Gosched()
+		}
+	}
+}
+
+// write writes the chunks in order, sealing and starting segments where they
+// say, and fsyncs the open segment if doSync.
+func (l *ImmutableLogger) write(chunks []*chunk, doSync bool) error {
+	for _, c := range chunks {
+		if c.seg != nil {
+			if err := l.cut(c.seg); err != nil {
+				return err
+			}
+		}
+		if len(c.data) > 0 {
+			n, err := l.f.Write(c.data)
+			l.fLen += int64(n)
+			l.dirty = true
+			if err != nil {
+				return fmt.Errorf("write %s: %w", segmentName(l.fSeq), err)
+			}
+		}
+	}
+	if doSync && l.dirty {
+		if err := l.f.Sync(); err != nil {
+			return fmt.Errorf("fsync %s: %w", segmentName(l.fSeq), err)
+		}
+		l.dirty = false
+		l.lastSync = time.Now()
+	}
+	return nil
+}
+
+// fail records the first write or fsync error. From then on the logger
+// accepts nothing: after a failed fsync the kernel may have dropped the
+// dirty pages, so retrying could acknowledge records that are not on disk.
+func (l *ImmutableLogger) fail(err error) {
+	l.mu.Lock()
+	first := l.err == nil
+	if first {
+		l.err = err
+	}
+	l.mu.Unlock()
+	if first {
+		l.log.Error("write failed; the logger now refuses new records", "err", err)
+	}
+}
+
+// Sync writes and fsyncs every record accepted before the call.
+func (l *ImmutableLogger) Sync(ctx context.Context) error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	g := l.gen
+	l.syncRequested = true
+	l.kickLocked()
+	l.mu.Unlock()
+	select {
+	case <-g.done:
+		return g.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Head returns the size, chain value and Merkle root of every record accepted
+// so far.
+func (l *ImmutableLogger) Head() Head {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return Head{Size: l.size, Chain: l.chain, Root: l.front.root()}
+}
+
+// LogID returns the log's random 128-bit ID in hex.
+func (l *ImmutableLogger) LogID() string { return checkpointOrigin(l.logID)[len("treeoflife/"):] }
+
+// Dir returns the log directory.
+func (l *ImmutableLogger) Dir() string { return l.dir }
+
+// Verify re-reads every segment file from disk, checks every frame, the hash
+// chain across all segments and the Merkle root, and compares the result with
+// the logger's own head and the local checkpoint. It streams: memory does not
+// grow with the log. It needs no encryption key. It returns nil when the log
+// is intact, a *TamperError (errors.Is ErrTampered) locating the first
+// problem, or an I/O error. Records logged while Verify runs are not checked.
+func (l *ImmutableLogger) Verify(ctx context.Context) error {
+	if err := l.Sync(ctx); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	w := l.written
+	l.mu.Unlock()
+	cp, err := readCheckpoint(l.dir, l.logID)
+	if err != nil {
+		return err
+	}
+	lim := &verifyLimit{Head: Head{Size: w.size, Chain: w.chain, Root: w.front.root()}, SegmentSeq: w.segSeq, SegmentLen: w.segLen}
+	_, err = verifyDir(ctx, l.dir, l.logID, cp, lim)
+	return err
+}
+
+// VerifyDir verifies the log in dir without opening it for writing and
+// without a key: the check an auditor runs on a copy. It returns the head of
+// the verified log. On a log that a live process is writing, the last record
+// may be caught mid-write and reported as damaged; use the writer's Verify
+// there.
+func VerifyDir(ctx context.Context, dir string) (Head, error) {
+	_, id, err := readHeader(dir)
+	if err != nil {
+		return Head{}, fmt.Errorf("treeoflife: %s: %w", dir, err)
+	}
+	cp, err := readCheckpoint(dir, id)
+	if err != nil {
+		return Head{}, err
+	}
+	return verifyDir(ctx, dir, id, cp, nil)
+}
+
+// Close writes and fsyncs every accepted record, records a checkpoint, and
+// releases the directory. Calls after Close return ErrClosed, and so does a
+// second Close.
+func (l *ImmutableLogger) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	l.closed = true
+	l.mu.Unlock()
+	close(l.quit)
+	<-l.writerDone
+	l.compressor.stop()
+	l.mu.Lock()
+	err := l.err
+	head := Head{Size: l.size, Chain: l.chain, Root: l.front.root()}
+	l.mu.Unlock()
+	if err == nil {
+		err = writeCheckpoint(l.dir, l.logID, head)
+	}
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	if uerr := l.lock.Unlock(); err == nil {
+		err = uerr
+	}
+	return err
+}
+
+// The level methods log with context.Background.
+
+// Info logs msg at LevelInfo.
+func (l *ImmutableLogger) Info(msg string, fields Fields) (Record, error) {
+	return l.Log(context.Background(), LevelInfo, msg, fields)
+}
+
+// Warn logs msg at LevelWarn.
+func (l *ImmutableLogger) Warn(msg string, fields Fields) (Record, error) {
+	return l.Log(context.Background(), LevelWarn, msg, fields)
+}
+
+// Error logs msg at LevelError.
+func (l *ImmutableLogger) Error(msg string, fields Fields) (Record, error) {
+	return l.Log(context.Background(), LevelError, msg, fields)
+}
+
+// Critical logs msg at LevelCritical.
+func (l *ImmutableLogger) Critical(msg string, fields Fields) (Record, error) {
+	return l.Log(context.Background(), LevelCritical, msg, fields)
+}
+
+// Audit logs msg at LevelAudit.
+func (l *ImmutableLogger) Audit(msg string, fields Fields) (Record, error) {
+	return l.Log(context.Background(), LevelAudit, msg, fields)
+}
+
+// Security logs msg at LevelSecurity.
+func (l *ImmutableLogger) Security(msg string, fields Fields) (Record, error) {
+	return l.Log(context.Background(), LevelSecurity, msg, fields)
+}
+
+// Revenue logs msg at LevelRevenue.
+func (l *ImmutableLogger) Revenue(msg string, fields Fields) (Record, error) {
+	return l.Log(context.Background(), LevelRevenue, msg, fields)
+}
+
+// System logs msg at LevelSystem.
+func (l *ImmutableLogger) System(msg string, fields Fields) (Record, error) {
+	return l.Log(context.Background(), LevelSystem, msg, fields)
+}

@@ -1,0 +1,188 @@
+package treeoflife
+
+import (
+	"bufio"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/treeoflife/treeoflife/internal/fileutil"
+)
+
+// cut seals the open segment and starts the one h describes. The order is
+// fixed so that a crash at any step leaves a log Open can continue:
+//
+//  1. make the open segment read-only (0444) and fsync it: data and mode are
+//     durable together, so a read-only segment is always complete;
+//  2. write CHECKPOINT for the sealed prefix (temporary file, fsync, rename);
+//  3. create the next segment (temporary file, fsync, rename, fsync dir);
+//  4. queue the sealed segment for compression.
+//
+// A crash after 1 or 2 leaves a sealed last segment; Open starts the next one.
+func (l *ImmutableLogger) cut(h *segmentHeader) error {
+	old := segmentFile{FirstSeq: l.fSeq, Name: segmentName(l.fSeq)}
+	if err := l.f.Chmod(0o444); err != nil {
+		return fmt.Errorf("seal %s: %w", old.Name, err)
+	}
+	if err := l.f.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", old.Name, err)
+	}
+	l.dirty = false
+	if err := l.f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", old.Name, err)
+	}
+	l.f = nil
+	sealed := frontier{n: h.FirstSeq, hashes: h.Frontier}
+	if err := writeCheckpoint(l.dir, l.logID, Head{Size: h.FirstSeq, Chain: h.PrevChain, Root: sealed.root()}); err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	if err := l.createSegment(h); err != nil {
+		return err
+	}
+	if l.opts.Compress {
+		l.compressor.add(old)
+	}
+	return nil
+}
+
+// compressor gzips sealed segments in the background, one at a time.
+type compressor struct {
+	l    *ImmutableLogger
+	mu   sync.Mutex
+	todo []segmentFile
+	wake chan struct{}
+	quit chan struct{}
+	done chan struct{}
+}
+
+func startCompressor(l *ImmutableLogger) *compressor {
+	c := &compressor{l: l, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	go c.run()
+	return c
+}
+
+func (c *compressor) add(sf segmentFile) {
+	c.mu.Lock()
+	c.todo = append(c.todo, sf)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// stop abandons the segment being compressed (its temporary file is removed;
+// the next Open queues it again) and waits for the goroutine to end.
+func (c *compressor) stop() {
+	close(c.quit)
+	<-c.done
+}
+
+func (c *compressor) run() {
+	defer close(c.done)
+	for {
+		c.mu.Lock()
+		var sf segmentFile
+		have := len(c.todo) > 0
+		if have {
+			sf = c.todo[0]
+			c.todo = c.todo[1:]
+		}
+		c.mu.Unlock()
+		if !have {
+			select {
+			case <-c.wake:
+				continue
+			case <-c.quit:
+				return
+			}
+		}
+		if err := c.compress(sf); err != nil {
+			if errors.Is(err, errStopped) {
+				return
+			}
+			c.l.log.Error("compressing sealed segment failed; it stays uncompressed", "segment", sf.Name, "err", err)
+		}
+	}
+}
+
+var errStopped = errors.New("stopped")
+
+// compress writes NNN.seg.gz beside the sealed NNN.seg durably, then removes
+// NNN.seg. Until the removal both exist and readers use the plain file.
+func (c *compressor) compress(sf segmentFile) error {
+	dir := c.l.dir
+	src, err := os.Open(filepath.Join(dir, sf.Name))
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	gzName := strings.TrimSuffix(sf.Name, segmentExt) + compressedExt
+	dst := filepath.Join(dir, gzName)
+	tmp := dst + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			out.Close()
+			os.Remove(tmp)
+		}
+	}()
+	bw := bufio.NewWriterSize(out, 256<<10)
+	// BestSpeed: JSON entries compress to about a sixth at this level, and
+	// sealing must keep up with a busy logger on a small machine.
+	zw, _ := gzip.NewWriterLevel(bw, gzip.BestSpeed)
+	zw.Name = sf.Name
+	if _, err := io.Copy(zw, &stoppableReader{r: bufio.NewReaderSize(src, 256<<10), quit: c.quit}); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if err := out.Chmod(0o444); err != nil {
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	ok = true
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := fileutil.SyncDir(dir); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(dir, sf.Name)); err != nil {
+		return err
+	}
+	return fileutil.SyncDir(dir)
+}
+
+type stoppableReader struct {
+	r    io.Reader
+	quit chan struct{}
+}
+
+func (s *stoppableReader) Read(p []byte) (int, error) {
+	select {
+	case <-s.quit:
+		return 0, errStopped
+	default:
+	}
+	return s.r.Read(p)
+}
