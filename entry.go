@@ -291,7 +291,10 @@ func appendJSONValue(dst []byte, v any, depth int) ([]byte, error) {
 		}
 		return append(dst, v...), nil
 	case time.Time:
-		return v.AppendFormat(append(dst, '"'), time.RFC3339Nano), nil
+		if y := v.Year(); y < 0 || y > 9999 {
+			return appendMarshaled(dst, v) // encoding/json reports the error
+		}
+		return append(v.AppendFormat(append(dst, '"'), time.RFC3339Nano), '"'), nil
 	case time.Duration:
 		return appendJSONString(dst, v.String())
 	case []byte:

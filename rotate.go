@@ -55,6 +55,7 @@ type compressor struct {
 	l    *ImmutableLogger
 	mu   sync.Mutex
 	todo []segmentFile
+	busy sync.WaitGroup // one per queued segment; tests wait on it
 	wake chan struct{}
 	quit chan struct{}
 	done chan struct{}
@@ -67,6 +68,7 @@ func startCompressor(l *ImmutableLogger) *compressor {
 }
 
 func (c *compressor) add(sf segmentFile) {
+	c.busy.Add(1)
 	c.mu.Lock()
 	c.todo = append(c.todo, sf)
 	c.mu.Unlock()
@@ -82,6 +84,10 @@ func (c *compressor) stop() {
 	close(c.quit)
 	<-c.done
 }
+
+// wait blocks until every segment queued so far has been compressed (or has
+// failed to be). Tests use it; it must not be called after stop.
+func (c *compressor) wait() { c.busy.Wait() }
 
 func (c *compressor) run() {
 	defer close(c.done)
@@ -102,10 +108,12 @@ func (c *compressor) run() {
 				return
 			}
 		}
-		if err := c.compress(sf); err != nil {
-			if errors.Is(err, errStopped) {
-				return
-			}
+		err := c.compress(sf)
+		c.busy.Done()
+		if errors.Is(err, errStopped) {
+			return
+		}
+		if err != nil {
 			c.l.log.Error("compressing sealed segment failed; it stays uncompressed", "segment", sf.Name, "err", err)
 		}
 	}

@@ -146,7 +146,11 @@ func (e errHeader) Error() string { return e.reason }
 func readSegmentHeader(r io.Reader) (segmentHeader, error) {
 	var fixed [segmentFixedSize]byte
 	var h segmentHeader
-	if _, err := io.ReadFull(r, fixed[:]); err != nil {
+	n, err := io.ReadFull(r, fixed[:])
+	if m := min(n, 6); string(fixed[:m]) != segmentMagic[:m] || n == 0 {
+		return h, fmt.Errorf("%w: not a segment file (bad magic)", ErrNotLog)
+	}
+	if err != nil {
 		return h, errHeader{"segment header is truncated"}
 	}
 	if string(fixed[:6]) != segmentMagic[:6] {
@@ -159,7 +163,7 @@ func readSegmentHeader(r io.Reader) (segmentHeader, error) {
 	h.FirstSeq = binary.BigEndian.Uint64(fixed[24:32])
 	h.Created = int64(binary.BigEndian.Uint64(fixed[32:40]))
 	copy(h.PrevChain[:], fixed[40:72])
-	n := int(fixed[72])
+	n = int(fixed[72])
 	if n != bits.OnesCount64(h.FirstSeq) {
 		return h, errHeader{fmt.Sprintf("segment header has %d frontier hashes, want %d for first seq %d", n, bits.OnesCount64(h.FirstSeq), h.FirstSeq)}
 	}

@@ -1,0 +1,47 @@
+// Package treeoflife is an embeddable, tamper-evident, append-only log for
+// business and audit records.
+//
+// A service opens a log directory, logs from any number of goroutines, and
+// closes it on shutdown:
+//
+//	logger, err := treeoflife.Open("/var/lib/myapp/audit", treeoflife.Options{})
+//	if err != nil { ... }
+//	defer logger.Close()
+//	rec, err := logger.Revenue("Payment received", treeoflife.Fields{"amount": 9900, "currency": "USD"})
+//	...
+//	err = logger.Verify(ctx) // nil, or a *TamperError saying where
+//
+// Every record is an entry (JSON with the keys id, timestamp, level,
+// message, metadata, hostname, pid, tenantId and seq) stored in a frame in a
+// segment file. Each record's chain value hashes the previous chain value
+// with the record's bytes, and an RFC 6962 Merkle tree is kept over all
+// records, so that changing, inserting, deleting or reordering any record,
+// or removing or renaming a segment, is found by Verify. Verify reads the
+// files on disk, not memory, and needs no key; VerifyDir does the same for
+// an auditor's copy of a log.
+//
+// # Durability
+//
+// With the default DurabilitySync a call returns after its record is
+// fsynced; concurrent calls share fsyncs (group commit), so throughput grows
+// with the number of writers. With DurabilityBuffered a call returns once the
+// record is chained and queued; the writer fsyncs every FlushInterval, and
+// Sync forces it. Either way, after a crash Open repairs a torn last write
+// (keeping the cut bytes in repair/) and every acknowledged record is there.
+// Damage anywhere else is reported, never repaired. After a write or fsync
+// error the logger fails closed: it acknowledges nothing more.
+//
+// # Concurrency
+//
+// All methods are safe for concurrent use. Callers validate and encode
+// entries in their own goroutines; one writer goroutine writes and fsyncs.
+// Memory does not grow with the log: the logger keeps the chain value and
+// the Merkle frontier (at most 64 hashes), and pending records are bounded.
+// One process may open a directory at a time (an flock on LOCK).
+//
+// # Format
+//
+// The on-disk format is specified byte by byte in FORMAT.md, with a golden
+// log and its expected hashes in testdata/, so that logs can be verified by
+// tools other than this package.
+package treeoflife
