@@ -165,6 +165,9 @@ type ImmutableLogger struct {
 	segBytes   int64 // bytes of the active segment, as accepted
 	segRecords uint64
 	segCreated time.Time
+	// indexes holds one index per segment, in order; the last is the active
+	// segment's and grows with every record accepted.
+	indexes []*segmentIndex
 	// Work for the writer.
 	pend          []*chunk
 	pendBytes     int
@@ -172,10 +175,12 @@ type ImmutableLogger struct {
 	kicked        bool
 	syncRequested bool
 	freeBufs      [][]byte
-	// What the writer has finished, for Verify.
-	written writtenState
-	closed  bool
-	err     error // sticky: after a write or fsync error the logger fails closed
+	// What the writer has finished, for Verify and readers; committed is
+	// closed (and replaced) each time it advances.
+	written   writtenState
+	committed chan struct{}
+	closed    bool
+	err       error // sticky: after a write or fsync error the logger fails closed
 
 	// Owned by the writer goroutine (and by Open and Close when it is not running).
 	f        *os.File
@@ -188,8 +193,9 @@ type ImmutableLogger struct {
 // chunk is a run of framed records for one segment; seg, when set, means
 // "seal the open segment and start this one" before the records are written.
 type chunk struct {
-	seg  *segmentHeader
-	data []byte
+	seg    *segmentHeader
+	sealed *segmentIndex // with seg: the index of the segment being sealed
+	data   []byte
 }
 
 // generation is a batch handed to the writer at once; done is closed when it
@@ -240,6 +246,7 @@ func Open(dir string, opts Options) (*ImmutableLogger, error) {
 		quit:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		gen:        newGeneration(),
+		committed:  make(chan struct{}),
 	}
 	host, _ := os.Hostname()
 	if l.hostJSON, err = appendJSONString(nil, host); err != nil {
@@ -309,6 +316,7 @@ func (l *ImmutableLogger) startFresh() error {
 		return err
 	}
 	l.segBytes, l.segRecords, l.segCreated = h.size(), 0, time.Unix(0, h.Created)
+	l.indexes = append(l.indexes, newSegmentIndex(h.FirstSeq, h.size()))
 	l.written = writtenState{size: l.size, chain: l.chain, front: l.front.clone(), segSeq: l.fSeq, segLen: l.fLen}
 	return nil
 }
@@ -358,6 +366,11 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *Head) error {
 		if err := sealMode(l.dir, s); err != nil {
 			return err
 		}
+		x, err := loadIndex(l.dir, s)
+		if err != nil {
+			return err
+		}
+		l.indexes = append(l.indexes, x)
 	}
 	last := segs[len(segs)-1]
 	sr, err := openSegment(l.dir, last, -1)
@@ -377,6 +390,7 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *Head) error {
 	if cp != nil && cp.Size > h.FirstSeq {
 		v.cp = cp
 	}
+	active := newSegmentIndex(h.FirstSeq, h.size())
 	var tornAt int64 = -1
 	for {
 		fr, err := sr.Next()
@@ -400,6 +414,8 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *Head) error {
 		if err := v.record(last, &fr); err != nil {
 			return err
 		}
+		level, t := entryLevelTime(fr.Payload)
+		active.add(fr.Seq, fr.Offset, int64(frameHeaderSize+len(fr.Payload)), level, t)
 	}
 	if cp != nil && v.size < cp.Size {
 		return &TamperError{Segment: last.Name, Seq: v.size, Offset: -1,
@@ -425,8 +441,13 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *Head) error {
 	}
 	if sealed {
 		// A crash after sealing but before the next segment was created.
+		if err := writeIndex(l.dir, active); err != nil {
+			return err
+		}
+		l.indexes = append(l.indexes, active)
 		return l.startFresh()
 	}
+	l.indexes = append(l.indexes, active)
 	f, err := os.OpenFile(filepath.Join(l.dir, last.Name), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return fmt.Errorf("treeoflife: open active segment: %w", err)
@@ -582,7 +603,7 @@ func (l *ImmutableLogger) Log(ctx context.Context, level Level, msg string, fiel
 	e.h.Reset()
 	e.h.Write([]byte{0x00}) // RFC 6962 leaf prefix; the rest of the leaf hash is finished in append
 	e.h.Write(e.buf)
-	seq, chain, gen, err := l.append(e, now)
+	seq, chain, gen, err := l.append(e, now, level)
 	if err != nil {
 		return Record{}, err
 	}
@@ -602,7 +623,7 @@ func (l *ImmutableLogger) Log(ctx context.Context, level Level, msg string, fiel
 
 // append sequences, hashes and frames the encoded entry under the lock. It
 // cannot fail once it has taken a sequence number.
-func (l *ImmutableLogger) append(e *encoder, now time.Time) (uint64, Hash, *generation, error) {
+func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level) (uint64, Hash, *generation, error) {
 	l.mu.Lock()
 	for {
 		if l.closed {
@@ -647,6 +668,7 @@ func (l *ImmutableLogger) append(e *encoder, now time.Time) (uint64, Hash, *gene
 	chain := chainHash(&l.chain, &leaf)
 	l.front.append(leaf)
 	fillFrameHeader(c.data[off:], seq, &chain)
+	l.indexes[len(l.indexes)-1].add(seq, l.segBytes, frameLen, level, now.UnixNano())
 	l.chain = chain
 	l.size++
 	l.segBytes += frameLen
@@ -681,7 +703,9 @@ func (l *ImmutableLogger) kickLocked() {
 // here on go to a new segment whose header carries the current state.
 func (l *ImmutableLogger) rotateLocked(now time.Time) {
 	h := l.newHeader(now)
-	l.pend = append(l.pend, &chunk{seg: h, data: l.bufLocked(0)})
+	sealed := l.indexes[len(l.indexes)-1]
+	l.indexes = append(l.indexes, newSegmentIndex(h.FirstSeq, h.size()))
+	l.pend = append(l.pend, &chunk{seg: h, sealed: sealed, data: l.bufLocked(0)})
 	l.segBytes, l.segRecords, l.segCreated = h.size(), 0, now
 }
 
@@ -750,6 +774,8 @@ func (l *ImmutableLogger) run() {
 		if err == nil && len(chunks) > 0 {
 			gen.end.segSeq, gen.end.segLen = l.fSeq, l.fLen
 			l.written = gen.end
+			close(l.committed)
+			l.committed = make(chan struct{})
 		}
 		l.mu.Unlock()
 		gen.err = err
@@ -772,7 +798,7 @@ func (l *ImmutableLogger) run() {
 func (l *ImmutableLogger) write(chunks []*chunk, doSync bool) error {
 	for _, c := range chunks {
 		if c.seg != nil {
-			if err := l.cut(c.seg); err != nil {
+			if err := l.cut(c.seg, c.sealed); err != nil {
 				return err
 			}
 		}

@@ -2,12 +2,14 @@ package treeoflife
 
 import (
 	"bufio"
+	"cmp"
 	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -20,11 +22,12 @@ import (
 //  1. make the open segment read-only (0444) and fsync it: data and mode are
 //     durable together, so a read-only segment is always complete;
 //  2. write CHECKPOINT for the sealed prefix (temporary file, fsync, rename);
-//  3. create the next segment (temporary file, fsync, rename, fsync dir);
-//  4. queue the sealed segment for compression.
+//  3. write the sealed segment's index (a cache: a failure is logged);
+//  4. create the next segment (temporary file, fsync, rename, fsync dir);
+//  5. queue the sealed segment for compression.
 //
 // A crash after 1 or 2 leaves a sealed last segment; Open starts the next one.
-func (l *ImmutableLogger) cut(h *segmentHeader) error {
+func (l *ImmutableLogger) cut(h *segmentHeader, sealedIdx *segmentIndex) error {
 	old := segmentFile{FirstSeq: l.fSeq, Name: segmentName(l.fSeq)}
 	if err := l.f.Chmod(0o444); err != nil {
 		return fmt.Errorf("seal %s: %w", old.Name, err)
@@ -40,6 +43,9 @@ func (l *ImmutableLogger) cut(h *segmentHeader) error {
 	sealed := frontier{n: h.FirstSeq, hashes: h.Frontier}
 	if err := writeCheckpoint(l.dir, l.logID, Head{Size: h.FirstSeq, Chain: h.PrevChain, Root: sealed.root()}); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	if err := writeIndex(l.dir, sealedIdx); err != nil {
+		l.log.Warn("writing segment index failed; it is rebuilt on the next Open", "segment", old.Name, "err", err)
 	}
 	if err := l.createSegment(h); err != nil {
 		return err
@@ -144,16 +150,41 @@ func (c *compressor) compress(sf segmentFile) error {
 			os.Remove(tmp)
 		}
 	}()
+	// One gzip member per index block, so that a query can start reading
+	// at any block (the index records where each member starts); gunzip
+	// reads the members as one stream.
+	idx := c.l.segmentIndexOf(sf.FirstSeq)
+	var starts []int64
+	if idx != nil {
+		for _, b := range idx.Blocks[min(1, len(idx.Blocks)):] {
+			starts = append(starts, b.Offset)
+		}
+	}
 	bw := bufio.NewWriterSize(out, 256<<10)
+	cw := &countingWriter{w: bw}
 	// BestSpeed: JSON entries compress to about a sixth at this level, and
 	// sealing must keep up with a busy logger on a small machine.
-	zw, _ := gzip.NewWriterLevel(bw, gzip.BestSpeed)
-	zw.Name = sf.Name
-	if _, err := io.Copy(zw, &stoppableReader{r: bufio.NewReaderSize(src, 256<<10), quit: c.quit}); err != nil {
-		return err
-	}
-	if err := zw.Close(); err != nil {
-		return err
+	zw, _ := gzip.NewWriterLevel(cw, gzip.BestSpeed)
+	in := &stoppableReader{r: bufio.NewReaderSize(src, 256<<10), quit: c.quit}
+	var pos int64
+	for i := 0; i <= len(starts); i++ {
+		if i > 0 {
+			idx.Blocks[i].ZOffset = cw.n
+			zw.Reset(cw)
+		}
+		var err error
+		if i < len(starts) {
+			_, err = io.CopyN(zw, in, starts[i]-pos)
+			pos = starts[i]
+		} else {
+			_, err = io.Copy(zw, in)
+		}
+		if err != nil {
+			return err
+		}
+		if err := zw.Close(); err != nil {
+			return err
+		}
 	}
 	if err := bw.Flush(); err != nil {
 		return err
@@ -168,6 +199,15 @@ func (c *compressor) compress(sf segmentFile) error {
 		return err
 	}
 	ok = true
+	if idx != nil {
+		// The index with the member offsets goes first: until the rename,
+		// readers use NNN.seg and ignore them.
+		if err := writeIndex(dir, idx); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+		c.l.replaceIndex(idx)
+	}
 	if err := os.Rename(tmp, dst); err != nil {
 		os.Remove(tmp)
 		return err
@@ -179,6 +219,47 @@ func (c *compressor) compress(sf segmentFile) error {
 		return err
 	}
 	return fileutil.SyncDir(dir)
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// segmentIndexOf returns a copy of the index of the segment starting at
+// firstSeq, or nil.
+func (l *ImmutableLogger) segmentIndexOf(firstSeq uint64) *segmentIndex {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if i := l.indexPos(firstSeq); i >= 0 {
+		return l.indexes[i].clone()
+	}
+	return nil
+}
+
+func (l *ImmutableLogger) replaceIndex(x *segmentIndex) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if i := l.indexPos(x.FirstSeq); i >= 0 {
+		l.indexes[i] = x
+	}
+}
+
+// indexPos finds the index of the segment starting at firstSeq; l.mu held.
+func (l *ImmutableLogger) indexPos(firstSeq uint64) int {
+	i, found := slices.BinarySearchFunc(l.indexes, firstSeq, func(x *segmentIndex, s uint64) int {
+		return cmp.Compare(x.FirstSeq, s)
+	})
+	if !found {
+		return -1
+	}
+	return i
 }
 
 type stoppableReader struct {

@@ -206,11 +206,12 @@ func (e *frameError) Error() string { return fmt.Sprintf("offset %d: %s", e.Offs
 // segmentReader streams the frames of one segment in O(1) memory (one
 // payload buffer).
 type segmentReader struct {
-	r      *bufio.Reader
-	closer []io.Closer
-	Header segmentHeader
-	off    int64 // offset of the next frame
-	buf    []byte
+	r          *bufio.Reader
+	compressed bool
+	closer     []io.Closer
+	Header     segmentHeader
+	off        int64 // offset of the next frame
+	buf        []byte
 }
 
 // openSegment opens the segment file (plain or compressed) and reads its
@@ -234,7 +235,7 @@ func openSegment(dir string, sf segmentFile, limit int64) (*segmentReader, error
 	if err != nil {
 		return nil, err
 	}
-	sr := &segmentReader{closer: []io.Closer{f}}
+	sr := &segmentReader{closer: []io.Closer{f}, compressed: sf.Compressed}
 	var src io.Reader = f
 	if sf.Compressed {
 		zr, err := gzip.NewReader(bufio.NewReaderSize(f, 64<<10))
@@ -242,7 +243,6 @@ func openSegment(dir string, sf segmentFile, limit int64) (*segmentReader, error
 			f.Close()
 			return nil, &frameError{Offset: 0, Reason: "compressed segment is damaged: " + err.Error()}
 		}
-		zr.Multistream(false)
 		sr.closer = append(sr.closer, zr)
 		src = zr
 	}
@@ -256,6 +256,52 @@ func openSegment(dir string, sf segmentFile, limit int64) (*segmentReader, error
 		return nil, err
 	}
 	sr.off = sr.Header.size()
+	return sr, nil
+}
+
+// openSegmentAt opens a segment positioned at the frame starting at
+// uncompressed offset off, which must be a frame boundary taken from the
+// segment's index. For a compressed segment, zoff is the offset of the gzip
+// member that starts there (0 if unknown: the segment is decompressed from
+// its start). end, when >= 0, is the uncompressed offset to stop at.
+func openSegmentAt(dir string, sf segmentFile, off, zoff, end int64) (*segmentReader, error) {
+	sr, err := openSegment(dir, sf, end)
+	if err != nil || off <= sr.off {
+		return sr, err
+	}
+	f := sr.closer[0].(*os.File)
+	var src io.Reader
+	switch {
+	case !sr.compressed:
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			sr.Close()
+			return nil, err
+		}
+		src = f
+	case zoff > 0:
+		if _, err := f.Seek(zoff, io.SeekStart); err != nil {
+			sr.Close()
+			return nil, err
+		}
+		zr := sr.closer[1].(*gzip.Reader)
+		if err := zr.Reset(bufio.NewReaderSize(f, 64<<10)); err != nil {
+			sr.Close()
+			return nil, &frameError{Offset: off, Reason: "compressed segment is damaged: " + err.Error()}
+		}
+		src = zr
+	default:
+		if _, err := io.CopyN(io.Discard, sr.r, off-sr.off); err != nil {
+			sr.Close()
+			return nil, &frameError{Offset: sr.off, Reason: "segment ends before offset " + strconv.FormatInt(off, 10), Short: true}
+		}
+		sr.off = off
+		return sr, nil
+	}
+	if end >= 0 {
+		src = io.LimitReader(src, end-off)
+	}
+	sr.r.Reset(src)
+	sr.off = off
 	return sr, nil
 }
 
@@ -358,4 +404,10 @@ func fillFrameHeader(fr []byte, seq uint64, chain *Hash) {
 	binary.BigEndian.PutUint64(fr[4:12], seq)
 	copy(fr[12:44], chain[:])
 	binary.BigEndian.PutUint32(fr[44:48], frameCRC(fr[:frameHeaderSize], payload))
+}
+
+func statFile(dir, name string) (os.FileInfo, error) { return os.Stat(filepath.Join(dir, name)) }
+
+func indexNameToCompressed(firstSeq uint64) string {
+	return strings.TrimSuffix(segmentName(firstSeq), segmentExt) + compressedExt
 }
