@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"hash/crc32"
 	"io"
 	"os"
@@ -27,7 +26,7 @@ const (
 	// unit a query reads or skips.
 	indexBlockRecords = 256
 
-	indexBlockSize = 8 + 8 + 8 + 4 + 8 + 8 + 2
+	indexBlockSize = 8 + 8 + 8 + 4 + 8 + 8 + 2 + 32
 )
 
 // indexBlock describes up to indexBlockRecords consecutive records.
@@ -39,6 +38,7 @@ type indexBlock struct {
 	MinTime  int64 // Unix nanoseconds of the entries' timestamps
 	MaxTime  int64
 	Levels   uint16 // bit l set when a record has Level l
+	Prev     Hash   // chain value before the block's first record
 }
 
 // segmentIndex summarises one segment.
@@ -56,11 +56,12 @@ func newSegmentIndex(firstSeq uint64, headerSize int64) *segmentIndex {
 	return &segmentIndex{FirstSeq: firstSeq, Size: headerSize}
 }
 
-// add records the frame of record seq at offset off.
-func (x *segmentIndex) add(seq uint64, off, frameLen int64, level Level, t int64) {
+// add records the frame of record seq at offset off; prev is the chain
+// value before it.
+func (x *segmentIndex) add(seq uint64, off, frameLen int64, level Level, t int64, prev *Hash) {
 	n := len(x.Blocks)
 	if n == 0 || x.Blocks[n-1].Count == indexBlockRecords {
-		x.Blocks = append(x.Blocks, indexBlock{FirstSeq: seq, Offset: off, MinTime: t, MaxTime: t})
+		x.Blocks = append(x.Blocks, indexBlock{FirstSeq: seq, Offset: off, MinTime: t, MaxTime: t, Prev: *prev})
 		n++
 	}
 	b := &x.Blocks[n-1]
@@ -110,6 +111,7 @@ func (x *segmentIndex) marshal() []byte {
 		b = binary.BigEndian.AppendUint64(b, uint64(k.MinTime))
 		b = binary.BigEndian.AppendUint64(b, uint64(k.MaxTime))
 		b = binary.BigEndian.AppendUint16(b, k.Levels)
+		b = append(b, k.Prev[:]...)
 	}
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
@@ -147,7 +149,8 @@ func unmarshalIndex(b []byte) (*segmentIndex, error) {
 		p = p[4:]
 		k.MinTime, k.MaxTime = int64(u64()), int64(u64())
 		k.Levels = binary.BigEndian.Uint16(p)
-		p = p[2:]
+		copy(k.Prev[:], p[2:34])
+		p = p[34:]
 		if k.FirstSeq != x.FirstSeq+total || k.Count == 0 || k.Count > indexBlockRecords {
 			return nil, errBadIndex
 		}
@@ -192,6 +195,7 @@ func buildIndex(dir string, sf segmentFile, limit int64) (*segmentIndex, error) 
 	}
 	defer sr.Close()
 	x := newSegmentIndex(sr.Header.FirstSeq, sr.Header.size())
+	prev := sr.Header.PrevChain
 	for {
 		fr, err := sr.Next()
 		if err == io.EOF {
@@ -201,7 +205,8 @@ func buildIndex(dir string, sf segmentFile, limit int64) (*segmentIndex, error) 
 			return nil, segmentOpenError(sf, x.FirstSeq+x.Count, err)
 		}
 		level, t := entryLevelTime(fr.Payload)
-		x.add(fr.Seq, fr.Offset, int64(frameHeaderSize+len(fr.Payload)), level, t)
+		x.add(fr.Seq, fr.Offset, int64(frameHeaderSize+len(fr.Payload)), level, t, &prev)
+		prev = fr.Chain
 	}
 }
 
@@ -231,9 +236,4 @@ func entryLevelTime(p []byte) (Level, int64) {
 		return 0, t.UnixNano()
 	}
 	return lv, t.UnixNano()
-}
-
-// errIndexMismatch is returned when a segment's index disagrees with it.
-func errIndexMismatch(sf segmentFile) error {
-	return fmt.Errorf("treeoflife: index of %s does not match the segment", sf.Name)
 }

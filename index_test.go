@@ -63,9 +63,13 @@ func TestIndexesAndStats(t *testing.T) {
 			sr, err := openSegmentAt(dir, sf, b.Offset, b.ZOffset, v.limit(x))
 			require.NoError(t, err)
 			var mask uint16
+			prev := b.Prev
 			for i := uint32(0); i < b.Count; i++ {
 				fr, err := sr.Next()
 				require.NoError(t, err)
+				leaf := leafHash(fr.Payload)
+				require.Equal(t, chainHash(&prev, &leaf), fr.Chain, "block's Prev starts the chain")
+				prev = fr.Chain
 				require.Equal(t, b.FirstSeq+uint64(i), fr.Seq)
 				lv, ts := entryLevelTime(fr.Payload)
 				require.GreaterOrEqual(t, ts, b.MinTime)
@@ -96,7 +100,7 @@ func TestIndexesAndStats(t *testing.T) {
 func TestIndexRoundTrip(t *testing.T) {
 	x := newSegmentIndex(1000, 100)
 	for i := 0; i < 1000; i++ {
-		x.add(uint64(1000+i), int64(100+i*300), 300, Levels[i%len(Levels)], int64(i*7))
+		x.add(uint64(1000+i), int64(100+i*300), 300, Levels[i%len(Levels)], int64(i*7), &Hash{byte(i)})
 	}
 	x.Blocks[2].ZOffset = 12345
 	y, err := unmarshalIndex(x.marshal())

@@ -411,11 +411,12 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *Head) error {
 			tornAt = fe.Offset
 			break
 		}
+		prev := v.chain
 		if err := v.record(last, &fr); err != nil {
 			return err
 		}
 		level, t := entryLevelTime(fr.Payload)
-		active.add(fr.Seq, fr.Offset, int64(frameHeaderSize+len(fr.Payload)), level, t)
+		active.add(fr.Seq, fr.Offset, int64(frameHeaderSize+len(fr.Payload)), level, t, &prev)
 	}
 	if cp != nil && v.size < cp.Size {
 		return &TamperError{Segment: last.Name, Seq: v.size, Offset: -1,
@@ -668,7 +669,7 @@ func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level) (uint64
 	chain := chainHash(&l.chain, &leaf)
 	l.front.append(leaf)
 	fillFrameHeader(c.data[off:], seq, &chain)
-	l.indexes[len(l.indexes)-1].add(seq, l.segBytes, frameLen, level, now.UnixNano())
+	l.indexes[len(l.indexes)-1].add(seq, l.segBytes, frameLen, level, now.UnixNano(), &l.chain)
 	l.chain = chain
 	l.size++
 	l.segBytes += frameLen
