@@ -178,6 +178,7 @@ type ImmutableLogger struct {
 	// What the writer has finished, for Verify and readers; committed is
 	// closed (and replaced) each time it advances.
 	written   writtenState
+	durable   writtenState // what is also fsynced: all the backup shipper may read
 	committed chan struct{}
 	closed    bool
 	err       error // sticky: after a write or fsync error the logger fails closed
@@ -318,6 +319,7 @@ func (l *ImmutableLogger) startFresh() error {
 	l.segBytes, l.segRecords, l.segCreated = h.size(), 0, time.Unix(0, h.Created)
 	l.indexes = append(l.indexes, newSegmentIndex(h.FirstSeq, h.size()))
 	l.written = writtenState{size: l.size, chain: l.chain, front: l.front.clone(), segSeq: l.fSeq, segLen: l.fLen}
+	l.durable = l.written
 	return nil
 }
 
@@ -460,6 +462,7 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *Head) error {
 	l.f, l.fSeq, l.fLen = f, h.FirstSeq, end
 	l.segBytes, l.segCreated = end, time.Unix(0, h.Created)
 	l.written = writtenState{size: l.size, chain: l.chain, front: l.front.clone(), segSeq: l.fSeq, segLen: l.fLen}
+	l.durable = l.written
 	return nil
 }
 
@@ -626,15 +629,33 @@ func (l *ImmutableLogger) Log(ctx context.Context, level Level, msg string, fiel
 // cannot fail once it has taken a sequence number.
 func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level) (uint64, Hash, *generation, error) {
 	l.mu.Lock()
+	seq := l.size
+	c, off, err := l.reserveLocked(int64(frameHeaderSize+len(e.buf)+digits(seq)+1), now)
+	if err != nil {
+		l.mu.Unlock()
+		return 0, Hash{}, nil, err
+	}
+	c.data = append(c.data, e.buf...)
+	c.data = strconv.AppendUint(c.data, seq, 10)
+	c.data = append(c.data, '}')
+	e.h.Write(c.data[off+frameHeaderSize+len(e.buf):])
+	chain := l.commitLocked(c, off, Hash(e.h.Sum(e.sum[:0])), level, now.UnixNano())
+	gen := l.gen
+	l.mu.Unlock()
+	return seq, chain, gen, nil
+}
+
+// reserveLocked makes room for a frame of frameLen bytes for record l.size:
+// it waits while too much is pending, starts a new segment when the active
+// one is full or old, and returns the chunk with the frame header reserved
+// at off. The caller appends the payload and calls commitLocked.
+func (l *ImmutableLogger) reserveLocked(frameLen int64, now time.Time) (*chunk, int, error) {
 	for {
 		if l.closed {
-			l.mu.Unlock()
-			return 0, Hash{}, nil, ErrClosed
+			return nil, 0, ErrClosed
 		}
 		if l.err != nil {
-			err := l.err
-			l.mu.Unlock()
-			return 0, Hash{}, nil, fmt.Errorf("treeoflife: logger failed earlier and accepts no more records: %w", err)
+			return nil, 0, fmt.Errorf("treeoflife: logger failed earlier and accepts no more records: %w", l.err)
 		}
 		if l.pendBytes < maxPendingBytes {
 			break
@@ -645,8 +666,6 @@ func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level) (uint64
 		<-g.done
 		l.mu.Lock()
 	}
-	seq := l.size
-	frameLen := int64(frameHeaderSize + len(e.buf) + digits(seq) + 1)
 	if l.segRecords > 0 && (l.segBytes+frameLen > l.opts.SegmentSize ||
 		l.opts.SegmentMaxAge > 0 && now.Sub(l.segCreated) >= l.opts.SegmentMaxAge) {
 		l.rotateLocked(now)
@@ -661,24 +680,27 @@ func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level) (uint64
 	off := len(c.data)
 	var zero [frameHeaderSize]byte
 	c.data = append(c.data, zero[:]...)
-	c.data = append(c.data, e.buf...)
-	c.data = strconv.AppendUint(c.data, seq, 10)
-	c.data = append(c.data, '}')
-	e.h.Write(c.data[off+frameHeaderSize+len(e.buf):])
-	leaf := Hash(e.h.Sum(e.sum[:0]))
+	return c, off, nil
+}
+
+// commitLocked completes the frame at c.data[off:] as record l.size with
+// the given leaf hash: it links the chain, grows the Merkle frontier and the
+// index, fills in the frame header and wakes the writer. It returns the
+// record's chain value.
+func (l *ImmutableLogger) commitLocked(c *chunk, off int, leaf Hash, level Level, t int64) Hash {
+	seq := l.size
+	frameLen := int64(len(c.data) - off)
 	chain := chainHash(&l.chain, &leaf)
 	l.front.append(leaf)
 	fillFrameHeader(c.data[off:], seq, &chain)
-	l.indexes[len(l.indexes)-1].add(seq, l.segBytes, frameLen, level, now.UnixNano(), &l.chain)
+	l.indexes[len(l.indexes)-1].add(seq, l.segBytes, frameLen, level, t, &l.chain)
 	l.chain = chain
 	l.size++
 	l.segBytes += frameLen
 	l.segRecords++
 	l.pendBytes += int(frameLen)
-	gen := l.gen
 	l.kickLocked()
-	l.mu.Unlock()
-	return seq, chain, gen, nil
+	return chain
 }
 
 func digits(n uint64) int {
@@ -772,9 +794,17 @@ func (l *ImmutableLogger) run() {
 				l.freeBufs = append(l.freeBufs, c.data[:0])
 			}
 		}
+		advanced := false
 		if err == nil && len(chunks) > 0 {
 			gen.end.segSeq, gen.end.segLen = l.fSeq, l.fLen
 			l.written = gen.end
+			advanced = true
+		}
+		if err == nil && !l.dirty && l.durable.size != l.written.size {
+			l.durable = l.written
+			advanced = true
+		}
+		if advanced {
 			close(l.committed)
 			l.committed = make(chan struct{})
 		}

@@ -42,7 +42,18 @@ func (l *ImmutableLogger) view() (*readView, <-chan struct{}, error) {
 	if l.closed {
 		return nil, nil, ErrClosed
 	}
-	w := l.written
+	return l.viewLocked(l.written), l.committed, nil
+}
+
+// durableView is view limited to what has been fsynced. It works after
+// Close too, for the backup shipper's last round.
+func (l *ImmutableLogger) durableView() (*readView, <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.viewLocked(l.durable), l.committed
+}
+
+func (l *ImmutableLogger) viewLocked(w writtenState) *readView {
 	v := &readView{Dir: l.dir, LogID: l.logID, Size: w.size, ActiveSeq: w.segSeq, ActiveLen: w.segLen}
 	v.Indexes = make([]*segmentIndex, 0, len(l.indexes))
 	for _, x := range l.indexes {
@@ -54,5 +65,5 @@ func (l *ImmutableLogger) view() (*readView, <-chan struct{}, error) {
 		}
 		v.Indexes = append(v.Indexes, x)
 	}
-	return v, l.committed, nil
+	return v
 }
