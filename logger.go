@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/treeoflife/treeoflife/backup"
 	"github.com/treeoflife/treeoflife/internal/fileutil"
 )
 
@@ -95,6 +96,29 @@ type Options struct {
 
 	// Clock returns the time stamped on entries. Default time.Now.
 	Clock func() time.Time
+
+	// Tenant is stored in every entry as tenantId (the original system's
+	// tenantId) and names the log's place in a backup.
+	Tenant string
+
+	// Backup, when set, ships every durable record to this sink in batches,
+	// from the files on disk, in the background (see SyncBackup and
+	// BackupStatus). Sinks are in backup/s3, backup/gcs and backup/file.
+	Backup backup.Sink
+
+	// BackupPrefix is prepended to the backup's object keys.
+	BackupPrefix string
+
+	// BackupBatchSize is the number of records per backup object. Default
+	// 1,000.
+	BackupBatchSize int
+
+	// BackupInterval is the longest a durable record waits before it is
+	// shipped (the recovery point objective). Default 1 s.
+	BackupInterval time.Duration
+
+	// BackupCloseTimeout bounds how long Close keeps shipping. Default 10 s.
+	BackupCloseTimeout time.Duration
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -128,6 +152,18 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
+	if o.BackupBatchSize < 0 || o.BackupInterval < 0 || o.BackupCloseTimeout < 0 {
+		return o, fmt.Errorf("%w: BackupBatchSize, BackupInterval and BackupCloseTimeout must not be negative", ErrInvalidOptions)
+	}
+	if o.BackupBatchSize == 0 {
+		o.BackupBatchSize = DefaultBackupBatchSize
+	}
+	if o.BackupInterval == 0 {
+		o.BackupInterval = DefaultBackupInterval
+	}
+	if o.BackupCloseTimeout == 0 {
+		o.BackupCloseTimeout = DefaultBackupCloseTimeout
+	}
 	return o, nil
 }
 
@@ -152,6 +188,7 @@ type ImmutableLogger struct {
 	tenantJSON []byte
 	pid        int
 
+	shipper    *shipper      // nil without Options.Backup
 	kick       chan struct{} // wakes the writer; capacity 1
 	quit       chan struct{} // closed by Close
 	writerDone chan struct{}
@@ -253,6 +290,12 @@ func Open(dir string, opts Options) (*ImmutableLogger, error) {
 	if l.hostJSON, err = appendJSONString(nil, host); err != nil {
 		l.hostJSON = []byte(`""`)
 	}
+	if opts.Tenant != "" {
+		if l.tenantJSON, err = appendJSONString(nil, opts.Tenant); err != nil {
+			lk.Unlock()
+			return nil, fmt.Errorf("%w: Tenant: %v", ErrInvalidOptions, err)
+		}
+	}
 	if err := l.open(); err != nil {
 		if l.f != nil {
 			l.f.Close()
@@ -272,6 +315,12 @@ func Open(dir string, opts Options) (*ImmutableLogger, error) {
 		}
 	}
 	go l.run()
+	if opts.Backup != nil {
+		if l.shipper, err = startShipper(context.Background(), l); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
 	return l, nil
 }
 
@@ -953,6 +1002,12 @@ func (l *ImmutableLogger) Close() error {
 	close(l.quit)
 	<-l.writerDone
 	l.compressor.stop()
+	var backupErr error
+	if l.shipper != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), l.opts.BackupCloseTimeout)
+		backupErr = l.shipper.close(ctx)
+		cancel()
+	}
 	l.mu.Lock()
 	err := l.err
 	head := Head{Size: l.size, Chain: l.chain, Root: l.front.root()}
@@ -965,6 +1020,9 @@ func (l *ImmutableLogger) Close() error {
 	}
 	if uerr := l.lock.Unlock(); err == nil {
 		err = uerr
+	}
+	if err == nil {
+		err = backupErr
 	}
 	return err
 }

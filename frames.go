@@ -1,0 +1,122 @@
+package treeoflife
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"sort"
+)
+
+// readFrames calls fn with every frame of records from..to-1 visible in v,
+// in order, reading only the index blocks that hold them. The frame's
+// Payload is valid only during the call.
+func readFrames(v *readView, from, to uint64, fn func(fr *frame) error) error {
+	to = min(to, v.Size)
+	if from >= to {
+		return nil
+	}
+	// The segment holding from: the last index whose FirstSeq <= from.
+	si := sort.Search(len(v.Indexes), func(i int) bool { return v.Indexes[i].FirstSeq > from }) - 1
+	if si < 0 {
+		return &TamperError{Seq: from, Offset: -1, Reason: "no segment holds this record"}
+	}
+	next := from
+	for ; si < len(v.Indexes) && next < to; si++ {
+		x := v.Indexes[si]
+		bi := sort.Search(len(x.Blocks), func(i int) bool { return x.Blocks[i].FirstSeq > next }) - 1
+		if bi < 0 {
+			continue // an empty segment
+		}
+		b := x.Blocks[bi]
+		sf := v.segmentFile(x)
+		sr, err := openSegmentAt(v.Dir, sf, b.Offset, b.ZOffset, v.limit(x))
+		if err != nil {
+			return segmentOpenError(sf, next, err)
+		}
+		err = func() error {
+			defer sr.Close()
+			for next < to {
+				fr, err := sr.Next()
+				if err == io.EOF {
+					return nil
+				}
+				if err != nil {
+					var fe *frameError
+					if errors.As(err, &fe) {
+						return &TamperError{Segment: sf.Name, Seq: next, Offset: fe.Offset, Reason: "damaged frame: " + fe.Reason}
+					}
+					return err
+				}
+				if fr.Seq < next {
+					continue
+				}
+				if fr.Seq != next {
+					return &TamperError{Segment: sf.Name, Seq: next, Offset: fr.Offset, Reason: "record missing from its segment"}
+				}
+				if err := fn(&fr); err != nil {
+					return err
+				}
+				next++
+			}
+			return nil
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	if next < to {
+		return &TamperError{Seq: next, Offset: -1, Reason: "record missing from the log"}
+	}
+	return nil
+}
+
+// stateAt returns the chain value and Merkle frontier after the first n
+// records visible in v: from the header of the segment holding record n,
+// replaying the records of that segment before it.
+func stateAt(v *readView, n uint64) (Hash, frontier, error) {
+	si := sort.Search(len(v.Indexes), func(i int) bool { return v.Indexes[i].FirstSeq > n }) - 1
+	if si < 0 {
+		return Hash{}, frontier{}, &TamperError{Seq: n, Offset: -1, Reason: "no segment holds this record"}
+	}
+	x := v.Indexes[si]
+	sf := v.segmentFile(x)
+	sr, err := openSegment(v.Dir, sf, v.limit(x))
+	if err != nil {
+		return Hash{}, frontier{}, segmentOpenError(sf, x.FirstSeq, err)
+	}
+	chain, f := sr.Header.PrevChain, frontier{n: x.FirstSeq, hashes: sr.Header.Frontier}
+	sr.Close()
+	err = readFrames(v, x.FirstSeq, n, func(fr *frame) error {
+		f.append(leafHash(fr.Payload))
+		chain = fr.Chain
+		return nil
+	})
+	return chain, f, err
+}
+
+// walkBatch calls fn for each frame of a batch body (frames as stored),
+// checking lengths and checksums.
+func walkBatch(body []byte, fn func(fr *frame) error) error {
+	for off := 0; off < len(body); {
+		if len(body)-off < frameHeaderSize {
+			return &frameError{Offset: int64(off), Reason: "frame header cut short", Short: true}
+		}
+		hdr := body[off : off+frameHeaderSize]
+		fr, n, ferr := parseFrameHeader(hdr, int64(off))
+		if ferr != nil {
+			return ferr
+		}
+		if len(body)-off-frameHeaderSize < n {
+			return &frameError{Offset: int64(off), Reason: "frame payload cut short", Short: true}
+		}
+		fr.Payload = body[off+frameHeaderSize : off+frameHeaderSize+n]
+		if frameCRC(hdr, fr.Payload) != binary.BigEndian.Uint32(hdr[44:48]) {
+			return &frameError{Offset: int64(off), Reason: "frame checksum mismatch"}
+		}
+		if err := fn(&fr); err != nil {
+			return err
+		}
+		off += frameHeaderSize + n
+	}
+	return nil
+}

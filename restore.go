@@ -1,0 +1,503 @@
+package treeoflife
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/treeoflife/treeoflife/backup"
+	"github.com/treeoflife/treeoflife/internal/fileutil"
+)
+
+// SeqRange is the records First..Last, inclusive.
+type SeqRange struct {
+	First uint64 `json:"first"`
+	Last  uint64 `json:"last"`
+}
+
+// CloudStatus is the result of VerifyCloudBackup, with the original
+// system's fields.
+type CloudStatus struct {
+	SyncStatus     string     `json:"sync_status"` // "synced" or "out_of_sync"
+	SyncPercentage float64    `json:"sync_percentage"`
+	LocalBlocks    uint64     `json:"local_blocks"` // durable records in the local log
+	CloudBlocks    uint64     `json:"cloud_blocks"` // of those, records whose backup copy verified
+	Missing        []SeqRange `json:"missing,omitempty"`
+	Mismatched     []SeqRange `json:"mismatched,omitempty"` // backup objects that differ from the local log or do not verify
+}
+
+// batchRef is one batch object in a backup.
+type batchRef struct {
+	key         string
+	first, last uint64
+}
+
+func listBatches(ctx context.Context, sink backup.Sink, root string) ([]batchRef, error) {
+	var refs []batchRef
+	for info, err := range sink.List(ctx, root+"batches/") {
+		if err != nil {
+			return nil, fmt.Errorf("treeoflife: list backup batches: %w", err)
+		}
+		if f, l, ok := parseBatchKey(root, info.Key); ok {
+			refs = append(refs, batchRef{key: info.Key, first: f, last: l})
+		}
+	}
+	slices.SortFunc(refs, func(a, b batchRef) int {
+		if a.first != b.first {
+			return compareU64(a.first, b.first)
+		}
+		return compareU64(a.last, b.last)
+	})
+	return refs, nil
+}
+
+func compareU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func getObject(ctx context.Context, sink backup.Sink, key string) ([]byte, error) {
+	var last error
+	for attempt := 0; attempt < 5; attempt++ {
+		rc, _, err := sink.Get(ctx, key)
+		if err == nil {
+			var b []byte
+			b, err = io.ReadAll(rc)
+			rc.Close()
+			if err == nil {
+				return b, nil
+			}
+		}
+		if errors.Is(err, backup.ErrNotExist) || errors.Is(err, backup.ErrChecksum) || ctx.Err() != nil {
+			return nil, err
+		}
+		last = err
+		t := time.NewTimer(time.Duration(100<<attempt) * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+	}
+	return nil, last
+}
+
+// VerifyCloudBackup downloads every batch in the backup and checks it
+// against the local log: each record's chain value is recomputed from the
+// downloaded bytes and must equal the local one, so a copy that merely
+// exists but was altered is reported, as is one that is missing.
+func (l *ImmutableLogger) VerifyCloudBackup(ctx context.Context) (CloudStatus, error) {
+	if l.shipper == nil {
+		return CloudStatus{}, errors.New("treeoflife: no backup configured (Options.Backup)")
+	}
+	if err := l.Sync(ctx); err != nil {
+		return CloudStatus{}, err
+	}
+	v, _ := l.durableView()
+	s := l.shipper
+	refs, err := listBatches(ctx, s.sink, s.root)
+	if err != nil {
+		return CloudStatus{}, err
+	}
+	st := CloudStatus{LocalBlocks: v.Size}
+	next := uint64(0)
+	for _, r := range refs {
+		if r.first >= v.Size {
+			break
+		}
+		if r.first < next {
+			st.Mismatched = appendRange(st.Mismatched, r.first, min(r.last, v.Size-1)) // overlaps a verified batch
+			continue
+		}
+		if r.first > next {
+			st.Missing = appendRange(st.Missing, next, r.first-1)
+		}
+		ok, err := verifyBatch(ctx, s.sink, v, r)
+		if err != nil {
+			return st, err
+		}
+		last := min(r.last, v.Size-1)
+		if ok {
+			st.CloudBlocks += last - r.first + 1
+		} else {
+			st.Mismatched = appendRange(st.Mismatched, r.first, last)
+		}
+		next = r.last + 1
+	}
+	if next < v.Size {
+		st.Missing = appendRange(st.Missing, next, v.Size-1)
+	}
+	st.SyncPercentage = 100
+	if st.LocalBlocks > 0 {
+		st.SyncPercentage = float64(st.CloudBlocks) * 100 / float64(st.LocalBlocks)
+	}
+	st.SyncStatus = "out_of_sync"
+	if st.CloudBlocks == st.LocalBlocks && len(st.Missing) == 0 && len(st.Mismatched) == 0 {
+		st.SyncStatus = "synced"
+	}
+	return st, nil
+}
+
+func appendRange(rs []SeqRange, first, last uint64) []SeqRange {
+	if n := len(rs); n > 0 && rs[n-1].Last+1 == first {
+		rs[n-1].Last = last
+		return rs
+	}
+	return append(rs, SeqRange{First: first, Last: last})
+}
+
+// verifyBatch reports whether the batch r holds exactly the local records:
+// well-formed frames, the right sequence numbers, and chain values that
+// link from the local record before it and equal the local ones.
+func verifyBatch(ctx context.Context, sink backup.Sink, v *readView, r batchRef) (bool, error) {
+	body, err := getObject(ctx, sink, r.key)
+	if errors.Is(err, backup.ErrChecksum) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var local []Hash
+	from := r.first
+	if from > 0 {
+		from--
+	}
+	var prev Hash
+	if r.first == 0 {
+		prev = genesisChain(v.LogID)
+	}
+	err = readFrames(v, from, min(r.last+1, v.Size), func(fr *frame) error {
+		if fr.Seq < r.first {
+			prev = fr.Chain
+		} else {
+			local = append(local, fr.Chain)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	i := 0
+	ok := true
+	werr := walkBatch(body, func(fr *frame) error {
+		if fr.Seq != r.first+uint64(i) || i >= len(local) {
+			ok = false
+			return io.EOF
+		}
+		leaf := leafHash(fr.Payload)
+		prev = chainHash(&prev, &leaf)
+		if prev != local[i] || fr.Chain != local[i] {
+			ok = false
+			return io.EOF
+		}
+		i++
+		return nil
+	})
+	if werr != nil && werr != io.EOF {
+		ok = false
+	}
+	return ok && i == len(local), nil
+}
+
+// RestoreOptions configure RestoreFromCloud.
+type RestoreOptions struct {
+	// Prefix is the BackupPrefix the log was shipped with.
+	Prefix string
+
+	// LogID selects the log under Prefix (hex, as LogID returns). It may be
+	// empty when Prefix holds one log for Tenant.
+	LogID string
+
+	// Tenant is the log's Options.Tenant ("" for none).
+	Tenant string
+
+	// Records, when non-zero, restores only records 0..Records-1: a
+	// point-in-time restore by position.
+	Records uint64
+
+	// UpToTime, when set, stops before the first entry stamped after it: a
+	// point-in-time restore by time. It needs readable (unencrypted, or
+	// Options.EncryptionKey given) entries.
+	UpToTime time.Time
+
+	// Parallel is how many batches are downloaded at once. Default 8.
+	Parallel int
+
+	// Options configure the restored log (SegmentSize, Compress, keys...).
+	// Backup is ignored: see RestoreFromCloud.
+	Options Options
+}
+
+// RestoreFromCloud rebuilds the log directory dir from a backup. It
+// downloads batches in parallel with retries and appends their records in
+// order, checking that every record's chain value, recomputed from the
+// downloaded bytes, is the one that was shipped, and that the log matches
+// every checkpoint in the backup on the way. If dir already holds part of
+// the same log (an interrupted restore), it continues from there.
+//
+// A complete restore records the backup location and lease in dir, so that
+// opening the restored log with the same Options.Backup continues shipping
+// where the lost machine stopped. A point-in-time restore does not: a log
+// that continues from an earlier point is a different history, and must
+// ship elsewhere.
+func RestoreFromCloud(ctx context.Context, sink backup.Sink, dir string, opts RestoreOptions) (Head, error) {
+	root, err := findBackupRoot(ctx, sink, opts)
+	if err != nil {
+		return Head{}, err
+	}
+	hb, err := getObject(ctx, sink, root+"HEADER")
+	if err != nil {
+		return Head{}, fmt.Errorf("treeoflife: restore: read %sHEADER: %w", root, err)
+	}
+	if err := prepareRestoreDir(dir, hb); err != nil {
+		return Head{}, err
+	}
+	lopts := opts.Options
+	lopts.Backup = nil
+	lopts.Durability = DurabilityBuffered
+	lopts.Tenant = opts.Tenant
+	l, err := Open(dir, lopts)
+	if err != nil {
+		return Head{}, err
+	}
+	head, rerr := restoreInto(ctx, sink, root, l, opts)
+	cerr := l.Close()
+	if rerr != nil {
+		return head, rerr
+	}
+	if cerr != nil {
+		return head, cerr
+	}
+	if opts.Records == 0 && opts.UpToTime.IsZero() {
+		lease, err := getObject(ctx, sink, root+"LEASE")
+		if err == nil {
+			var lb struct {
+				Lease string `json:"lease"`
+			}
+			if jerr := json.Unmarshal(lease, &lb); jerr == nil && lb.Lease != "" {
+				err = writeBackupCursor(dir, backupCursor{Root: root, Lease: lb.Lease, Shipped: head.Size})
+			}
+		}
+		if err != nil && !errors.Is(err, backup.ErrNotExist) {
+			return head, err
+		}
+	}
+	return head, nil
+}
+
+func findBackupRoot(ctx context.Context, sink backup.Sink, opts RestoreOptions) (string, error) {
+	if opts.LogID != "" {
+		return backupRoot(opts.Prefix, opts.LogID, opts.Tenant), nil
+	}
+	prefix := strings.Trim(opts.Prefix, "/")
+	if prefix != "" {
+		prefix += "/"
+	}
+	tenant := opts.Tenant
+	if tenant == "" {
+		tenant = "_"
+	}
+	var roots []string
+	for info, err := range sink.List(ctx, prefix) {
+		if err != nil {
+			return "", fmt.Errorf("treeoflife: restore: list %q: %w", prefix, err)
+		}
+		rest := strings.TrimPrefix(info.Key, prefix)
+		parts := strings.Split(rest, "/")
+		if len(parts) == 3 && parts[2] == "HEADER" && parts[1] == tenant {
+			roots = append(roots, prefix+parts[0]+"/"+parts[1]+"/")
+		}
+	}
+	switch len(roots) {
+	case 0:
+		return "", fmt.Errorf("treeoflife: restore: no log for tenant %q under %q: %w", opts.Tenant, prefix, backup.ErrNotExist)
+	case 1:
+		return roots[0], nil
+	}
+	return "", fmt.Errorf("treeoflife: restore: %d logs under %q (%s); set RestoreOptions.LogID", len(roots), prefix, strings.Join(roots, ", "))
+}
+
+// prepareRestoreDir creates dir with the backed-up HEADER, or accepts a dir
+// that already holds the same log.
+func prepareRestoreDir(dir string, header []byte) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("treeoflife: restore: %w", err)
+	}
+	existing, err := os.ReadFile(filepath.Join(dir, headerFile))
+	if err == nil {
+		if !bytes.Equal(existing, header) {
+			return fmt.Errorf("%w: %s holds a different log than the backup", ErrNotLog, dir)
+		}
+		return nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := checkEmpty(dir); err != nil {
+		return err
+	}
+	return fileutil.WriteFileAtomic(filepath.Join(dir, headerFile), header, 0o444)
+}
+
+type fetched struct {
+	body []byte
+	err  error
+}
+
+func restoreInto(ctx context.Context, sink backup.Sink, root string, l *ImmutableLogger, opts RestoreOptions) (Head, error) {
+	refs, err := listBatches(ctx, sink, root)
+	if err != nil {
+		return l.Head(), err
+	}
+	checkpoints := map[uint64]Head{}
+	for info, err := range sink.List(ctx, root+"checkpoints/") {
+		if err != nil {
+			return l.Head(), err
+		}
+		b, err := getObject(ctx, sink, info.Key)
+		if err != nil {
+			return l.Head(), err
+		}
+		if h, err := parseCheckpoint(l.logID, b); err == nil {
+			checkpoints[h.Size] = h
+		}
+	}
+	start := l.Head().Size
+	var todo []batchRef
+	next := uint64(0)
+	for _, r := range refs {
+		if r.first != next {
+			return l.Head(), &TamperError{Seq: next, Offset: -1, Reason: fmt.Sprintf("backup has no batch starting at seq %d (next is %s)", next, r.key)}
+		}
+		next = r.last + 1
+		if r.last >= start {
+			todo = append(todo, r)
+		}
+	}
+	parallel := opts.Parallel
+	if parallel <= 0 {
+		parallel = 8
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]chan fetched, len(todo))
+	for i := range results {
+		results[i] = make(chan fetched, 1)
+	}
+	sem := make(chan struct{}, parallel)
+	go func() {
+		for i, r := range todo {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				b, err := getObject(ctx, sink, r.key)
+				results[i] <- fetched{b, err}
+			}()
+		}
+	}()
+	limit := opts.Records
+	var upTo int64
+	if !opts.UpToTime.IsZero() {
+		upTo = opts.UpToTime.UnixNano()
+	}
+	for i, r := range todo {
+		var f fetched
+		select {
+		case f = <-results[i]:
+		case <-ctx.Done():
+			return l.Head(), ctx.Err()
+		}
+		<-sem
+		if f.err != nil {
+			return l.Head(), fmt.Errorf("treeoflife: restore: %s: %w", r.key, f.err)
+		}
+		done := false
+		err := walkBatch(f.body, func(fr *frame) error {
+			size := l.Head().Size
+			if fr.Seq < size {
+				return nil
+			}
+			if limit > 0 && fr.Seq >= limit {
+				done = true
+				return io.EOF
+			}
+			if fr.Seq != size {
+				return &TamperError{Segment: r.key, Seq: size, Offset: fr.Offset, Reason: fmt.Sprintf("backup batch holds seq %d where %d belongs", fr.Seq, size)}
+			}
+			if upTo != 0 {
+				if _, t := l.entryTime(fr.Seq, fr.Payload); t > upTo {
+					done = true
+					return io.EOF
+				}
+			}
+			if err := l.appendStored(fr.Payload, fr.Chain, r.key, fr.Offset); err != nil {
+				return err
+			}
+			if cp, ok := checkpoints[fr.Seq+1]; ok && cp.Chain != fr.Chain {
+				return &TamperError{Segment: r.key, Seq: fr.Seq, Offset: fr.Offset, Reason: "backup differs from its own checkpoint at this size"}
+			}
+			return nil
+		})
+		if err == io.EOF && done {
+			break
+		}
+		if err != nil {
+			var fe *frameError
+			if errors.As(err, &fe) {
+				err = &TamperError{Segment: r.key, Seq: l.Head().Size, Offset: fe.Offset, Reason: "damaged backup batch: " + fe.Reason}
+			}
+			return l.Head(), err
+		}
+	}
+	if err := l.Sync(ctx); err != nil {
+		return l.Head(), err
+	}
+	head := l.Head()
+	if cp, ok := checkpoints[head.Size]; ok && cp.Root != head.Root {
+		return head, &TamperError{Seq: head.Size, Offset: -1, Reason: "restored Merkle root differs from the backup's checkpoint"}
+	}
+	return head, nil
+}
+
+// entryTime returns the level and timestamp of a stored entry.
+func (l *ImmutableLogger) entryTime(seq uint64, payload []byte) (Level, int64) {
+	return entryLevelTime(payload)
+}
+
+// appendStored appends a payload copied from a backup. Its chain value
+// must come out as want; if not, nothing is appended and the error locates
+// the record in the backup object src.
+func (l *ImmutableLogger) appendStored(payload []byte, want Hash, src string, off int64) error {
+	level, t := l.entryTime(l.Head().Size, payload)
+	leaf := leafHash(payload)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, coff, err := l.reserveLocked(int64(frameHeaderSize+len(payload)), l.opts.Clock())
+	if err != nil {
+		return err
+	}
+	if chainHash(&l.chain, &leaf) != want {
+		c.data = c.data[:coff]
+		return &TamperError{Segment: src, Seq: l.size, Offset: off, Reason: "chain value mismatch in backup: the record or its predecessor was modified"}
+	}
+	c.data = append(c.data, payload...)
+	l.commitLocked(c, coff, leaf, level, t)
+	return nil
+}

@@ -1,0 +1,558 @@
+package treeoflife
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/treeoflife/treeoflife/backup"
+	"github.com/treeoflife/treeoflife/internal/fileutil"
+)
+
+// Backup defaults (the original system's backup_batch_size was 100; a
+// thousand records make objects of a few hundred KiB, and 1M records cost
+// 1,000 PUTs).
+const (
+	DefaultBackupBatchSize    = 1000
+	DefaultBackupInterval     = time.Second
+	DefaultBackupCloseTimeout = 10 * time.Second
+
+	// backupAttemptTimeout bounds one Put, so a hung connection is retried
+	// rather than waited on forever.
+	backupAttemptTimeout = 30 * time.Second
+	backupMaxBackoff     = 30 * time.Second
+
+	backupCursorFile = "BACKUP"
+)
+
+// ErrBackupLeased is returned by Open when another logger already ships to
+// the same backup location.
+var ErrBackupLeased = errors.New("treeoflife: another logger ships to this backup location")
+
+// ErrBackupConflict is reported when the backup holds, for a range of
+// records, an object that differs from the local log: two histories for one
+// log. The shipper stops; nothing is overwritten.
+var ErrBackupConflict = errors.New("treeoflife: backup holds different records for the same positions")
+
+// Object keys under a log's backup root (FORMAT.md, "Backup objects"):
+//
+//	<prefix>/<logId>/<tenant or _>/HEADER
+//	<prefix>/<logId>/<tenant or _>/LEASE
+//	<prefix>/<logId>/<tenant or _>/batches/<first seq>-<last seq>   (20 digits each)
+//	<prefix>/<logId>/<tenant or _>/checkpoints/<size>               (20 digits)
+func backupRoot(prefix, logID, tenant string) string {
+	if tenant == "" {
+		tenant = "_"
+	}
+	root := logID + "/" + tenant + "/"
+	if p := strings.Trim(prefix, "/"); p != "" {
+		root = p + "/" + root
+	}
+	return root
+}
+
+func batchKey(root string, first, last uint64) string {
+	return fmt.Sprintf("%sbatches/%020d-%020d", root, first, last)
+}
+
+// parseBatchKey returns the range of a batch key under root.
+func parseBatchKey(root, key string) (first, last uint64, ok bool) {
+	rest, found := strings.CutPrefix(key, root+"batches/")
+	if !found || len(rest) != 41 || rest[20] != '-' {
+		return 0, 0, false
+	}
+	f, err1 := strconv.ParseUint(rest[:20], 10, 64)
+	l, err2 := strconv.ParseUint(rest[21:], 10, 64)
+	if err1 != nil || err2 != nil || l < f {
+		return 0, 0, false
+	}
+	return f, l, true
+}
+
+// BackupStatus describes the backup shipper.
+type BackupStatus struct {
+	Enabled         bool
+	Shipped         uint64        // records confirmed in the backup (seq < Shipped)
+	LagRecords      uint64        // records committed locally but not yet confirmed
+	Lag             time.Duration // how long the backup has not held everything (0 when it does)
+	LastError       error         // the last failed attempt, nil after a success
+	LastErrorTime   time.Time
+	UploadedBytes   int64 // by this process
+	UploadedObjects int64
+	LastUpload      time.Time
+}
+
+// backupCursor is the BACKUP file: the lease this log ships under and how
+// far it has shipped. It may lag behind the backup; Open reconciles.
+type backupCursor struct {
+	Root    string `json:"root"`
+	Lease   string `json:"lease"`
+	Shipped uint64 `json:"shipped"`
+}
+
+type shipper struct {
+	l        *ImmutableLogger
+	sink     backup.Sink
+	root     string
+	lease    string
+	batch    int
+	interval time.Duration
+
+	wake chan struct{} // SyncBackup asks for an immediate round
+	quit chan struct{} // closed by Close
+	done chan struct{}
+
+	mu            sync.Mutex
+	shipped       uint64
+	shippedChain  Hash
+	front         frontier // Merkle frontier of the shipped records
+	caughtUp      time.Time
+	lastErr       error
+	lastErrTime   time.Time
+	bytes, objs   int64
+	lastUpload    time.Time
+	progress      chan struct{} // closed and replaced when shipped advances or an error is recorded
+	stopped       bool          // a conflict stopped shipping for good
+	savedShipped  uint64
+	lastCPShipped uint64
+}
+
+// startShipper takes the lease, reconciles the cursor with the backup and
+// starts the shipping goroutine.
+func startShipper(ctx context.Context, l *ImmutableLogger) (*shipper, error) {
+	o := l.opts
+	s := &shipper{
+		l: l, sink: o.Backup, root: backupRoot(o.BackupPrefix, l.LogID(), o.Tenant),
+		batch: o.BackupBatchSize, interval: o.BackupInterval,
+		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
+		progress: make(chan struct{}), caughtUp: time.Now(),
+	}
+	cur, err := readBackupCursor(l.dir)
+	if err != nil {
+		return nil, err
+	}
+	if cur.Root != s.root {
+		cur = backupCursor{Root: s.root} // a new backup location starts from its own state
+	}
+	if err := s.takeLease(ctx, &cur); err != nil {
+		return nil, err
+	}
+	hb, err := os.ReadFile(filepath.Join(l.dir, headerFile))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.putOnce(ctx, s.root+"HEADER", hb, nil); err != nil {
+		return nil, fmt.Errorf("treeoflife: backup HEADER: %w", err)
+	}
+	s.shipped = cur.Shipped
+	if err := s.reconcile(ctx); err != nil {
+		return nil, err
+	}
+	v, _ := l.durableView()
+	if s.shippedChain, s.front, err = stateAt(v, s.shipped); err != nil {
+		return nil, err
+	}
+	s.savedShipped = s.shipped
+	go s.run()
+	return s, nil
+}
+
+func readBackupCursor(dir string) (backupCursor, error) {
+	var c backupCursor
+	b, err := os.ReadFile(filepath.Join(dir, backupCursorFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("treeoflife: %s is malformed: %w", filepath.Join(dir, backupCursorFile), err)
+	}
+	return c, nil
+}
+
+func writeBackupCursor(dir string, c backupCursor) error {
+	b, _ := json.Marshal(c)
+	return fileutil.WriteFileAtomic(filepath.Join(dir, backupCursorFile), append(b, '\n'), 0o644)
+}
+
+// takeLease creates the LEASE object with a conditional write, or accepts
+// an existing one that holds this log's own token. A lease is never
+// deleted: a log ships to one location for good; a restored copy inherits
+// the lease (see RestoreFromCloud).
+func (s *shipper) takeLease(ctx context.Context, cur *backupCursor) error {
+	if cur.Lease == "" {
+		var b [16]byte
+		if _, err := crand.Read(b[:]); err != nil {
+			return err
+		}
+		cur.Lease = hex.EncodeToString(b[:])
+	}
+	host, _ := os.Hostname()
+	body, _ := json.Marshal(map[string]any{"lease": cur.Lease, "host": host, "pid": os.Getpid(), "dir": s.l.dir})
+	key := s.root + "LEASE"
+	sum := sha256.Sum256(body)
+	err := s.sink.Put(ctx, key, body, sum, backup.PutOptions{IfNotExists: true, Metadata: map[string]string{"lease": cur.Lease}})
+	if errors.Is(err, backup.ErrExist) {
+		rc, _, gerr := s.sink.Get(ctx, key)
+		if gerr != nil {
+			return fmt.Errorf("treeoflife: read backup lease %s: %w", key, gerr)
+		}
+		defer rc.Close()
+		var other struct {
+			Lease string `json:"lease"`
+			Host  string `json:"host"`
+			Dir   string `json:"dir"`
+		}
+		if derr := json.NewDecoder(io.LimitReader(rc, 1<<16)).Decode(&other); derr != nil || other.Lease != cur.Lease {
+			return fmt.Errorf("%w: %s is held by %s:%s", ErrBackupLeased, key, other.Host, other.Dir)
+		}
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("treeoflife: take backup lease %s: %w", key, err)
+	}
+	s.lease = cur.Lease
+	return writeBackupCursor(s.l.dir, *cur)
+}
+
+// reconcile advances the cursor over batches that are already in the
+// backup (the cursor is saved lazily), checking each against the local log.
+func (s *shipper) reconcile(ctx context.Context) error {
+	type rng struct{ first, last uint64 }
+	var found []rng
+	for info, err := range s.sink.List(ctx, s.root+"batches/") {
+		if err != nil {
+			return fmt.Errorf("treeoflife: list backup batches: %w", err)
+		}
+		if f, l, ok := parseBatchKey(s.root, info.Key); ok && l >= s.shipped {
+			found = append(found, rng{f, l})
+		}
+	}
+	v, _ := s.l.durableView()
+	for _, r := range found {
+		if r.first != s.shipped || r.last >= v.Size {
+			break
+		}
+		body, err := batchBody(v, r.first, r.last+1)
+		if err != nil {
+			return err
+		}
+		info, err := s.sink.Stat(ctx, batchKey(s.root, r.first, r.last))
+		if err != nil {
+			return fmt.Errorf("treeoflife: backup batch: %w", err)
+		}
+		if sum := sha256.Sum256(body); info.SHA256 != nil && !bytes.Equal(info.SHA256, sum[:]) {
+			return fmt.Errorf("%w: %s", ErrBackupConflict, batchKey(s.root, r.first, r.last))
+		}
+		s.shipped = r.last + 1
+	}
+	return nil
+}
+
+// batchBody returns the frames of records from..to-1 exactly as stored.
+func batchBody(v *readView, from, to uint64) ([]byte, error) {
+	var body []byte
+	err := readFrames(v, from, to, func(fr *frame) error {
+		var hdr [frameHeaderSize]byte
+		body = append(body, hdr[:]...)
+		body = append(body, fr.Payload...)
+		fillFrameHeader(body[len(body)-frameHeaderSize-len(fr.Payload):], fr.Seq, &fr.Chain)
+		return nil
+	})
+	return body, err
+}
+
+func (s *shipper) run() {
+	defer close(s.done)
+	timer := time.NewTimer(s.interval)
+	defer timer.Stop()
+	for {
+		_, committed := s.l.durableView()
+		force := false
+		select {
+		case <-s.quit:
+			return
+		case <-s.wake:
+			force = true
+		case <-committed:
+		case <-timer.C:
+			force = true
+			timer.Reset(s.interval)
+		}
+		s.round(context.Background(), force)
+	}
+}
+
+// round ships what is durable: full batches always, and a partial batch
+// when forced (the interval passed, SyncBackup, Close).
+func (s *shipper) round(ctx context.Context, force bool) {
+	for {
+		s.mu.Lock()
+		stopped, shipped := s.stopped, s.shipped
+		s.mu.Unlock()
+		if stopped {
+			return
+		}
+		v, _ := s.l.durableView()
+		if shipped >= v.Size {
+			s.mu.Lock()
+			s.caughtUp = time.Now()
+			s.mu.Unlock()
+			s.saveProgress(ctx, false)
+			return
+		}
+		n := min(uint64(s.batch), v.Size-shipped)
+		if n < uint64(s.batch) && !force {
+			return
+		}
+		if err := s.ship(ctx, v, shipped, shipped+n); err != nil {
+			return
+		}
+	}
+}
+
+// ship uploads records from..to-1 as one batch, retrying transient errors
+// with exponential backoff and jitter until it succeeds, the logger closes
+// or ctx ends.
+func (s *shipper) ship(ctx context.Context, v *readView, from, to uint64) error {
+	body, err := batchBody(v, from, to)
+	if err != nil {
+		s.recordErr(err, true)
+		return err
+	}
+	var last Hash
+	s.mu.Lock()
+	front := s.front.clone()
+	s.mu.Unlock()
+	walkBatch(body, func(fr *frame) error {
+		front.append(leafHash(fr.Payload))
+		last = fr.Chain
+		return nil
+	})
+	meta := map[string]string{
+		"first-seq": strconv.FormatUint(from, 10),
+		"last-seq":  strconv.FormatUint(to-1, 10),
+		"chain":     last.String(),
+	}
+	key := batchKey(s.root, from, to-1)
+	if err := s.putOnce(ctx, key, body, meta); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.shipped, s.shippedChain, s.front = to, last, front
+	s.bytes += int64(len(body))
+	s.objs++
+	s.lastUpload = time.Now()
+	s.lastErr = nil
+	s.notifyLocked()
+	s.mu.Unlock()
+	return nil
+}
+
+// putOnce writes an object that must never change: a conditional Put,
+// retried with backoff on transient errors. An object already there with
+// the same content is success (a retry of a Put whose answer was lost); one
+// with different content is ErrBackupConflict, which stops shipping.
+func (s *shipper) putOnce(ctx context.Context, key string, body []byte, meta map[string]string) error {
+	sum := sha256.Sum256(body)
+	backoff := 100 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, backupAttemptTimeout)
+		err := s.sink.Put(actx, key, body, sum, backup.PutOptions{Metadata: meta, IfNotExists: true})
+		if errors.Is(err, backup.ErrExist) {
+			err = s.sameObject(actx, key, body, sum)
+		}
+		cancel()
+		if err == nil {
+			return nil
+		}
+		permanent := errors.Is(err, ErrBackupConflict) || errors.Is(err, backup.ErrInvalidKey) || errors.Is(err, backup.ErrInvalidMetadata)
+		s.recordErr(fmt.Errorf("put %s: %w", key, err), permanent)
+		if permanent {
+			return err
+		}
+		// Full jitter: a fleet of loggers recovering from one outage does
+		// not retry in step.
+		wait := time.Duration(rand.Int64N(int64(backoff))) + backoff/2
+		backoff = min(2*backoff, backupMaxBackoff)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-s.quit:
+			t.Stop()
+			if ctx == context.Background() {
+				return err // Close takes over with its own deadline
+			}
+		}
+	}
+}
+
+// sameObject checks that the object at key holds body.
+func (s *shipper) sameObject(ctx context.Context, key string, body []byte, sum [32]byte) error {
+	info, err := s.sink.Stat(ctx, key)
+	if err != nil {
+		return err
+	}
+	if info.SHA256 != nil {
+		if bytes.Equal(info.SHA256, sum[:]) {
+			return nil
+		}
+		return fmt.Errorf("%w: %s", ErrBackupConflict, key)
+	}
+	rc, _, err := s.sink.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(io.LimitReader(rc, int64(len(body))+1))
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got, body) {
+		return fmt.Errorf("%w: %s", ErrBackupConflict, key)
+	}
+	return nil
+}
+
+func (s *shipper) recordErr(err error, permanent bool) {
+	s.mu.Lock()
+	s.lastErr, s.lastErrTime = err, time.Now()
+	if permanent {
+		s.stopped = true
+	}
+	s.notifyLocked()
+	s.mu.Unlock()
+	if permanent {
+		s.l.log.Error("backup stopped", "err", err)
+	} else {
+		s.l.log.Warn("backup attempt failed; retrying", "err", err)
+	}
+}
+
+func (s *shipper) notifyLocked() {
+	close(s.progress)
+	s.progress = make(chan struct{})
+}
+
+// saveProgress persists the cursor and publishes a checkpoint of what is
+// shipped, at most once per interval unless final.
+func (s *shipper) saveProgress(ctx context.Context, final bool) {
+	s.mu.Lock()
+	shipped, chain, root := s.shipped, s.shippedChain, s.front.root()
+	s.mu.Unlock()
+	if shipped == s.savedShipped && !final {
+		return
+	}
+	if err := writeBackupCursor(s.l.dir, backupCursor{Root: s.root, Lease: s.lease, Shipped: shipped}); err != nil {
+		s.l.log.Warn("saving backup cursor failed", "err", err)
+	}
+	s.savedShipped = shipped
+	if shipped == 0 || shipped == s.lastCPShipped {
+		return
+	}
+	cp := formatCheckpoint(s.l.logID, Head{Size: shipped, Chain: chain, Root: root})
+	key := fmt.Sprintf("%scheckpoints/%020d", s.root, shipped)
+	if err := s.putOnce(ctx, key, cp, nil); err == nil {
+		s.lastCPShipped = shipped
+	}
+}
+
+// status reports the shipper's state; committed is the local log's size.
+func (s *shipper) status(committed uint64) BackupStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := BackupStatus{
+		Enabled: true, Shipped: s.shipped, LastError: s.lastErr, LastErrorTime: s.lastErrTime,
+		UploadedBytes: s.bytes, UploadedObjects: s.objs, LastUpload: s.lastUpload,
+	}
+	if committed > s.shipped {
+		st.LagRecords = committed - s.shipped
+		st.Lag = time.Since(s.caughtUp)
+	}
+	return st
+}
+
+// waitShipped waits until n records are shipped.
+func (s *shipper) waitShipped(ctx context.Context, n uint64) error {
+	for {
+		s.mu.Lock()
+		shipped, progress, stopped, lastErr := s.shipped, s.progress, s.stopped, s.lastErr
+		s.mu.Unlock()
+		if shipped >= n {
+			return nil
+		}
+		if stopped {
+			return lastErr
+		}
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+		select {
+		case <-progress:
+		case <-ctx.Done():
+			if lastErr != nil {
+				return fmt.Errorf("%w (last backup error: %v)", ctx.Err(), lastErr)
+			}
+			return ctx.Err()
+		}
+	}
+}
+
+// close stops the shipping goroutine and ships what is left, within ctx.
+func (s *shipper) close(ctx context.Context) error {
+	close(s.quit)
+	<-s.done
+	s.round(ctx, true)
+	s.saveProgress(ctx, true)
+	v, _ := s.l.durableView()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shipped < v.Size {
+		err := fmt.Errorf("treeoflife: backup incomplete at close: %d records not shipped", v.Size-s.shipped)
+		if s.lastErr != nil {
+			err = fmt.Errorf("%w: %w", err, s.lastErr)
+		}
+		return err
+	}
+	return nil
+}
+
+// SyncBackup waits until every record committed before the call is in the
+// backup, or ctx ends. It fsyncs first, since only durable records ship.
+func (l *ImmutableLogger) SyncBackup(ctx context.Context) error {
+	if l.shipper == nil {
+		return errors.New("treeoflife: no backup configured (Options.Backup)")
+	}
+	if err := l.Sync(ctx); err != nil {
+		return err
+	}
+	return l.shipper.waitShipped(ctx, l.Head().Size)
+}
+
+// BackupStatus reports the backup's progress; Enabled is false without
+// Options.Backup.
+func (l *ImmutableLogger) BackupStatus() BackupStatus {
+	if l.shipper == nil {
+		return BackupStatus{}
+	}
+	return l.shipper.status(l.Head().Size)
+}
