@@ -209,4 +209,3 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		require.ErrorIs(t, err, ErrBackupLeased)
 	})
 }
-
