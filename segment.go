@@ -337,11 +337,7 @@ func (sr *segmentReader) Next() (frame, error) {
 	if ferr != nil {
 		return frame{}, ferr
 	}
-	if cap(sr.buf) < plen {
-		sr.buf = make([]byte, plen, max(plen, 4096))
-	}
-	sr.buf = sr.buf[:plen]
-	if _, err := io.ReadFull(sr.r, sr.buf); err != nil {
+	if err := sr.readPayload(plen); err != nil {
 		if err == io.ErrUnexpectedEOF || err == io.EOF {
 			return frame{}, &frameError{Offset: sr.off, Reason: "frame payload cut short", Short: true}
 		}
@@ -353,6 +349,32 @@ func (sr *segmentReader) Next() (frame, error) {
 	fr.Payload = sr.buf
 	sr.off += int64(frameHeaderSize + plen)
 	return fr, nil
+}
+
+// readPayload reads an n-byte payload into sr.buf. Beyond 4 KiB the buffer
+// grows by doubling only as bytes arrive, so a damaged length field cannot
+// make the reader allocate much more than the file holds.
+func (sr *segmentReader) readPayload(n int) error {
+	const first = 4096
+	if cap(sr.buf) >= n || n <= first {
+		if cap(sr.buf) < n {
+			sr.buf = make([]byte, n, first)
+		}
+		sr.buf = sr.buf[:n]
+		_, err := io.ReadFull(sr.r, sr.buf)
+		return err
+	}
+	sr.buf = sr.buf[:0]
+	for len(sr.buf) < n {
+		k := min(max(first, len(sr.buf)), n-len(sr.buf))
+		sr.buf = slices.Grow(sr.buf, k)
+		m, err := io.ReadFull(sr.r, sr.buf[len(sr.buf):len(sr.buf)+k])
+		sr.buf = sr.buf[:len(sr.buf)+m]
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // parseFrameHeader decodes a frame header without its checksum check.

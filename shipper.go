@@ -282,19 +282,37 @@ func (s *shipper) run() {
 	timer := time.NewTimer(s.interval)
 	defer timer.Stop()
 	for {
-		_, committed := s.l.durableView()
+		size, committed := s.l.durableSize()
+		s.mu.Lock()
+		shipped, stopped := s.shipped, s.stopped
+		s.mu.Unlock()
+		if stopped {
+			<-s.quit // a conflict: nothing more to do until Close
+			return
+		}
 		force := false
+		if size-shipped < uint64(s.batch) {
+			// Nothing worth a full batch yet: wait for more, for the
+			// interval, or for SyncBackup. Checking the size is cheap; a
+			// read view is taken only to ship.
+			select {
+			case <-s.quit:
+				return
+			case <-s.wake:
+				force = true
+			case <-committed:
+				continue
+			case <-timer.C:
+				force = true
+				timer.Reset(s.interval)
+			}
+		}
+		s.round(context.Background(), force)
 		select {
 		case <-s.quit:
 			return
-		case <-s.wake:
-			force = true
-		case <-committed:
-		case <-timer.C:
-			force = true
-			timer.Reset(s.interval)
+		default:
 		}
-		s.round(context.Background(), force)
 	}
 }
 

@@ -53,6 +53,14 @@ func (l *ImmutableLogger) durableView() (*readView, <-chan struct{}) {
 	return l.viewLocked(l.durable), l.committed
 }
 
+// durableSize returns how many records are fsynced, and a channel closed
+// when that (or the written size) next changes.
+func (l *ImmutableLogger) durableSize() (uint64, <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.durable.size, l.committed
+}
+
 func (l *ImmutableLogger) viewLocked(w writtenState) *readView {
 	v := &readView{Dir: l.dir, LogID: l.logID, Size: w.size, ActiveSeq: w.segSeq, ActiveLen: w.segLen}
 	v.Indexes = make([]*segmentIndex, 0, len(l.indexes))
