@@ -135,3 +135,15 @@ func TestFileAndDirectoryConflict(t *testing.T) {
 	require.Error(t, err)
 	require.NotErrorIs(t, err, backup.ErrExist)
 }
+
+func TestOpenFromEnv(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("BACKUP_DIR", dir)
+	s, err := backup.Open(t.Context(), file.Type)
+	require.NoError(t, err)
+	require.Equal(t, dir, s.(*file.Sink).Dir())
+
+	t.Setenv("BACKUP_DIR", "")
+	_, err = backup.Open(t.Context(), file.Type)
+	require.ErrorContains(t, err, "BACKUP_DIR")
+}

@@ -104,18 +104,34 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 	n, err := v.rc.Read(p)
 	v.h.Write(p[:n])
 	v.n += int64(n)
-	if errors.Is(err, io.EOF) {
-		switch got := v.h.Sum(nil); {
-		case v.n != v.size:
-			v.err = fmt.Errorf("%s: %w: read %d bytes, object has %d", v.name, backup.ErrChecksum, v.n, v.size)
-		case !bytes.Equal(got, v.want):
-			v.err = fmt.Errorf("%s: %w: body has SHA-256 %x, stored %x", v.name, backup.ErrChecksum, got, v.want)
-		default:
+	switch {
+	case errors.Is(err, io.EOF):
+		v.err = v.check()
+		if v.err == nil {
 			v.err = io.EOF
 		}
 		return n, v.err
+	case err != nil && v.n == v.size:
+		// An SDK that validates its own checksum fails at the end of the
+		// body rather than return io.EOF. If the body is wrong, say so in
+		// the sinks' terms.
+		if cerr := v.check(); cerr != nil {
+			v.err = fmt.Errorf("%w (%w)", cerr, err)
+			return n, v.err
+		}
 	}
 	return n, err
+}
+
+// check compares what was read with the expected size and SHA-256.
+func (v *verifyingReader) check() error {
+	switch got := v.h.Sum(nil); {
+	case v.n != v.size:
+		return fmt.Errorf("%s: %w: read %d bytes, object has %d", v.name, backup.ErrChecksum, v.n, v.size)
+	case !bytes.Equal(got, v.want):
+		return fmt.Errorf("%s: %w: body has SHA-256 %x, stored %x", v.name, backup.ErrChecksum, got, v.want)
+	}
+	return nil
 }
 
 func (v *verifyingReader) Close() error { return v.rc.Close() }

@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# scripts/test.sh — the project's one test command (`make test`, and CI).
+#
+# Needs only Go and network access to the Go module proxy (plus Debian's apt
+# for a C compiler, which `go test -race` needs, if none is installed). It:
+#   1. installs pinned versions of staticcheck, MinIO and fake-gcs-server into
+#      a cache under the Go build cache (built once, reused afterwards);
+#   2. checks formatting (gofmt), go vet, staticcheck;
+#   3. starts MinIO and fake-gcs-server on free loopback ports, each with its
+#      data under a temporary directory, and waits until they are ready;
+#   4. runs `go test -race` over the module with TOL_REQUIRE_INTEGRATION=1, so
+#      that the S3 and GCS sink tests fail rather than skip if a server is
+#      missing; then the bench module's vet and tests, if it exists;
+#   5. always stops the servers and removes the temporary directory, and
+#      prints the servers' logs if anything failed.
+# Steps 2 and 4 all run even when one fails, so that one run shows every
+# failure; the script then exits 1 and names the steps that failed.
+#
+# Environment:
+#   TOL_TOOLS_DIR   where tools are cached (default: $(go env GOCACHE)/treeoflife-tools)
+#   TOL_TEST_FLAGS  extra flags for go test (e.g. "-run TestSink -v")
+set -euo pipefail
+shopt -s inherit_errexit # a failing command inside $(...) fails the script too
+
+# --- pinned tool versions ---------------------------------------------------
+# staticcheck 2026.x; its go.mod needs Go >= 1.26.0 to build (the tool, not
+# this module).
+STATICCHECK_VERSION=v0.8.2
+# MinIO publishes RELEASE.* tags, which are not semantic versions, so the Go
+# module proxy serves it only as pseudo-versions: this one is the commit of
+# 2026-02-12 (the last on its default branch). Its go.mod has no replace
+# directives, so `go install github.com/minio/minio@VERSION` builds it from the
+# proxy; install_tool falls back to building inside the downloaded module if a
+# future pin has them. Builds in ~3-6 minutes on 2 cores.
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+FAKE_GCS_SERVER_VERSION=v1.56.1
+
+# Credentials for the throwaway MinIO; not secrets.
+MINIO_USER=tolminio
+MINIO_PASSWORD=tolminio-test-secret
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+START=$SECONDS
+
+section() { printf '\n==== %s ====\n' "$*"; }
+elapsed() { printf '(%ds)\n' "$((SECONDS - ${1:-$START}))"; }
+
+TOOLS_DIR=${TOL_TOOLS_DIR:-"$(go env GOCACHE)/treeoflife-tools"}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/treeoflife-test.XXXXXX")
+PIDS=()
+SERVER_LOGS=()
+
+cleanup() {
+	local status=$?
+	set +e
+	# Stop the servers we started (by pid): SIGTERM, up to 10s to exit, then
+	# SIGKILL.
+	for pid in "${PIDS[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in "${PIDS[@]}"; do
+		for _ in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.2
+		done
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	if [ "$status" -ne 0 ]; then
+		for log in "${SERVER_LOGS[@]}"; do
+			if [ -s "$log" ]; then
+				section "log: ${log#"$TMP"/} (last 100 lines)"
+				tail -n 100 "$log"
+			fi
+		done
+		section "FAILED after $((SECONDS - START))s"
+	fi
+	rm -rf "$TMP"
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# install_tool NAME PACKAGE VERSION: make $TOOLS_DIR/NAME-VERSION/NAME exist
+# and print its path on stdout.
+install_tool() {
+	local name=$1 pkg=$2 version=$3
+	local dir="$TOOLS_DIR/$name-$version"
+	local bin="$dir/$name"
+	if [ -x "$bin" ]; then
+		echo "$name $version: cached at $bin" >&2
+		echo "$bin"
+		return
+	fi
+	echo "$name $version: building $pkg@$version ..." >&2
+	local t0=$SECONDS
+	local stage
+	mkdir -p "$TOOLS_DIR"
+	stage=$(mktemp -d "$TOOLS_DIR/.build-$name.XXXXXX")
+	# Tools are static binaries; GOFLAGS from the caller (e.g. -mod=vendor)
+	# must not leak into a build of another module.
+	# Run outside this module so that its go.mod plays no part.
+	if ! (cd "$TMP" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOBIN="$stage" go install "$pkg@$version") >&2; then
+		# `go install pkg@version` refuses modules whose go.mod has replace
+		# directives. Build inside the module as downloaded from the proxy
+		# instead, where its go.mod (replaces included) applies.
+		echo "$name: go install failed; building inside the downloaded module" >&2
+		local mod=${pkg%%/cmd/*} moddir
+		moddir=$(cd "$TMP" && GOFLAGS=-mod=mod go mod download -json "$mod@$version" |
+			sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+		[ -n "$moddir" ] || { echo "$name: go mod download $mod@$version failed" >&2; return 1; }
+		(cd "$moddir" && CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=readonly" go build -o "$stage/$name" "$pkg") >&2
+	fi
+	mkdir -p "$dir"
+	mv -f "$stage/$name" "$bin"
+	rm -rf "$stage"
+	echo "$name $version: built in $((SECONDS - t0))s" >&2
+	echo "$bin"
+}
+
+# ---------------------------------------------------------------------------
+section "environment"
+go version
+echo "module root: $ROOT"
+echo "tool cache:  $TOOLS_DIR"
+echo "temp dir:    $TMP"
+
+RACE=-race
+if [ "$(go env CGO_ENABLED)" != "1" ]; then
+	# -race needs cgo and a C compiler.
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		echo "no C compiler: installing gcc from Debian for go test -race"
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null
+	fi
+	if [ "$(go env CGO_ENABLED)" != "1" ]; then
+		echo "WARNING: cgo is unavailable (no C compiler); running tests WITHOUT the race detector"
+		RACE=
+	fi
+fi
+
+section "tools"
+t0=$SECONDS
+STATICCHECK=$(install_tool staticcheck honnef.co/go/tools/cmd/staticcheck "$STATICCHECK_VERSION")
+FAKE_GCS_SERVER=$(install_tool fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_SERVER_VERSION")
+MINIO=$(install_tool minio github.com/minio/minio "$MINIO_VERSION")
+TESTENV="$TMP/testenv"
+go build -o "$TESTENV" scripts/testenv.go
+elapsed "$t0"
+
+# Every check below runs even if an earlier one failed, so that one run shows
+# every failure; the script fails at the end if any did.
+FAILED=()
+
+section "gofmt -l ."
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+	echo "these files need gofmt -w:"
+	echo "$unformatted"
+	FAILED+=("gofmt")
+else
+	echo ok
+fi
+
+section "go vet ./..."
+if go vet ./...; then echo ok; else FAILED+=("go vet"); fi
+
+section "staticcheck ./..."
+"$STATICCHECK" -version
+if "$STATICCHECK" ./...; then echo ok; else FAILED+=("staticcheck"); fi
+
+# start_server NAME READY_PATH COMMAND...: start a server whose command line
+# contains @PORT@ (and may contain @PORT2@), on fresh free ports, retrying
+# with new ports if it does not come up (another process may have taken a
+# port between our check and its bind). Sets PORT.
+start_server() {
+	local name=$1 ready=$2
+	shift 2
+	local log="$TMP/$name.log" attempt pid ports p1 p2 args a
+	SERVER_LOGS+=("$log")
+	for attempt in 1 2 3; do
+		ports=$("$TESTENV" freeport 2)
+		p1=$(echo "$ports" | sed -n 1p)
+		p2=$(echo "$ports" | sed -n 2p)
+		args=()
+		for a in "$@"; do
+			a=${a//@PORT@/$p1}
+			args+=("${a//@PORT2@/$p2}")
+		done
+		echo "starting $name on 127.0.0.1:$p1 (attempt $attempt)"
+		echo "--- attempt $attempt: ${args[*]}" >>"$log"
+		"${args[@]}" >>"$log" 2>&1 &
+		pid=$!
+		PIDS+=("$pid")
+		if "$TESTENV" wait-pid "$pid" "http://127.0.0.1:$p1$ready" 60s; then
+			PORT=$p1
+			echo "$name is ready (pid $pid)"
+			return 0
+		fi
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	echo "$name did not start; see its log below"
+	return 1
+}
+
+section "servers"
+mkdir -p "$TMP/minio-data" "$TMP/gcs-data"
+
+# MINIO_KMS_SECRET_KEY gives MinIO a static key, so that SSE-S3 works
+# (TOL_S3_SSE=1 turns on the sink's SSE test).
+MINIO_ROOT_USER=$MINIO_USER MINIO_ROOT_PASSWORD=$MINIO_PASSWORD \
+	MINIO_KMS_SECRET_KEY="tol-test-key:$(head -c 32 /dev/urandom | base64)" \
+	MINIO_BROWSER=off MINIO_UPDATE=off \
+	start_server minio /minio/health/ready \
+	"$MINIO" server --quiet --address 127.0.0.1:@PORT@ --console-address 127.0.0.1:@PORT2@ "$TMP/minio-data"
+MINIO_PORT=$PORT
+
+start_server fake-gcs-server /storage/v1/b \
+	"$FAKE_GCS_SERVER" -scheme http -host 127.0.0.1 -port @PORT@ \
+	-public-host 127.0.0.1:@PORT@ -external-url http://127.0.0.1:@PORT@ \
+	-backend filesystem -filesystem-root "$TMP/gcs-data" -log-level warn
+GCS_PORT=$PORT
+
+# The tests create the buckets they use.
+export TOL_S3_ENDPOINT="http://127.0.0.1:$MINIO_PORT"
+export TOL_S3_BUCKET=tol-test
+export TOL_S3_SSE=1
+export AWS_ACCESS_KEY_ID=$MINIO_USER
+export AWS_SECRET_ACCESS_KEY=$MINIO_PASSWORD
+export AWS_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+export TOL_GCS_ENDPOINT="http://127.0.0.1:$GCS_PORT"
+export TOL_GCS_BUCKET=tol-test
+export TOL_REQUIRE_INTEGRATION=1
+# Keep the developer's own AWS/GCP configuration out of the tests.
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+unset AWS_PROFILE AWS_SESSION_TOKEN STORAGE_EMULATOR_HOST GOOGLE_APPLICATION_CREDENTIALS
+
+section "go test $RACE -count=1 ./..."
+t0=$SECONDS
+# shellcheck disable=SC2086 # word splitting of the flags is intended
+go test $RACE -count=1 ${TOL_TEST_FLAGS:-} ./... || FAILED+=("go test ./...")
+elapsed "$t0"
+
+if [ -f bench/go.mod ]; then
+	section "bench module: go vet ./... && go test -count=1 ./..."
+	t0=$SECONDS
+	# shellcheck disable=SC2086
+	(cd bench && go vet ./... && go test -count=1 ${TOL_TEST_FLAGS:-} ./...) || FAILED+=("bench module")
+	elapsed "$t0"
+fi
+
+if [ "${#FAILED[@]}" -gt 0 ]; then
+	section "failed: ${FAILED[*]}"
+	exit 1
+fi
+section "PASS in $((SECONDS - START))s"
