@@ -226,6 +226,7 @@ GCS_PORT=$PORT
 # The tests create the buckets they use.
 export TOL_S3_ENDPOINT="http://127.0.0.1:$MINIO_PORT"
 export TOL_S3_BUCKET=tol-test
+export TOL_MINIO_BIN=$MINIO
 export TOL_S3_SSE=1
 export AWS_ACCESS_KEY_ID=$MINIO_USER
 export AWS_SECRET_ACCESS_KEY=$MINIO_PASSWORD

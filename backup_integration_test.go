@@ -1,0 +1,237 @@
+package treeoflife
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/api/googleapi"
+
+	"github.com/treeoflife/treeoflife/backup/gcs"
+	"github.com/treeoflife/treeoflife/backup/s3"
+)
+
+// These tests run the shipper against real servers: MinIO for S3 and
+// fake-gcs-server for GCS, started by scripts/test.sh. Without their
+// endpoints they skip, unless TOL_REQUIRE_INTEGRATION=1 makes that a failure.
+
+func requireEnv(t *testing.T, name string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		if os.Getenv("TOL_REQUIRE_INTEGRATION") == "1" {
+			t.Fatalf("%s is not set, and TOL_REQUIRE_INTEGRATION=1 requires this test", name)
+		}
+		t.Skipf("%s is not set: run scripts/test.sh to test against real servers", name)
+	}
+	return v
+}
+
+func randomPrefix(t *testing.T) string {
+	var b [6]byte
+	_, err := rand.Read(b[:])
+	require.NoError(t, err)
+	return "t-" + hex.EncodeToString(b[:])
+}
+
+func s3Sink(t *testing.T, endpoint, bucket string, objectLock bool) *s3.Sink {
+	t.Helper()
+	cfg := s3.Config{Bucket: bucket, Endpoint: endpoint, Region: os.Getenv("AWS_REGION"), UsePathStyle: true}
+	if objectLock {
+		cfg.ObjectLockMode = "COMPLIANCE"
+		cfg.ObjectLockRetention = 24 * time.Hour
+	}
+	s, err := s3.New(context.Background(), cfg)
+	require.NoError(t, err)
+	in := &awss3.CreateBucketInput{Bucket: aws.String(bucket)}
+	if objectLock {
+		in.ObjectLockEnabledForBucket = aws.Bool(true)
+	}
+	_, err = s.Client().CreateBucket(context.Background(), in)
+	var owned *types.BucketAlreadyOwnedByYou
+	if !errors.As(err, &owned) {
+		require.NoError(t, err)
+	}
+	return s
+}
+
+func TestShipperS3(t *testing.T) {
+	endpoint := requireEnv(t, "TOL_S3_ENDPOINT")
+	bucket := requireEnv(t, "TOL_S3_BUCKET")
+	runShipperSuite(t, func(t *testing.T) backupTarget {
+		s := s3Sink(t, endpoint, bucket, false)
+		return backupTarget{sink: s, prefix: randomPrefix(t), del: func(t *testing.T, key string) {
+			_, err := s.Client().DeleteObject(context.Background(), &awss3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+			require.NoError(t, err)
+		}}
+	})
+}
+
+func TestShipperGCS(t *testing.T) {
+	endpoint := requireEnv(t, "TOL_GCS_ENDPOINT")
+	bucket := requireEnv(t, "TOL_GCS_BUCKET")
+	runShipperSuite(t, func(t *testing.T) backupTarget {
+		s, err := gcs.New(context.Background(), gcs.Config{Bucket: bucket, Endpoint: endpoint})
+		require.NoError(t, err)
+		err = s.Client().Bucket(bucket).Create(context.Background(), "tol-test-project", nil)
+		var gerr *googleapi.Error
+		if !(errors.As(err, &gerr) && gerr.Code == http.StatusConflict) {
+			require.NoError(t, err)
+		}
+		return backupTarget{sink: s, prefix: randomPrefix(t), del: func(t *testing.T, key string) {
+			require.NoError(t, s.Client().Bucket(bucket).Object(key).Delete(context.Background()))
+		}}
+	})
+}
+
+// TestShipperObjectLock ships to a bucket with Object Lock: the shipped
+// batches cannot be deleted, even with the credentials that wrote them.
+func TestShipperObjectLock(t *testing.T) {
+	endpoint := requireEnv(t, "TOL_S3_ENDPOINT")
+	bucket := "tol-lock-" + randomPrefix(t)[2:]
+	s := s3Sink(t, endpoint, bucket, true)
+	ctx := context.Background()
+	l := openT(t, t.TempDir(), Options{Backup: s, BackupBatchSize: 50})
+	for i := 0; i < 120; i++ {
+		_, err := l.Audit("access granted", Fields{"i": i})
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.SyncBackup(ctx))
+	refs, err := listBatches(ctx, s, l.shipper.root)
+	require.NoError(t, err)
+	require.Len(t, refs, 3)
+	head, err := s.Client().HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(refs[0].key)})
+	require.NoError(t, err)
+	require.Equal(t, types.ObjectLockModeCompliance, head.ObjectLockMode)
+	_, err = s.Client().DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(refs[0].key), VersionId: head.VersionId})
+	require.Error(t, err, "a locked batch cannot be deleted")
+	_, err = s.Client().HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(refs[0].key), VersionId: head.VersionId})
+	require.NoError(t, err, "the batch is still there")
+	require.NoError(t, l.Close())
+}
+
+// TestShipperSurvivesMinIORestart kills a MinIO server of its own
+// (SIGKILL) while records are being logged and shipped, starts it again on
+// the same data, and checks that the backup catches up with no gap and no
+// duplicate batch.
+func TestShipperSurvivesMinIORestart(t *testing.T) {
+	bin := requireEnv(t, "TOL_MINIO_BIN")
+	requireEnv(t, "TOL_S3_ENDPOINT")
+	data := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "server", "--address", addr, "--console-address", "127.0.0.1:0", data)
+		cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+os.Getenv("AWS_ACCESS_KEY_ID"),
+			"MINIO_ROOT_PASSWORD="+os.Getenv("AWS_SECRET_ACCESS_KEY"), "MINIO_BROWSER=off", "MINIO_UPDATE=off")
+		out, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		cmd.Stderr = cmd.Stdout
+		require.NoError(t, cmd.Start())
+		// MinIO prints its API address once it listens.
+		sc := bufio.NewScanner(out)
+		ready := false
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "API: ") {
+				ready = true
+				break
+			}
+		}
+		require.True(t, ready, "minio did not start")
+		go func() {
+			for sc.Scan() {
+			}
+		}()
+		return cmd
+	}
+	srv := start()
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	endpoint := "http://" + addr
+	sink := s3Sink(t, endpoint, "restart", false)
+
+	ctx := context.Background()
+	l := openT(t, t.TempDir(), Options{Backup: sink, BackupBatchSize: 100, Durability: DurabilityBuffered})
+	// After the kill, the writers close reached once target records have
+	// been logged in all.
+	var logged, target atomic.Int64
+	reached := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := l.Revenue("sale", Fields{"w": w, "i": i}); err != nil {
+					t.Error(err)
+					return
+				}
+				if n := logged.Add(1); target.Load() > 0 && n >= target.Load() {
+					once.Do(func() { close(reached) })
+				}
+			}
+		}()
+	}
+	// Kill the server once some batches are confirmed and more are queued.
+	waitFor(t, l, func(st BackupStatus) bool { return st.Shipped >= 500 })
+	require.NoError(t, srv.Process.Kill())
+	srv.Wait()
+	target.Store(logged.Load() + 2000) // keep logging while the server is down
+	<-reached
+	srv = start()
+	close(stop)
+	wg.Wait()
+	require.NoError(t, l.SyncBackup(ctx))
+	st := l.BackupStatus()
+	require.Equal(t, l.Head().Size, st.Shipped)
+	require.Zero(t, st.LagRecords)
+	cs, err := l.VerifyCloudBackup(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "synced", cs.SyncStatus, "%+v", cs)
+	refs, err := listBatches(ctx, sink, l.shipper.root)
+	require.NoError(t, err)
+	next := uint64(0)
+	for _, r := range refs {
+		require.Equal(t, next, r.first, "no gap and no duplicate batch")
+		next = r.last + 1
+	}
+	require.Equal(t, l.Head().Size, next)
+	require.NoError(t, l.Close())
+}
+
+// waitFor waits on the shipper's progress notifications until cond holds.
+func waitFor(t *testing.T, l *ImmutableLogger, cond func(BackupStatus) bool) {
+	t.Helper()
+	for {
+		l.shipper.mu.Lock()
+		progress := l.shipper.progress
+		l.shipper.mu.Unlock()
+		if cond(l.BackupStatus()) {
+			return
+		}
+		<-progress
+	}
+}

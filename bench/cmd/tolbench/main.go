@@ -1,0 +1,106 @@
+// Command tolbench benchmarks treeoflife against log/slog, zap and zerolog
+// writing the same entries, and checks treeoflife's performance targets.
+//
+// Usage:
+//
+//	go run ./cmd/tolbench [flags]
+//
+// It prints a table, or with -json one JSON object per row per line. See
+// bench/README.md for what each row measures.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/treeoflife/treeoflife/bench/internal/tolbench"
+)
+
+func main() {
+	// The RowRSS child: this same program, run by the parent with a first
+	// argument that no user types.
+	if tolbench.IsChild(os.Args) {
+		os.Exit(tolbench.ChildMain(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(run())
+}
+
+func run() int {
+	var cfg tolbench.Config
+	var (
+		jsonOut bool
+		check   bool
+		only    string
+	)
+	flag.IntVar(&cfg.N, "n", tolbench.DefaultN, "entries written by each row")
+	flag.IntVar(&cfg.NSync, "n-sync", 0, fmt.Sprintf("entries written by the %s row (default n); it fsyncs per group commit, so it is the slow row", tolbench.RowSync))
+	flag.IntVar(&cfg.Distinct, "distinct", tolbench.DefaultDistinct, "how many different entries to generate before the rows run; the rows cycle through them (set to n for all different, at ~575 bytes of heap each)")
+	flag.IntVar(&cfg.WritersBuffered, "writers-buffered", tolbench.DefaultWritersBuffered, "writer goroutines for treeoflife Buffered (and the RSS child)")
+	flag.IntVar(&cfg.WritersSync, "writers-sync", tolbench.DefaultWritersSync, "writer goroutines for treeoflife Sync")
+	flag.IntVar(&cfg.WritersPeers, "writers-peers", tolbench.DefaultWritersPeers, "writer goroutines for slog, zap and zerolog")
+	flag.IntVar(&cfg.BufferSize, "buffer", tolbench.DefaultBufferSize, "write buffer size in bytes for the peers' files")
+	flag.Int64Var(&cfg.SegmentSize, "segment-size", 0, "treeoflife Options.SegmentSize in bytes (0: the library's default)")
+	flag.IntVar(&cfg.RSSN, "rss-n", 0, fmt.Sprintf("if positive, also run the %s row: write this many entries with Buffered in a child process and report its peak RSS (the target is <= 64 MiB at 10000000)", tolbench.RowRSS))
+	flag.StringVar(&cfg.Dir, "dir", os.TempDir(), "directory in which a temporary directory for the logs is made")
+	flag.BoolVar(&cfg.Keep, "keep", false, "keep the logs (their directory is printed on stderr)")
+	flag.StringVar(&only, "rows", "", "comma-separated rows to run (default all): "+strings.Join(tolbench.AllRows, ","))
+	flag.BoolVar(&jsonOut, "json", false, "print one JSON object per row per line instead of a table")
+	flag.BoolVar(&check, "check", false, "exit with status 1 if a performance target is missed")
+	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the -profile-row row's timed section to this file")
+	flag.StringVar(&cfg.MemProfile, "memprofile", "", "write an allocation profile (all allocations since the program started) after the -profile-row row to this file")
+	flag.StringVar(&cfg.ProfileRow, "profile-row", tolbench.RowBuffered, "the row -cpuprofile and -memprofile profile")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: tolbench [flags]\n\nWrites the same entries through treeoflife, log/slog, zap and zerolog and reports\nentries/s, latency, bytes per entry and memory for each. See bench/README.md.\n\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() > 0 {
+		flag.Usage()
+		return 2
+	}
+	if only != "" {
+		cfg.Rows = strings.Split(only, ",")
+	}
+	cfg.Log = os.Stderr
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	start := time.Now()
+	rows, err := tolbench.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tolbench:", err)
+		return 1
+	}
+	if jsonOut {
+		if err := tolbench.WriteJSON(os.Stdout, rows); err != nil {
+			fmt.Fprintln(os.Stderr, "tolbench:", err)
+			return 1
+		}
+	} else {
+		fmt.Printf("tolbench: %s, GOMAXPROCS=%d, %d CPUs; whole run %.1f s. load: the 1-minute load average after each row\n\n",
+			runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), time.Since(start).Seconds())
+		if err := tolbench.WriteTable(os.Stdout, rows); err != nil {
+			fmt.Fprintln(os.Stderr, "tolbench:", err)
+			return 1
+		}
+		fmt.Println()
+		if err := tolbench.WriteTargets(os.Stdout, tolbench.Targets(rows)); err != nil {
+			fmt.Fprintln(os.Stderr, "tolbench:", err)
+			return 1
+		}
+	}
+	if check {
+		for _, t := range tolbench.Targets(rows) {
+			if !t.Pass {
+				return 1
+			}
+		}
+	}
+	return 0
+}

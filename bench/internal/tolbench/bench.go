@@ -1,0 +1,463 @@
+// Package tolbench is the benchmark behind cmd/tolbench: it writes the same
+// entries through treeoflife and through the loggers it is compared with, and
+// measures each. See bench/README.md for the rows and the targets.
+package tolbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"runtime/pprof"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Row names, in the order Run runs them.
+const (
+	RowBuffered = "treeoflife-buffered"
+	RowSync     = "treeoflife-sync"
+	RowSlog     = "slog-json"
+	RowZap      = "zap-json"
+	RowZerolog  = "zerolog"
+	RowVerify   = "treeoflife-verify"
+	RowRSS      = "treeoflife-buffered-rss"
+)
+
+// AllRows lists the rows Run knows, in the order it runs them. RowVerify needs
+// RowBuffered (it verifies that log); RowRSS runs only when Config.RSSN > 0.
+var AllRows = []string{RowBuffered, RowSync, RowSlog, RowZap, RowZerolog, RowVerify, RowRSS}
+
+// Defaults for the zero Config.
+const (
+	DefaultN               = 1_000_000
+	DefaultDistinct        = 1 << 16
+	DefaultWritersBuffered = 8
+	DefaultWritersSync     = 64
+	DefaultWritersPeers    = 8
+	DefaultBufferSize      = 64 << 10
+)
+
+// Config says what Run measures. The zero value runs every row but RowRSS
+// with the defaults above in a temporary directory.
+type Config struct {
+	N     int // entries per row; default DefaultN
+	NSync int // entries for RowSync; default N
+
+	// Distinct is how many different entries are generated before the
+	// rows run; entry i of a row is entry i mod Distinct. Default
+	// DefaultDistinct: a million pre-built entries (about 575 MiB of maps)
+	// would make the Go heap ten times what a logging service has, and the
+	// allocating rows would pay for it in fresh pages rather than GC, which
+	// measured 10-30% slower for treeoflife-buffered.
+	Distinct int
+
+	WritersBuffered int // goroutines for RowBuffered and RowRSS
+	WritersSync     int // goroutines for RowSync
+	WritersPeers    int // goroutines for slog, zap and zerolog
+	BufferSize      int // bufio size for the peers' files
+
+	// SegmentSize is passed to treeoflife's Options (0: its default).
+	SegmentSize int64
+
+	// RSSN, when positive, adds RowRSS: RSSN entries written with Buffered
+	// in a child process, reporting that process's peak RSS.
+	RSSN int
+	// Exe is the program run as that child; default os.Executable(). It must
+	// call ChildMain when its arguments start with ChildFlag.
+	Exe string
+
+	// Rows, when not empty, restricts the run to these row names.
+	Rows []string
+
+	// Dir is where the logs are written: a new directory inside it is used
+	// and removed afterwards, unless Keep. Default os.TempDir().
+	Dir  string
+	Keep bool
+
+	// CPUProfile, when set, is a file to write a CPU profile of ProfileRow's
+	// timed section to (default row RowBuffered). MemProfile likewise gets
+	// an allocation profile taken after that row.
+	CPUProfile string
+	MemProfile string
+	ProfileRow string
+
+	// Log, when set, gets a line as each row starts, and where the logs
+	// are kept when Keep.
+	Log io.Writer
+}
+
+// A Row is one measured line of the benchmark.
+type Row struct {
+	Name          string  `json:"name"`
+	Writers       int     `json:"writers"`
+	Entries       int     `json:"entries"`
+	Seconds       float64 `json:"seconds"`
+	EntriesPerSec float64 `json:"entries_per_sec"`
+	P50ms         float64 `json:"p50_ms"`   // per-call latency; 0 if not measured
+	P99ms         float64 `json:"p99_ms"`   // per-call latency; 0 if not measured
+	P999ms        float64 `json:"p999_ms"`  // per-call latency; 0 if not measured
+	Maxms         float64 `json:"max_ms"`   // per-call latency; 0 if not measured
+	CloseMs       float64 `json:"close_ms"` // final flush/Close, included in Seconds
+	BytesPerEntry float64 `json:"bytes_per_entry"`
+	FileBytes     int64   `json:"file_bytes"`
+	Files         int     `json:"files"`
+
+	// Go allocation during the timed section, per entry.
+	AllocBytesPerEntry float64 `json:"alloc_bytes_per_entry"`
+	AllocsPerEntry     float64 `json:"allocs_per_entry"`
+	// Peak live Go heap (sampled every 10 ms) during the timed section,
+	// above what was live before it (mostly the pre-generated entries).
+	HeapPeakMiB float64 `json:"heap_peak_mib"`
+	// Peak RSS (VmHWM) of the process during the row. In the main process it
+	// includes the pre-generated entries; RowRSS runs alone in a child.
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	GCs        uint32  `json:"gcs"`
+	// Load1 is the machine's 1-minute load average as the row ended: above
+	// GOMAXPROCS, other work shared the CPUs and the row is not comparable.
+	Load1 float64 `json:"load1"`
+
+	Note string `json:"note,omitempty"`
+}
+
+// Run runs the benchmark and returns its rows in order.
+func Run(ctx context.Context, cfg Config) (rows []Row, err error) {
+	cfg, err = cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(cfg.Dir, "tolbench-")
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Keep {
+		cfg.logf("tolbench: keeping the logs in %s", dir)
+	} else {
+		defer func() {
+			if rerr := os.RemoveAll(dir); rerr != nil && err == nil {
+				err = rerr
+			}
+		}()
+	}
+
+	want := func(name string) bool { return len(cfg.Rows) == 0 || slices.Contains(cfg.Rows, name) }
+	needEntries := 0
+	for _, name := range []string{RowBuffered, RowSlog, RowZap, RowZerolog} {
+		if want(name) {
+			needEntries = cfg.N
+		}
+	}
+	if want(RowSync) {
+		needEntries = max(needEntries, cfg.NSync)
+	}
+	entries := Generate(min(needEntries, cfg.Distinct))
+
+	r := &runner{cfg: cfg, dir: dir, entries: entries}
+	for _, name := range AllRows {
+		if !want(name) || (name == RowRSS && cfg.RSSN <= 0) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return rows, err
+		}
+		cfg.logf("tolbench: running %s", name)
+		row, err := r.run(ctx, name)
+		if err != nil {
+			return rows, fmt.Errorf("%s: %w", name, err)
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func (c Config) logf(format string, args ...any) {
+	if c.Log != nil {
+		fmt.Fprintf(c.Log, format+"\n", args...)
+	}
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.N == 0 {
+		c.N = DefaultN
+	}
+	if c.NSync == 0 {
+		c.NSync = c.N
+	}
+	if c.Distinct == 0 {
+		c.Distinct = DefaultDistinct
+	}
+	if c.WritersBuffered == 0 {
+		c.WritersBuffered = DefaultWritersBuffered
+	}
+	if c.WritersSync == 0 {
+		c.WritersSync = DefaultWritersSync
+	}
+	if c.WritersPeers == 0 {
+		c.WritersPeers = DefaultWritersPeers
+	}
+	if c.BufferSize == 0 {
+		c.BufferSize = DefaultBufferSize
+	}
+	if c.Dir == "" {
+		c.Dir = os.TempDir()
+	}
+	if c.ProfileRow == "" {
+		c.ProfileRow = RowBuffered
+	}
+	if c.N < 0 || c.NSync < 0 || c.Distinct < 0 || c.RSSN < 0 || c.WritersBuffered < 0 || c.WritersSync < 0 || c.WritersPeers < 0 || c.BufferSize < 0 {
+		return c, errors.New("tolbench: counts must not be negative")
+	}
+	for _, name := range c.Rows {
+		if !slices.Contains(AllRows, name) {
+			return c, fmt.Errorf("tolbench: unknown row %q (rows: %v)", name, AllRows)
+		}
+	}
+	if slices.Contains(c.Rows, RowVerify) && !slices.Contains(c.Rows, RowBuffered) {
+		return c, fmt.Errorf("tolbench: row %s needs row %s", RowVerify, RowBuffered)
+	}
+	if slices.Contains(c.Rows, RowRSS) && c.RSSN <= 0 {
+		return c, fmt.Errorf("tolbench: row %s needs RSSN > 0 (-rss-n)", RowRSS)
+	}
+	if c.RSSN > 0 && c.Exe == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return c, fmt.Errorf("tolbench: finding the program to run the RSS child: %w", err)
+		}
+		c.Exe = exe
+	}
+	return c, nil
+}
+
+type runner struct {
+	cfg     Config
+	dir     string
+	entries []Entry
+}
+
+// entry returns the i'th entry a row writes.
+func (r *runner) entry(i int) *Entry { return &r.entries[i%len(r.entries)] }
+
+func (r *runner) run(ctx context.Context, name string) (Row, error) {
+	switch name {
+	case RowBuffered:
+		return r.tolBuffered(ctx)
+	case RowSync:
+		return r.tolSync(ctx)
+	case RowSlog:
+		return r.slog(ctx)
+	case RowZap:
+		return r.zap(ctx)
+	case RowZerolog:
+		return r.zerolog(ctx)
+	case RowVerify:
+		return r.tolVerify(ctx)
+	case RowRSS:
+		return r.rss(ctx)
+	}
+	return Row{}, fmt.Errorf("unknown row")
+}
+
+// drive calls write(i) for every i in [0, n) from the given number of
+// goroutines, each taking a contiguous share, all released at once. If lat is
+// not nil, lat[i] gets the duration of write(i) in nanoseconds. It returns
+// the time from release until the last goroutine finished, and the first error.
+func drive(ctx context.Context, n, writers int, lat []int64, write func(i int) error) (time.Duration, error) {
+	writers = max(1, min(writers, n))
+	var (
+		wg       sync.WaitGroup
+		failed   atomic.Bool
+		errOnce  sync.Once
+		firstErr error
+		start    = make(chan struct{})
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err })
+		failed.Store(true)
+	}
+	for g := range writers {
+		lo, hi := g*n/writers, (g+1)*n/writers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for i := lo; i < hi; i++ {
+				if i&1023 == 0 && (failed.Load() || ctx.Err() != nil) {
+					if err := ctx.Err(); err != nil {
+						fail(err)
+					}
+					return
+				}
+				var t0 time.Time
+				if lat != nil {
+					t0 = time.Now()
+				}
+				if err := write(i); err != nil {
+					fail(fmt.Errorf("entry %d: %w", i, err))
+					return
+				}
+				if lat != nil {
+					lat[i] = int64(time.Since(t0))
+				}
+			}
+		}()
+	}
+	t0 := time.Now()
+	close(start)
+	wg.Wait()
+	return time.Since(t0), firstErr
+}
+
+// percentiles fills the latency fields of row from lat (nanoseconds), which
+// it sorts.
+func percentiles(row *Row, lat []int64) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	at := func(p float64) float64 {
+		i := int(p*float64(len(lat))+0.999999) - 1 // nearest rank
+		i = max(0, min(i, len(lat)-1))
+		return float64(lat[i]) / 1e6
+	}
+	row.P50ms, row.P99ms, row.P999ms = at(0.50), at(0.99), at(0.999)
+	row.Maxms = float64(lat[len(lat)-1]) / 1e6
+}
+
+// A meter measures the Go heap, allocation and RSS of one row's timed
+// section, and profiles it when asked.
+type meter struct {
+	cfg      Config
+	name     string
+	ms0      runtime.MemStats
+	peakHeap atomic.Uint64
+	stopHeap chan struct{}
+	heapDone chan struct{}
+	rssReset bool
+	profFile *os.File
+}
+
+func (r *runner) startMeter(name string) (*meter, error) {
+	runtime.GC()
+	settle()
+	m := &meter{cfg: r.cfg, name: name, stopHeap: make(chan struct{}), heapDone: make(chan struct{})}
+	m.rssReset = resetPeakRSS()
+	if r.cfg.CPUProfile != "" && name == r.cfg.ProfileRow {
+		f, err := os.Create(r.cfg.CPUProfile)
+		if err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, err
+		}
+		m.profFile = f
+	}
+	runtime.ReadMemStats(&m.ms0)
+	go m.sampleHeap()
+	return m, nil
+}
+
+func (m *meter) sampleHeap() {
+	defer close(m.heapDone)
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		metrics.Read(s)
+		if s[0].Value.Kind() == metrics.KindUint64 {
+			if v := s[0].Value.Uint64(); v > m.peakHeap.Load() {
+				m.peakHeap.Store(v)
+			}
+		}
+		select {
+		case <-m.stopHeap:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// stop ends the measurement and fills row's memory fields; row.Entries must
+// be set.
+func (m *meter) stop(row *Row) error {
+	var ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
+	close(m.stopHeap)
+	<-m.heapDone
+	if m.profFile != nil {
+		pprof.StopCPUProfile()
+		if err := m.profFile.Close(); err != nil {
+			return err
+		}
+	}
+	if m.cfg.MemProfile != "" && m.name == m.cfg.ProfileRow {
+		runtime.GC() // the profile shows allocations as of the last GC
+		f, err := os.Create(m.cfg.MemProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	if row.Entries > 0 {
+		n := float64(row.Entries)
+		row.AllocBytesPerEntry = float64(ms1.TotalAlloc-m.ms0.TotalAlloc) / n
+		row.AllocsPerEntry = float64(ms1.Mallocs-m.ms0.Mallocs) / n
+	}
+	row.GCs = ms1.NumGC - m.ms0.NumGC
+	peak := max(m.peakHeap.Load(), ms1.HeapAlloc)
+	row.HeapPeakMiB = float64(peak-min(peak, m.ms0.HeapAlloc)) / (1 << 20)
+	row.PeakRSSMiB = float64(peakRSS()) / (1 << 20)
+	row.Load1 = loadAverage()
+	return nil
+}
+
+// finish fills the rate of row from its elapsed time.
+func finish(row *Row, elapsed, closing time.Duration) {
+	row.Seconds = (elapsed + closing).Seconds()
+	row.CloseMs = float64(closing) / 1e6
+	if row.Seconds > 0 {
+		row.EntriesPerSec = float64(row.Entries) / row.Seconds
+	}
+}
+
+// diskUsage sets the file fields of row from the files under path.
+func diskUsage(row *Row, path string) error {
+	var total int64
+	var files int
+	err := filepath.WalkDir(path, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		total += info.Size()
+		files++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	row.FileBytes, row.Files = total, files
+	if row.Entries > 0 {
+		row.BytesPerEntry = float64(total) / float64(row.Entries)
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+package tolbench
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"strconv"
+	"syscall"
+)
+
+// peakRSS returns the process's peak resident set size (VmHWM in
+// /proc/self/status) in bytes, or 0 if it cannot be read.
+func peakRSS() uint64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Bytes()
+		v, ok := bytes.CutPrefix(line, []byte("VmHWM:"))
+		if !ok {
+			continue
+		}
+		v = bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(v), []byte("kB")))
+		kb, err := strconv.ParseUint(string(v), 10, 64)
+		if err != nil {
+			return 0
+		}
+		return kb << 10
+	}
+	return 0
+}
+
+// resetPeakRSS sets VmHWM back to the current RSS (Linux 4.0 and later), so
+// that each row reports its own peak. It reports whether that worked.
+func resetPeakRSS() bool {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+}
+
+// settle writes all dirty pages back, so that one row's writeback does not
+// land in the next row's time.
+func settle() { syscall.Sync() }
+
+// loadAverage returns the 1-minute load average, or 0 if it cannot be read.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := bytes.Fields(b)
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(string(f[0]), 64)
+	return v
+}
+
+// childMaxRSS returns the peak RSS of an exited child, from its rusage.
+func childMaxRSS(ps *os.ProcessState) uint64 {
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		return uint64(ru.Maxrss) << 10 // kilobytes on Linux
+	}
+	return 0
+}

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package tolbench
+
+import "os"
+
+// Peak RSS comes from /proc; elsewhere it is reported as 0.
+
+func peakRSS() uint64                        { return 0 }
+func resetPeakRSS() bool                     { return false }
+func settle()                                {}
+func loadAverage() float64                   { return 0 }
+func childMaxRSS(ps *os.ProcessState) uint64 { return 0 }

@@ -1,0 +1,143 @@
+package tolbench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	tol "github.com/treeoflife/treeoflife"
+)
+
+// tolWrite writes n entries to a new treeoflife log in dir from writers
+// goroutines, closing it in the timed section, and checks the head.
+func (r *runner) tolWrite(ctx context.Context, name, dir string, d tol.Durability, n, writers int, measureLatency bool) (Row, error) {
+	row := Row{Name: name, Writers: writers, Entries: n}
+	lg, err := tol.Open(dir, tol.Options{Durability: d, SegmentSize: r.cfg.SegmentSize})
+	if err != nil {
+		return row, err
+	}
+	var lat []int64
+	if measureLatency {
+		lat = make([]int64, n)
+	}
+	m, err := r.startMeter(name)
+	if err != nil {
+		lg.Close()
+		return row, err
+	}
+	elapsed, werr := drive(ctx, n, writers, lat, func(i int) error {
+		e := r.entry(i)
+		_, err := lg.Log(ctx, tol.LevelRevenue, e.Msg, e.Fields)
+		return err
+	})
+	size := lg.Head().Size
+	t0 := time.Now()
+	cerr := lg.Close()
+	closing := time.Since(t0)
+	if err := m.stop(&row); err != nil {
+		return row, err
+	}
+	if werr != nil {
+		return row, werr
+	}
+	if cerr != nil {
+		return row, fmt.Errorf("Close: %w", cerr)
+	}
+	if size != uint64(n) {
+		return row, fmt.Errorf("Head().Size is %d after writing %d entries", size, n)
+	}
+	finish(&row, elapsed, closing)
+	percentiles(&row, lat)
+	return row, diskUsage(&row, dir)
+}
+
+func (r *runner) tolBuffered(ctx context.Context) (Row, error) {
+	dir := filepath.Join(r.dir, RowBuffered)
+	return r.tolWrite(ctx, RowBuffered, dir, tol.DurabilityBuffered, r.cfg.N, r.cfg.WritersBuffered, false)
+}
+
+func (r *runner) tolSync(ctx context.Context) (Row, error) {
+	dir := filepath.Join(r.dir, RowSync)
+	probe, perr := probeFsync(r.dir, r.cfg.WritersSync)
+	row, err := r.tolWrite(ctx, RowSync, dir, tol.DurabilitySync, r.cfg.NSync, r.cfg.WritersSync, true)
+	var notes []string
+	if r.cfg.NSync < r.cfg.N {
+		notes = append(notes, fmt.Sprintf("%d entries, not -n %d (-n-sync)", r.cfg.NSync, r.cfg.N))
+	}
+	if perr != nil {
+		notes = append(notes, "fsync probe failed: "+perr.Error())
+	} else {
+		notes = append(notes, probe)
+	}
+	row.Note = strings.Join(notes, "; ")
+	return row, err
+}
+
+// probeFsync measures the disk under dir: appends of 16 KiB (about one
+// group commit's worth of records) each followed by fsync. Every writer
+// waits for an fsync per record, so writers / fsync latency bounds the Sync
+// rate whatever the logger does; the result says what that bound is here.
+func probeFsync(dir string, writers int) (string, error) {
+	const rounds = 100
+	f, err := os.CreateTemp(dir, "fsync-probe-")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 16<<10)
+	lat := make([]int64, rounds)
+	for i := range lat {
+		t0 := time.Now()
+		if _, err := f.Write(buf); err != nil {
+			return "", err
+		}
+		if err := f.Sync(); err != nil {
+			return "", err
+		}
+		lat[i] = int64(time.Since(t0))
+	}
+	var p Row
+	percentiles(&p, lat)
+	return fmt.Sprintf("disk: 16 KiB write+fsync p50 %.2f ms, p99 %.2f ms, so %d writers get at most ~%s entries/s",
+		p.P50ms, p.P99ms, writers, thousands(float64(writers)/(p.P50ms/1e3))), nil
+}
+
+// tolVerify reopens the log RowBuffered wrote and times Verify over it.
+func (r *runner) tolVerify(ctx context.Context) (Row, error) {
+	dir := filepath.Join(r.dir, RowBuffered)
+	row := Row{Name: RowVerify, Writers: 1}
+	t0 := time.Now()
+	lg, err := tol.Open(dir, tol.Options{Durability: tol.DurabilityBuffered, SegmentSize: r.cfg.SegmentSize})
+	if err != nil {
+		return row, fmt.Errorf("reopening %s: %w", dir, err)
+	}
+	reopen := time.Since(t0)
+	defer lg.Close()
+	row.Entries = int(lg.Head().Size)
+	if row.Entries != r.cfg.N {
+		return row, fmt.Errorf("reopened log has Head().Size %d, want %d", row.Entries, r.cfg.N)
+	}
+	m, err := r.startMeter(RowVerify)
+	if err != nil {
+		return row, err
+	}
+	t0 = time.Now()
+	verr := lg.Verify(ctx)
+	elapsed := time.Since(t0)
+	if err := m.stop(&row); err != nil {
+		return row, err
+	}
+	if verr != nil {
+		return row, fmt.Errorf("Verify: %w", verr)
+	}
+	if err := lg.Close(); err != nil {
+		return row, fmt.Errorf("Close: %w", err)
+	}
+	finish(&row, elapsed, 0)
+	row.Note = fmt.Sprintf("reopen took %.0f ms (not timed)", float64(reopen)/1e6)
+	return row, diskUsage(&row, dir)
+}
