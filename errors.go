@@ -38,6 +38,29 @@ var (
 
 	// ErrTampered is matched (errors.Is) by every *TamperError.
 	ErrTampered = errors.New("treeoflife: log failed verification")
+
+	// ErrKeyRequired is returned by Open for an encrypted log when Options
+	// gives no key, and when reading a record whose data key is wrapped by a
+	// master key that was not given. A KeyProvider returns it (wrapped) for
+	// a key ID it does not hold.
+	ErrKeyRequired = errors.New("treeoflife: encryption key required")
+
+	// ErrWrongKey is returned by Open when none of the keys given opens the
+	// log's data keys: a wrong key, passphrase or keyring.
+	ErrWrongKey = errors.New("treeoflife: wrong encryption key")
+
+	// ErrDecrypt is returned when a sealed record does not open: its bytes
+	// were modified or cut, or it was moved from another position or log.
+	ErrDecrypt = errors.New("treeoflife: record does not decrypt")
+
+	// ErrErased is returned for a log whose data keys were erased
+	// (Tenants.Erase): its records can no longer be decrypted.
+	ErrErased = errors.New("treeoflife: data key erased")
+
+	// ErrInvalidTenant is returned for a tenant ID that is not allowed (see
+	// ValidateTenantID), and by Open when Options.Tenant does not match the
+	// tenant the log was created for.
+	ErrInvalidTenant = errors.New("treeoflife: invalid tenant ID")
 )
 
 // A TamperError reports the first place where the files on disk are not what

@@ -27,6 +27,10 @@ const (
 
 	formatName    = "treeoflife"
 	formatVersion = 1
+	// formatVersionExt is a HEADER with a tenant or encryption parameters.
+	// A log with neither is still written as version 1, so that readers of
+	// version 1 keep reading it.
+	formatVersionExt = 2
 )
 
 // logHeader is the HEADER file: what a reader must know before it opens a
@@ -37,6 +41,9 @@ type logHeader struct {
 	LogID     string    `json:"logId"`
 	Hash      string    `json:"hash"`
 	CreatedAt time.Time `json:"createdAt"`
+	// Version 2 (formatVersionExt) adds:
+	Tenant     string            `json:"tenant,omitempty"`     // Options.Tenant the log was created for
+	Encryption *headerEncryption `json:"encryption,omitempty"` // see crypto.go
 }
 
 func (h *logHeader) id() ([16]byte, error) {
@@ -65,8 +72,21 @@ func readHeader(dir string) (logHeader, [16]byte, error) {
 	if h.Format != formatName {
 		return h, [16]byte{}, fmt.Errorf("%w: %s: format %q", ErrNotLog, filepath.Join(dir, headerFile), h.Format)
 	}
-	if h.Version != formatVersion {
-		return h, [16]byte{}, fmt.Errorf("%w: %s: version %d (this library reads version %d)", ErrUnsupportedVersion, filepath.Join(dir, headerFile), h.Version, formatVersion)
+	if h.Version != formatVersion && h.Version != formatVersionExt {
+		return h, [16]byte{}, fmt.Errorf("%w: %s: version %d (this library reads versions %d and %d)", ErrUnsupportedVersion, filepath.Join(dir, headerFile), h.Version, formatVersion, formatVersionExt)
+	}
+	if h.Version == formatVersion && (h.Tenant != "" || h.Encryption != nil) {
+		return h, [16]byte{}, fmt.Errorf("%w: %s: version 1 HEADER with version 2 keys", ErrNotLog, filepath.Join(dir, headerFile))
+	}
+	if h.Tenant != "" {
+		if err := ValidateTenantID(h.Tenant); err != nil {
+			return h, [16]byte{}, fmt.Errorf("%w: %s: %v", ErrNotLog, filepath.Join(dir, headerFile), err)
+		}
+	}
+	if h.Encryption != nil {
+		if err := h.Encryption.check(); err != nil {
+			return h, [16]byte{}, fmt.Errorf("%w: %s: encryption: %v", ErrNotLog, filepath.Join(dir, headerFile), err)
+		}
 	}
 	if h.Hash != "sha256" {
 		return h, [16]byte{}, fmt.Errorf("%w: %s: hash %q", ErrUnsupportedVersion, filepath.Join(dir, headerFile), h.Hash)
@@ -75,19 +95,36 @@ func readHeader(dir string) (logHeader, [16]byte, error) {
 	return h, id, err
 }
 
-// createHeader writes a new HEADER with a random log ID.
-func createHeader(dir string, now time.Time) (logHeader, [16]byte, error) {
+// createHeader writes a new HEADER with a random log ID; init, when set,
+// first fills in what depends on the ID (tenant, encryption parameters).
+func createHeader(dir string, now time.Time, init func(h *logHeader, id [16]byte) error) (logHeader, [16]byte, error) {
 	var id [16]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return logHeader{}, id, err
 	}
 	h := logHeader{Format: formatName, Version: formatVersion, LogID: hex.EncodeToString(id[:]), Hash: "sha256", CreatedAt: now.UTC()}
-	b, err := json.MarshalIndent(&h, "", "  ")
+	if init != nil {
+		if err := init(&h, id); err != nil {
+			return h, id, err
+		}
+	}
+	return h, id, writeHeader(dir, &h)
+}
+
+// writeHeader replaces dir/HEADER atomically (temporary file, fsync, rename,
+// fsync of the directory): at creation, and when data keys are added or
+// erased. It writes version 2 only when a version 2 key is present.
+func writeHeader(dir string, h *logHeader) error {
+	h.Version = formatVersion
+	if h.Tenant != "" || h.Encryption != nil {
+		h.Version = formatVersionExt
+	}
+	b, err := json.MarshalIndent(h, "", "  ")
 	if err != nil {
-		return h, id, err
+		return err
 	}
 	b = append(b, '\n')
-	return h, id, fileutil.WriteFileAtomic(filepath.Join(dir, headerFile), b, 0o444)
+	return fileutil.WriteFileAtomic(filepath.Join(dir, headerFile), b, 0o444)
 }
 
 // checkpointOrigin is the first line of a checkpoint: it names the log.

@@ -166,9 +166,18 @@ func writeIndex(dir string, x *segmentIndex) error {
 	return fileutil.WriteFileAtomic(filepath.Join(dir, indexName(x.FirstSeq)), x.marshal(), 0o444)
 }
 
+// payloadOpener turns a stored payload into its entry JSON (see
+// ImmutableLogger.openPayload), so that an encrypted log's index gets its
+// records' levels and times.
+type payloadOpener func(seq uint64, payload, dst []byte) ([]byte, error)
+
 // loadIndex reads the index of a sealed segment, rebuilding (and rewriting)
-// it from the segment when it is missing, damaged or does not fit.
-func loadIndex(dir string, sf segmentFile) (*segmentIndex, error) {
+// it from the segment when it is missing, damaged or does not fit. When it
+// rebuilds, open (if not nil) turns payloads into entries; a payload open
+// fails on (a sealed record without its key) is indexed with level 0 and
+// time 0, and such an index is not written to disk, so that a later Open
+// with the key rebuilds it whole.
+func loadIndex(dir string, sf segmentFile, open payloadOpener) (*segmentIndex, error) {
 	b, err := os.ReadFile(filepath.Join(dir, indexName(sf.FirstSeq)))
 	if err == nil {
 		if x, err := unmarshalIndex(b); err == nil && x.FirstSeq == sf.FirstSeq {
@@ -177,9 +186,12 @@ func loadIndex(dir string, sf segmentFile) (*segmentIndex, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	x, err := buildIndex(dir, sf, -1)
+	x, complete, err := buildIndexWith(dir, sf, -1, open)
 	if err != nil {
 		return nil, err
+	}
+	if !complete {
+		return x, nil
 	}
 	if err := writeIndex(dir, x); err != nil {
 		return nil, err
@@ -189,22 +201,39 @@ func loadIndex(dir string, sf segmentFile) (*segmentIndex, error) {
 
 // buildIndex scans a segment (up to limit bytes, or all when limit < 0).
 func buildIndex(dir string, sf segmentFile, limit int64) (*segmentIndex, error) {
+	x, _, err := buildIndexWith(dir, sf, limit, nil)
+	return x, err
+}
+
+// buildIndexWith is buildIndex with open (when not nil) applied to payloads;
+// complete is false when open failed on a payload.
+func buildIndexWith(dir string, sf segmentFile, limit int64, open payloadOpener) (x *segmentIndex, complete bool, err error) {
 	sr, err := openSegment(dir, sf, limit)
 	if err != nil {
-		return nil, segmentOpenError(sf, sf.FirstSeq, err)
+		return nil, false, segmentOpenError(sf, sf.FirstSeq, err)
 	}
 	defer sr.Close()
-	x := newSegmentIndex(sr.Header.FirstSeq, sr.Header.size())
+	x = newSegmentIndex(sr.Header.FirstSeq, sr.Header.size())
 	prev := sr.Header.PrevChain
+	var scratch []byte
+	complete = true
 	for {
 		fr, err := sr.Next()
 		if err == io.EOF {
-			return x, nil
+			return x, complete, nil
 		}
 		if err != nil {
-			return nil, segmentOpenError(sf, x.FirstSeq+x.Count, err)
+			return nil, false, segmentOpenError(sf, x.FirstSeq+x.Count, err)
 		}
-		level, t := entryLevelTime(fr.Payload)
+		entry := fr.Payload
+		if open != nil {
+			if entry, err = open(fr.Seq, fr.Payload, scratch[:0]); err != nil {
+				entry, complete = nil, false
+			} else if len(entry) > 0 && &entry[0] != &fr.Payload[0] {
+				scratch = entry // a decrypted entry: reuse its buffer (never the reader's)
+			}
+		}
+		level, t := entryLevelTime(entry)
 		x.add(fr.Seq, fr.Offset, int64(frameHeaderSize+len(fr.Payload)), level, t, &prev)
 		prev = fr.Chain
 	}

@@ -3,6 +3,7 @@ package treeoflife
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -98,8 +99,33 @@ type Options struct {
 	Clock func() time.Time
 
 	// Tenant is stored in every entry as tenantId (the original system's
-	// tenantId) and names the log's place in a backup.
+	// tenantId) and names the log's place in a backup. It is recorded in the
+	// HEADER of a new log; reopening the log with another Tenant fails
+	// (ErrInvalidTenant), and with none adopts the recorded one. Allowed IDs:
+	// see ValidateTenantID.
 	Tenant string
+
+	// EncryptionKey (KeySize bytes), Passphrase or Keys, at most one of them,
+	// turns on encryption when a log is created: each record is sealed with
+	// AES-256-GCM under the log's data key, which HEADER stores wrapped by
+	// this master key. Keys never touch the disk. An encrypted log cannot be
+	// opened without its key (ErrKeyRequired) or with a wrong one
+	// (ErrWrongKey); Verify and VerifyDir need no key. See KeyFromEnv.
+	EncryptionKey []byte
+
+	// Passphrase derives the master key with scrypt, from a random salt and
+	// parameters stored in HEADER, once per Open.
+	Passphrase string
+
+	// Keys provides the master keys: a *Keyring (several keys, one active
+	// for new data keys) or a KMS client. Open starts a new data key when
+	// the provider's active key has not wrapped one of this log yet.
+	Keys KeyProvider
+
+	// MaxOpenTenants bounds the tenant loggers a Tenants keeps open (least
+	// recently used are closed first). Default DefaultMaxOpenTenants. Only
+	// OpenTenants reads it.
+	MaxOpenTenants int
 
 	// Backup, when set, ships every durable record to this sink in batches,
 	// from the files on disk, in the background (see SyncBackup and
@@ -164,6 +190,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.BackupCloseTimeout == 0 {
 		o.BackupCloseTimeout = DefaultBackupCloseTimeout
 	}
+	if err := o.checkKeys(); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -188,6 +217,7 @@ type ImmutableLogger struct {
 	tenantJSON []byte
 	pid        int
 
+	keys       *logKeys      // nil for an unencrypted log (crypto.go)
 	shipper    *shipper      // nil without Options.Backup
 	kick       chan struct{} // wakes the writer; capacity 1
 	quit       chan struct{} // closed by Close
@@ -326,19 +356,22 @@ func Open(dir string, opts Options) (*ImmutableLogger, error) {
 
 // open reads or creates the header and recovers the active segment.
 func (l *ImmutableLogger) open() error {
-	_, id, err := readHeader(l.dir)
+	hdr, id, err := readHeader(l.dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		if err := checkEmpty(l.dir); err != nil {
 			return err
 		}
-		if _, id, err = createHeader(l.dir, l.opts.Clock()); err != nil {
+		if hdr, id, err = createHeader(l.dir, l.opts.Clock(), l.initHeader); err != nil {
 			return fmt.Errorf("treeoflife: create %s: %w", filepath.Join(l.dir, headerFile), err)
 		}
 	case err != nil:
 		return err
 	}
 	l.logID = id
+	if err := l.useHeader(&hdr); err != nil {
+		return err
+	}
 	removeTemps(l.dir)
 	segs, err := listSegments(l.dir)
 	if err != nil {
@@ -353,9 +386,14 @@ func (l *ImmutableLogger) open() error {
 			return &TamperError{Seq: 0, Offset: -1, Reason: fmt.Sprintf("the log has no segment files but its checkpoint records %d records", cp.Size)}
 		}
 		l.chain = genesisChain(l.logID)
-		return l.startFresh()
+		err = l.startFresh()
+	} else {
+		err = l.recover(segs, cp)
 	}
-	return l.recover(segs, cp)
+	if err == nil && l.keys != nil {
+		err = l.keys.startKeys(l.size)
+	}
+	return err
 }
 
 // startFresh creates an empty segment at the current size: for a new log,
@@ -417,7 +455,7 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *Head) error {
 		if err := sealMode(l.dir, s); err != nil {
 			return err
 		}
-		x, err := loadIndex(l.dir, s)
+		x, err := loadIndex(l.dir, s, l.openPayload)
 		if err != nil {
 			return err
 		}
@@ -443,6 +481,7 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *Head) error {
 	}
 	active := newSegmentIndex(h.FirstSeq, h.size())
 	var tornAt int64 = -1
+	var scratch []byte
 	for {
 		fr, err := sr.Next()
 		if err == io.EOF {
@@ -466,11 +505,11 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *Head) error {
 		if err := v.record(last, &fr); err != nil {
 			return err
 		}
-		level, t := entryLevelTime(fr.Payload)
+		level, t := l.payloadLevelTime(fr.Seq, fr.Payload, &scratch)
 		active.add(fr.Seq, fr.Offset, int64(frameHeaderSize+len(fr.Payload)), level, t, &prev)
 	}
 	if cp != nil && v.size < cp.Size {
-		return &TamperError{Segment: last.Name, Seq: v.size, Offset: -1,
+		return &TamperError{Seq: v.size, Offset: -1,
 			Reason: fmt.Sprintf("log ends after %d records but its checkpoint records %d (records cut off the tail)", v.size, cp.Size)}
 	}
 	sealed := last.Compressed
@@ -562,7 +601,21 @@ func (l *ImmutableLogger) repairTail(sf segmentFile, off int64) error {
 	if err := os.MkdirAll(rdir, 0o750); err != nil {
 		return err
 	}
+	// The copy must be durable before the cut: fsync the new repair/
+	// entry in the log directory too.
+	if err := fileutil.SyncDir(l.dir); err != nil {
+		return err
+	}
+	removeTemps(rdir)
+	// A crash can tear the same offset again after a repair: number the
+	// copies so that no earlier one is overwritten.
 	saved := filepath.Join(rdir, fmt.Sprintf("%s.%d.torn", sf.Name, off))
+	for n := 1; ; n++ {
+		if _, err := os.Lstat(saved); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		saved = filepath.Join(rdir, fmt.Sprintf("%s.%d.%d.torn", sf.Name, off, n))
+	}
 	if err := fileutil.WriteFileAtomic(saved, rest, 0o444); err != nil {
 		return fmt.Errorf("treeoflife: save torn tail: %w", err)
 	}
@@ -617,6 +670,7 @@ type encoder struct {
 	id  []byte
 	h   hash.Hash
 	sum [32]byte
+	sealState
 }
 
 var encoderPool = sync.Pool{New: func() any {
@@ -653,14 +707,26 @@ func (l *ImmutableLogger) Log(ctx context.Context, level Level, msg string, fiel
 	if len(e.buf)+21 > l.opts.MaxEntrySize {
 		return Record{}, fmt.Errorf("%w: %d bytes encoded, limit %d (Options.MaxEntrySize)", ErrEntryTooLarge, len(e.buf)+21, l.opts.MaxEntrySize)
 	}
-	e.h.Reset()
-	e.h.Write([]byte{0x00}) // RFC 6962 leaf prefix; the rest of the leaf hash is finished in append
-	e.h.Write(e.buf)
+	if l.keys != nil {
+		// The leaf hash covers the sealed bytes, which need the seq: both
+		// happen in append.
+		l.keys.prepareSeal(e)
+	} else {
+		e.key, e.overhead = nil, 0
+		e.h.Reset()
+		e.h.Write(leafPrefix) // 0x00, RFC 6962; the rest of the leaf hash is finished in append
+		e.h.Write(e.buf)
+	}
 	seq, chain, gen, err := l.append(e, now, level)
 	if err != nil {
 		return Record{}, err
 	}
-	rec := Record{Seq: seq, Hash: chain.String(), ID: string(e.id), Time: now, Level: level}
+	if e.key != nil && seq+1 >= e.key.rotateAt.Load() {
+		l.dataKeyDue(e.key)
+	}
+	var hexChain [64]byte
+	hex.Encode(hexChain[:], chain[:])
+	rec := Record{Seq: seq, Hash: string(hexChain[:]), ID: string(e.id), Time: now, Level: level}
 	if l.opts.Durability == DurabilitySync {
 		select {
 		case <-gen.done:
@@ -678,17 +744,25 @@ func (l *ImmutableLogger) Log(ctx context.Context, level Level, msg string, fiel
 // cannot fail once it has taken a sequence number.
 func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level) (uint64, Hash, *generation, error) {
 	l.mu.Lock()
-	seq := l.size
-	c, off, err := l.reserveLocked(int64(frameHeaderSize+len(e.buf)+digits(seq)+1), now)
+	c, off, err := l.reserveLocked(int64(frameHeaderSize+e.overhead+len(e.buf)+digits(l.size)+1), now)
 	if err != nil {
 		l.mu.Unlock()
 		return 0, Hash{}, nil, err
 	}
-	c.data = append(c.data, e.buf...)
-	c.data = strconv.AppendUint(c.data, seq, 10)
-	c.data = append(c.data, '}')
-	e.h.Write(c.data[off+frameHeaderSize+len(e.buf):])
-	chain := l.commitLocked(c, off, Hash(e.h.Sum(e.sum[:0])), level, now.UnixNano())
+	// reserveLocked may have waited without the lock (backpressure), so the
+	// seq is read after it.
+	seq := l.size
+	var leaf Hash
+	if e.key == nil {
+		c.data = append(c.data, e.buf...)
+		c.data = strconv.AppendUint(c.data, seq, 10)
+		c.data = append(c.data, '}')
+		e.h.Write(c.data[off+frameHeaderSize+len(e.buf):])
+		leaf = Hash(e.h.Sum(e.sum[:0]))
+	} else {
+		c.data, leaf = l.keys.sealLocked(c.data, e, seq)
+	}
+	chain := l.commitLocked(c, off, leaf, level, now.UnixNano())
 	gen := l.gen
 	l.mu.Unlock()
 	return seq, chain, gen, nil
@@ -1017,6 +1091,9 @@ func (l *ImmutableLogger) Close() error {
 	}
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
+	}
+	if l.keys != nil {
+		l.keys.close() // no HEADER change after the lock is released
 	}
 	if uerr := l.lock.Unlock(); err == nil {
 		err = uerr

@@ -292,7 +292,7 @@ func TestOpenRefusesForeignDirectories(t *testing.T) {
 		b, err := os.ReadFile(p)
 		require.NoError(t, err)
 		require.NoError(t, os.Chmod(p, 0o644))
-		require.NoError(t, os.WriteFile(p, []byte(strings.Replace(string(b), `"version": 1`, `"version": 2`, 1)), 0o644))
+		require.NoError(t, os.WriteFile(p, []byte(strings.Replace(string(b), `"version": 1`, `"version": 3`, 1)), 0o644))
 		_, err = Open(dir, Options{})
 		require.ErrorIs(t, err, ErrUnsupportedVersion)
 	})
