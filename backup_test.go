@@ -34,6 +34,19 @@ func TestShipperFile(t *testing.T) {
 	})
 }
 
+// headerRevisions lists the HEADER revisions in the backup at root.
+func headerRevisions(t *testing.T, sink backup.Sink, root string) []uint64 {
+	t.Helper()
+	var revs []uint64
+	for info, err := range sink.List(context.Background(), root+"headers/") {
+		require.NoError(t, err)
+		r, ok := parseHeaderKey(root, info.Key)
+		require.True(t, ok, info.Key)
+		revs = append(revs, r)
+	}
+	return revs
+}
+
 func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 	ctx := context.Background()
 	opts := func(tg backupTarget) Options {
@@ -191,6 +204,59 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		require.ErrorIs(t, err, os.ErrNotExist, "a point-in-time copy does not inherit the backup")
 	})
 
+	t.Run("encrypted: every HEADER revision ships before its records", func(t *testing.T) {
+		tg := newTarget(t)
+		dir := t.TempDir()
+		var mu sync.Mutex
+		now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+		o := opts(tg)
+		o.EncryptionKey = testKey(7)
+		o.Clock = func() time.Time { mu.Lock(); defer mu.Unlock(); now = now.Add(time.Second); return now }
+		l := openT(t, dir, o)
+		var times []time.Time
+		var heads []Head
+		write := func(n int) {
+			for i := 0; i < n; i++ {
+				rec, err := l.Info("tick", Fields{"i": len(times)})
+				require.NoError(t, err)
+				times = append(times, rec.Time)
+				heads = append(heads, l.Head())
+			}
+		}
+		write(150)
+		require.NoError(t, l.RotateDataKey(ctx)) // HEADER revision 1, while shipping
+		write(150)
+		require.NoError(t, l.SyncBackup(ctx))
+		root := l.shipper.root
+		require.NoError(t, l.Close())
+		require.Equal(t, []uint64{0, 1}, headerRevisions(t, tg.sink, root))
+
+		// Reopening used to fail: the backup's HEADER differed from the
+		// local one. A master key rotation adds revision 2.
+		kr, err := NewKeyring(testKey(8), testKey(7))
+		require.NoError(t, err)
+		o.Keys, o.EncryptionKey = kr, nil
+		l = openT(t, dir, o)
+		write(50)
+		require.NoError(t, l.Close())
+		require.Equal(t, []uint64{0, 1, 2}, headerRevisions(t, tg.sink, root))
+
+		// A restore takes the newest revision, decrypts with both keys, and
+		// finds entry times inside sealed records for a point-in-time cut.
+		restored := t.TempDir()
+		got, err := RestoreFromCloud(ctx, tg.sink, restored, RestoreOptions{Prefix: tg.prefix, Tenant: "acme", UpToTime: times[320], Options: Options{Keys: o.Keys}})
+		require.NoError(t, err)
+		require.Equal(t, heads[320], got)
+		r := openT(t, restored, Options{Keys: o.Keys})
+		es, err := r.Read(ctx, Filter{FromSeq: 140, ToSeq: 160})
+		require.NoError(t, err)
+		require.Len(t, es, 20)
+		for i, e := range es {
+			require.Equal(t, float64(140+i), e.Metadata["i"], "records sealed under data keys 1 and 2 decrypt")
+		}
+		require.NoError(t, r.Close())
+	})
+
 	t.Run("one shipper per log", func(t *testing.T) {
 		tg := newTarget(t)
 		dir := t.TempDir()
@@ -208,4 +274,38 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		_, err = Open(cp, opts(tg))
 		require.ErrorIs(t, err, ErrBackupLeased)
 	})
+}
+
+func TestTenantEraseReachesBackup(t *testing.T) {
+	ctx := context.Background()
+	sink, err := file.New(ctx, file.Config{Dir: t.TempDir()})
+	require.NoError(t, err)
+	ts := openTenantsT(t, t.TempDir(), Options{EncryptionKey: testKey(3), Backup: sink, BackupPrefix: "t"})
+	defer ts.Close()
+	tl, err := ts.Get(ctx, "acme")
+	require.NoError(t, err)
+	_, err = tl.Audit("login", Fields{"user": "ann"})
+	require.NoError(t, err)
+	require.NoError(t, tl.SyncBackup(ctx))
+	root := tl.shipper.root
+	require.NoError(t, tl.Close())
+
+	// Before the erasure, the backup restores readable records.
+	_, err = RestoreFromCloud(ctx, sink, t.TempDir(), RestoreOptions{Prefix: "t", Tenant: "acme", Options: Options{EncryptionKey: testKey(3)}})
+	require.NoError(t, err)
+
+	require.NoError(t, ts.Erase(ctx, "acme"))
+	require.Equal(t, []uint64{0, 1}, headerRevisions(t, sink, root))
+	hb, err := latestHeader(ctx, sink, root)
+	require.NoError(t, err)
+	h, _, err := parseHeader(hb, "backup")
+	require.NoError(t, err)
+	require.True(t, erasedAll(h.Encryption), "the backup's newest HEADER holds no wrapped key")
+
+	_, err = RestoreFromCloud(ctx, sink, t.TempDir(), RestoreOptions{Prefix: "t", Tenant: "acme", Options: Options{EncryptionKey: testKey(3)}})
+	require.ErrorIs(t, err, ErrErased)
+	sys, err := ts.System().Read(ctx, Filter{Search: "tenant data keys erased"})
+	require.NoError(t, err)
+	require.Len(t, sys, 1)
+	require.Equal(t, true, sys[0].Metadata["backupHeaderUpdated"])
 }

@@ -628,7 +628,7 @@ func (k *logKeys) rotate(ctx context.Context, from uint64) error {
 	enc := *h.Encryption
 	enc.DataKeys = append(slices.Clip(enc.DataKeys), hk)
 	h.Encryption = &enc
-	if err := writeHeader(k.dir, &h); err != nil {
+	if err := rewriteHeader(k.dir, &h); err != nil {
 		return fmt.Errorf("treeoflife: write %s/%s: %w", k.dir, headerFile, err)
 	}
 	k.hdr = h
@@ -640,6 +640,13 @@ func (k *logKeys) rotate(ctx context.Context, from uint64) error {
 	k.data.Store(&keys)
 	k.active.Store(dk)
 	return nil
+}
+
+// revision is the revision of HEADER as on disk.
+func (k *logKeys) revision() uint64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.hdr.Revision
 }
 
 // close stops HEADER changes; Close calls it before it releases the
@@ -825,5 +832,5 @@ func eraseDataKeys(dir string, now time.Time) ([]uint32, error) {
 		return nil, nil
 	}
 	h.Encryption = &enc
-	return ids, writeHeader(dir, &h)
+	return ids, rewriteHeader(dir, &h)
 }

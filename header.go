@@ -44,6 +44,9 @@ type logHeader struct {
 	// Version 2 (formatVersionExt) adds:
 	Tenant     string            `json:"tenant,omitempty"`     // Options.Tenant the log was created for
 	Encryption *headerEncryption `json:"encryption,omitempty"` // see crypto.go
+	// Revision counts rewrites: 0 at creation, one more each time data
+	// keys are added or erased. Backups keep every revision.
+	Revision uint64 `json:"revision,omitempty"`
 }
 
 func (h *logHeader) id() ([16]byte, error) {
@@ -59,37 +62,43 @@ func (h *logHeader) id() ([16]byte, error) {
 // readHeader reads and checks dir/HEADER. A missing file is reported as
 // os.ErrNotExist.
 func readHeader(dir string) (logHeader, [16]byte, error) {
-	var h logHeader
 	b, err := os.ReadFile(filepath.Join(dir, headerFile))
 	if err != nil {
-		return h, [16]byte{}, err
+		return logHeader{}, [16]byte{}, err
 	}
+	return parseHeader(b, filepath.Join(dir, headerFile))
+}
+
+// parseHeader checks the contents of a HEADER; name says where it came
+// from, for errors.
+func parseHeader(b []byte, name string) (logHeader, [16]byte, error) {
+	var h logHeader
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&h); err != nil {
-		return h, [16]byte{}, fmt.Errorf("%w: %s: %v", ErrNotLog, filepath.Join(dir, headerFile), err)
+		return h, [16]byte{}, fmt.Errorf("%w: %s: %v", ErrNotLog, name, err)
 	}
 	if h.Format != formatName {
-		return h, [16]byte{}, fmt.Errorf("%w: %s: format %q", ErrNotLog, filepath.Join(dir, headerFile), h.Format)
+		return h, [16]byte{}, fmt.Errorf("%w: %s: format %q", ErrNotLog, name, h.Format)
 	}
 	if h.Version != formatVersion && h.Version != formatVersionExt {
-		return h, [16]byte{}, fmt.Errorf("%w: %s: version %d (this library reads versions %d and %d)", ErrUnsupportedVersion, filepath.Join(dir, headerFile), h.Version, formatVersion, formatVersionExt)
+		return h, [16]byte{}, fmt.Errorf("%w: %s: version %d (this library reads versions %d and %d)", ErrUnsupportedVersion, name, h.Version, formatVersion, formatVersionExt)
 	}
-	if h.Version == formatVersion && (h.Tenant != "" || h.Encryption != nil) {
-		return h, [16]byte{}, fmt.Errorf("%w: %s: version 1 HEADER with version 2 keys", ErrNotLog, filepath.Join(dir, headerFile))
+	if h.Version == formatVersion && (h.Tenant != "" || h.Encryption != nil || h.Revision != 0) {
+		return h, [16]byte{}, fmt.Errorf("%w: %s: version 1 HEADER with version 2 keys", ErrNotLog, name)
 	}
 	if h.Tenant != "" {
 		if err := ValidateTenantID(h.Tenant); err != nil {
-			return h, [16]byte{}, fmt.Errorf("%w: %s: %v", ErrNotLog, filepath.Join(dir, headerFile), err)
+			return h, [16]byte{}, fmt.Errorf("%w: %s: %v", ErrNotLog, name, err)
 		}
 	}
 	if h.Encryption != nil {
 		if err := h.Encryption.check(); err != nil {
-			return h, [16]byte{}, fmt.Errorf("%w: %s: encryption: %v", ErrNotLog, filepath.Join(dir, headerFile), err)
+			return h, [16]byte{}, fmt.Errorf("%w: %s: encryption: %v", ErrNotLog, name, err)
 		}
 	}
 	if h.Hash != "sha256" {
-		return h, [16]byte{}, fmt.Errorf("%w: %s: hash %q", ErrUnsupportedVersion, filepath.Join(dir, headerFile), h.Hash)
+		return h, [16]byte{}, fmt.Errorf("%w: %s: hash %q", ErrUnsupportedVersion, name, h.Hash)
 	}
 	id, err := h.id()
 	return h, id, err
@@ -115,16 +124,23 @@ func createHeader(dir string, now time.Time, init func(h *logHeader, id [16]byte
 // fsync of the directory): at creation, and when data keys are added or
 // erased. It writes version 2 only when a version 2 key is present.
 func writeHeader(dir string, h *logHeader) error {
+	return fileutil.WriteFileAtomic(filepath.Join(dir, headerFile), encodeHeader(h), 0o444)
+}
+
+// rewriteHeader replaces the HEADER of an existing log with h as its next
+// revision.
+func rewriteHeader(dir string, h *logHeader) error {
+	h.Revision++
+	return writeHeader(dir, h)
+}
+
+func encodeHeader(h *logHeader) []byte {
 	h.Version = formatVersion
-	if h.Tenant != "" || h.Encryption != nil {
+	if h.Tenant != "" || h.Encryption != nil || h.Revision != 0 {
 		h.Version = formatVersionExt
 	}
-	b, err := json.MarshalIndent(h, "", "  ")
-	if err != nil {
-		return err
-	}
-	b = append(b, '\n')
-	return fileutil.WriteFileAtomic(filepath.Join(dir, headerFile), b, 0o444)
+	b, _ := json.MarshalIndent(h, "", "  ") // cannot fail: no maps, no floats
+	return append(b, '\n')
 }
 
 // checkpointOrigin is the first line of a checkpoint: it names the log.

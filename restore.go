@@ -2,6 +2,7 @@ package treeoflife
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -259,9 +260,9 @@ func RestoreFromCloud(ctx context.Context, sink backup.Sink, dir string, opts Re
 	if err != nil {
 		return Head{}, err
 	}
-	hb, err := getObject(ctx, sink, root+"HEADER")
+	hb, err := latestHeader(ctx, sink, root)
 	if err != nil {
-		return Head{}, fmt.Errorf("treeoflife: restore: read %sHEADER: %w", root, err)
+		return Head{}, err
 	}
 	if err := prepareRestoreDir(dir, hb); err != nil {
 		return Head{}, err
@@ -318,8 +319,10 @@ func findBackupRoot(ctx context.Context, sink backup.Sink, opts RestoreOptions) 
 		}
 		rest := strings.TrimPrefix(info.Key, prefix)
 		parts := strings.Split(rest, "/")
-		if len(parts) == 3 && parts[2] == "HEADER" && parts[1] == tenant {
-			roots = append(roots, prefix+parts[0]+"/"+parts[1]+"/")
+		if len(parts) == 4 && parts[2] == "headers" && parts[1] == tenant {
+			if r := prefix + parts[0] + "/" + parts[1] + "/"; !slices.Contains(roots, r) {
+				roots = append(roots, r)
+			}
 		}
 	}
 	switch len(roots) {
@@ -331,18 +334,58 @@ func findBackupRoot(ctx context.Context, sink backup.Sink, opts RestoreOptions) 
 	return "", fmt.Errorf("treeoflife: restore: %d logs under %q (%s); set RestoreOptions.LogID", len(roots), prefix, strings.Join(roots, ", "))
 }
 
+// latestHeader returns the newest HEADER revision in the backup at root,
+// checked to belong to the log the root names.
+func latestHeader(ctx context.Context, sink backup.Sink, root string) ([]byte, error) {
+	var key string
+	var newest uint64
+	for info, err := range sink.List(ctx, root+"headers/") {
+		if err != nil {
+			return nil, fmt.Errorf("treeoflife: restore: list %sheaders/: %w", root, err)
+		}
+		if r, ok := parseHeaderKey(root, info.Key); ok && (key == "" || r > newest) {
+			key, newest = info.Key, r
+		}
+	}
+	if key == "" {
+		return nil, fmt.Errorf("treeoflife: restore: no HEADER under %sheaders/: %w", root, backup.ErrNotExist)
+	}
+	b, err := getObject(ctx, sink, key)
+	if err != nil {
+		return nil, fmt.Errorf("treeoflife: restore: read %s: %w", key, err)
+	}
+	h, _, err := parseHeader(b, key)
+	if err != nil {
+		return nil, err
+	}
+	if h.Revision != newest || !strings.HasSuffix("/"+root, "/"+h.LogID+"/"+cmp.Or(h.Tenant, "_")+"/") {
+		return nil, fmt.Errorf("%w: %s holds revision %d of log %s (tenant %q), not what its key says", ErrNotLog, key, h.Revision, h.LogID, h.Tenant)
+	}
+	return b, nil
+}
+
 // prepareRestoreDir creates dir with the backed-up HEADER, or accepts a dir
-// that already holds the same log.
+// that already holds the same log (an interrupted restore), taking the
+// backup's HEADER if it is a later revision.
 func prepareRestoreDir(dir string, header []byte) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("treeoflife: restore: %w", err)
 	}
-	existing, err := os.ReadFile(filepath.Join(dir, headerFile))
+	name := filepath.Join(dir, headerFile)
+	existing, err := os.ReadFile(name)
 	if err == nil {
-		if !bytes.Equal(existing, header) {
-			return fmt.Errorf("%w: %s holds a different log than the backup", ErrNotLog, dir)
+		if bytes.Equal(existing, header) {
+			return nil
 		}
-		return nil
+		local, _, lerr := parseHeader(existing, name)
+		cloud, _, _ := parseHeader(header, "backup")
+		switch {
+		case lerr != nil || local.LogID != cloud.LogID || local.Revision == cloud.Revision:
+			return fmt.Errorf("%w: %s holds a different log than the backup", ErrNotLog, dir)
+		case local.Revision > cloud.Revision:
+			return nil // keys added here since (the restored log was opened with a new master key)
+		}
+		return fileutil.WriteFileAtomic(name, header, 0o444)
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -350,7 +393,7 @@ func prepareRestoreDir(dir string, header []byte) error {
 	if err := checkEmpty(dir); err != nil {
 		return err
 	}
-	return fileutil.WriteFileAtomic(filepath.Join(dir, headerFile), header, 0o444)
+	return fileutil.WriteFileAtomic(name, header, 0o444)
 }
 
 type fetched struct {
@@ -417,6 +460,7 @@ func restoreInto(ctx context.Context, sink backup.Sink, root string, l *Immutabl
 	if !opts.UpToTime.IsZero() {
 		upTo = opts.UpToTime.UnixNano()
 	}
+	var scratch []byte // decrypted entries, for their level and time
 	for i, r := range todo {
 		var f fetched
 		select {
@@ -441,13 +485,12 @@ func restoreInto(ctx context.Context, sink backup.Sink, root string, l *Immutabl
 			if fr.Seq != size {
 				return &TamperError{Segment: r.key, Seq: size, Offset: fr.Offset, Reason: fmt.Sprintf("backup batch holds seq %d where %d belongs", fr.Seq, size)}
 			}
-			if upTo != 0 {
-				if _, t := l.entryTime(fr.Seq, fr.Payload); t > upTo {
-					done = true
-					return io.EOF
-				}
+			level, t := l.payloadLevelTime(fr.Seq, fr.Payload, &scratch)
+			if upTo != 0 && t > upTo {
+				done = true
+				return io.EOF
 			}
-			if err := l.appendStored(fr.Payload, fr.Chain, r.key, fr.Offset); err != nil {
+			if err := l.appendStored(fr.Payload, level, t, fr.Chain, r.key, fr.Offset); err != nil {
 				return err
 			}
 			if cp, ok := checkpoints[fr.Seq+1]; ok && cp.Chain != fr.Chain {
@@ -476,16 +519,12 @@ func restoreInto(ctx context.Context, sink backup.Sink, root string, l *Immutabl
 	return head, nil
 }
 
-// entryTime returns the level and timestamp of a stored entry.
-func (l *ImmutableLogger) entryTime(seq uint64, payload []byte) (Level, int64) {
-	return entryLevelTime(payload)
-}
 
-// appendStored appends a payload copied from a backup. Its chain value
-// must come out as want; if not, nothing is appended and the error locates
-// the record in the backup object src.
-func (l *ImmutableLogger) appendStored(payload []byte, want Hash, src string, off int64) error {
-	level, t := l.entryTime(l.Head().Size, payload)
+// appendStored appends a payload copied from a backup, whose entry has the
+// level and time given (for the index). Its chain value must come out as
+// want; if not, nothing is appended and the error locates the record in the
+// backup object src.
+func (l *ImmutableLogger) appendStored(payload []byte, level Level, t int64, want Hash, src string, off int64) error {
 	leaf := leafHash(payload)
 	l.mu.Lock()
 	defer l.mu.Unlock()

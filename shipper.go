@@ -49,7 +49,7 @@ var ErrBackupConflict = errors.New("treeoflife: backup holds different records f
 
 // Object keys under a log's backup root (FORMAT.md, "Backup objects"):
 //
-//	<prefix>/<logId>/<tenant or _>/HEADER
+//	<prefix>/<logId>/<tenant or _>/headers/<revision>               (20 digits)
 //	<prefix>/<logId>/<tenant or _>/LEASE
 //	<prefix>/<logId>/<tenant or _>/batches/<first seq>-<last seq>   (20 digits each)
 //	<prefix>/<logId>/<tenant or _>/checkpoints/<size>               (20 digits)
@@ -62,6 +62,20 @@ func backupRoot(prefix, logID, tenant string) string {
 		root = p + "/" + root
 	}
 	return root
+}
+
+func headerKey(root string, revision uint64) string {
+	return fmt.Sprintf("%sheaders/%020d", root, revision)
+}
+
+// parseHeaderKey returns the revision of a HEADER key under root.
+func parseHeaderKey(root, key string) (uint64, bool) {
+	rest, found := strings.CutPrefix(key, root+"headers/")
+	if !found || len(rest) != 20 {
+		return 0, false
+	}
+	r, err := strconv.ParseUint(rest, 10, 64)
+	return r, err == nil
 }
 
 func batchKey(root string, first, last uint64) string {
@@ -125,6 +139,7 @@ type shipper struct {
 	bytes, objs   int64
 	lastUpload    time.Time
 	progress      chan struct{} // closed and replaced when shipped advances or an error is recorded
+	headerRev     uint64        // the HEADER revision shipped (shipping goroutine only)
 	stopped       bool          // a conflict stopped shipping for good
 	savedShipped  uint64
 	lastCPShipped uint64
@@ -150,12 +165,8 @@ func startShipper(ctx context.Context, l *ImmutableLogger) (*shipper, error) {
 	if err := s.takeLease(ctx, &cur); err != nil {
 		return nil, err
 	}
-	hb, err := os.ReadFile(filepath.Join(l.dir, headerFile))
-	if err != nil {
+	if err := s.shipHeader(ctx); err != nil {
 		return nil, err
-	}
-	if err := s.putOnce(ctx, s.root+"HEADER", hb, nil); err != nil {
-		return nil, fmt.Errorf("treeoflife: backup HEADER: %w", err)
 	}
 	s.shipped = cur.Shipped
 	if err := s.reconcile(ctx); err != nil {
@@ -228,6 +239,54 @@ func (s *shipper) takeLease(ctx context.Context, cur *backupCursor) error {
 	}
 	s.lease = cur.Lease
 	return writeBackupCursor(s.l.dir, *cur)
+}
+
+// shipHeader ships HEADER as it is on disk, once per revision. A revision
+// that adds a data key must be in the backup before any record sealed with
+// that key, or the backup could not be decrypted: round ships it before the
+// records that follow it.
+func (s *shipper) shipHeader(ctx context.Context) error {
+	b, h, err := readHeaderBytes(s.l.dir)
+	if err != nil {
+		s.recordErr(err, false)
+		return err
+	}
+	if err := s.putOnce(ctx, headerKey(s.root, h.Revision), b, nil); err != nil {
+		return fmt.Errorf("treeoflife: backup HEADER revision %d: %w", h.Revision, err)
+	}
+	s.headerRev = h.Revision
+	return nil
+}
+
+func readHeaderBytes(dir string) ([]byte, logHeader, error) {
+	name := filepath.Join(dir, headerFile)
+	b, err := os.ReadFile(name)
+	var h logHeader
+	if err == nil {
+		h, _, err = parseHeader(b, name)
+	}
+	if err != nil {
+		return nil, h, fmt.Errorf("treeoflife: backup HEADER: %w", err)
+	}
+	return b, h, nil
+}
+
+// publishHeader puts the HEADER of the log in dir, whose shipper is not
+// running, into the backup: Tenants.Erase uses it so that the backup's
+// newest revision is the erased one. One attempt; the caller reports
+// failure.
+func publishHeader(ctx context.Context, sink backup.Sink, prefix, dir string) error {
+	b, h, err := readHeaderBytes(dir)
+	if err != nil {
+		return err
+	}
+	key := headerKey(backupRoot(prefix, h.LogID, h.Tenant), h.Revision)
+	sum := sha256.Sum256(b)
+	err = sink.Put(ctx, key, b, sum, backup.PutOptions{IfNotExists: true})
+	if errors.Is(err, backup.ErrExist) {
+		err = sameObject(ctx, sink, key, b, sum)
+	}
+	return err
 }
 
 // reconcile advances the cursor over batches that are already in the
@@ -327,6 +386,13 @@ func (s *shipper) round(ctx context.Context, force bool) {
 			return
 		}
 		v, _ := s.l.durableView()
+		// Records in v that are sealed with a new data key were sealed
+		// after its HEADER revision was written, so it is seen here.
+		if k := s.l.keys; k != nil && k.revision() != s.headerRev {
+			if err := s.shipHeader(ctx); err != nil {
+				return
+			}
+		}
 		if shipped >= v.Size {
 			s.mu.Lock()
 			s.caughtUp = time.Now()
@@ -393,7 +459,7 @@ func (s *shipper) putOnce(ctx context.Context, key string, body []byte, meta map
 		actx, cancel := context.WithTimeout(ctx, backupAttemptTimeout)
 		err := s.sink.Put(actx, key, body, sum, backup.PutOptions{Metadata: meta, IfNotExists: true})
 		if errors.Is(err, backup.ErrExist) {
-			err = s.sameObject(actx, key, body, sum)
+			err = sameObject(actx, s.sink, key, body, sum)
 		}
 		cancel()
 		if err == nil {
@@ -424,8 +490,8 @@ func (s *shipper) putOnce(ctx context.Context, key string, body []byte, meta map
 }
 
 // sameObject checks that the object at key holds body.
-func (s *shipper) sameObject(ctx context.Context, key string, body []byte, sum [32]byte) error {
-	info, err := s.sink.Stat(ctx, key)
+func sameObject(ctx context.Context, sink backup.Sink, key string, body []byte, sum [32]byte) error {
+	info, err := sink.Stat(ctx, key)
 	if err != nil {
 		return err
 	}
@@ -435,7 +501,7 @@ func (s *shipper) sameObject(ctx context.Context, key string, body []byte, sum [
 		}
 		return fmt.Errorf("%w: %s", ErrBackupConflict, key)
 	}
-	rc, _, err := s.sink.Get(ctx, key)
+	rc, _, err := sink.Get(ctx, key)
 	if err != nil {
 		return err
 	}

@@ -374,6 +374,11 @@ func (t *Tenants) openCount() int {
 // erasure records, and any copy of the old HEADER (backups, snapshots, the
 // disk blocks it occupied), which with the master key still opens the
 // records.
+//
+// With Options.Backup, Erase also puts the erased HEADER into the backup as
+// its newest revision, which is what RestoreFromCloud restores; if that
+// fails, Erase returns an error after the keys are erased, and calling it
+// again retries. The earlier revisions stay: backup objects are write-once.
 func (t *Tenants) Erase(ctx context.Context, id string) error {
 	dir, err := t.Dir(id)
 	if err != nil {
@@ -445,8 +450,21 @@ func (t *Tenants) Erase(ctx context.Context, id string) error {
 		erased[i] = k
 	}
 	fields["dataKeysErased"] = erased
+	var berr error
+	if t.opts.Backup != nil {
+		// Copies of earlier HEADER revisions stay in the backup (its
+		// objects are write-once), but a restore takes the newest.
+		berr = publishHeader(ctx, t.opts.Backup, t.opts.BackupPrefix, dir)
+		fields["backupHeaderUpdated"] = berr == nil
+		if berr != nil {
+			fields["backupError"] = berr.Error()
+		}
+	}
 	if _, err := t.sys.Log(ctx, LevelAudit, "tenant data keys erased", fields); err != nil {
 		return fmt.Errorf("treeoflife: erase tenant %q: keys erased, but recording it in the system log failed: %w", id, err)
+	}
+	if berr != nil {
+		return fmt.Errorf("treeoflife: erase tenant %q: keys erased, but the backup still holds the HEADER before erasure: %w", id, berr)
 	}
 	return nil
 }
