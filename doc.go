@@ -39,6 +39,30 @@
 // the Merkle frontier (at most 64 hashes), and pending records are bounded.
 // One process may open a directory at a time (an flock on LOCK).
 //
+// # Reading
+//
+// Read returns a page of the newest matching entries, Search finds text,
+// Query takes MongoDB-style query documents (see Query), Entries streams
+// every match in constant memory, Tail follows new records, and Stats
+// counts. All read the files on disk through per-block indexes (time range
+// and levels of every 256 records). OpenReader reads a log that another
+// process writes.
+//
+// # Encryption and tenants
+//
+// With Options.EncryptionKey, Passphrase or Keys, every record is sealed
+// with AES-256-GCM under a data key that HEADER stores wrapped by the master
+// key. The chain covers the sealed bytes, so Verify needs no key.
+// OpenTenants keeps one log per tenant, and Tenants.Erase crypto-shreds a
+// tenant by destroying its data keys.
+//
+// # Backup
+//
+// With Options.Backup (a backup.Sink: backup/s3, backup/gcs, backup/file), a
+// shipper uploads fsynced records in write-once batches; SyncBackup waits
+// for them, VerifyCloudBackup re-verifies the cloud copy against the local
+// chain, and RestoreFromCloud rebuilds a log directory from it.
+//
 // # Format
 //
 // The on-disk format is specified byte by byte in FORMAT.md, with a golden

@@ -519,7 +519,6 @@ func restoreInto(ctx context.Context, sink backup.Sink, root string, l *Immutabl
 	return head, nil
 }
 
-
 // appendStored appends a payload copied from a backup, whose entry has the
 // level and time given (for the index). Its chain value must come out as
 // want; if not, nothing is appended and the error locates the record in the

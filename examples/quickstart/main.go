@@ -1,6 +1,6 @@
 // Command quickstart logs a few business events to ./logs, verifies the log
-// from disk and prints its head. Run it twice: the second run continues the
-// same hash chain.
+// from disk, prints its head and statistics, and searches it. Run it twice:
+// the second run continues the same hash chain.
 //
 //	go run ./examples/quickstart
 package main
@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/treeoflife/treeoflife"
 )
@@ -46,4 +47,29 @@ func main() {
 	head := logger.Head()
 	fmt.Printf("\nverified %d records from disk (%s)\n", head.Size, logger.Dir())
 	fmt.Printf("  chain head  %s\n  merkle root %s\n", head.Chain, head.Root)
+
+	st, err := logger.Stats(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("\nstats: %d entries in %d segment(s), %d bytes on disk, %s to %s\n",
+		st.TotalEntries, st.Segments, st.Bytes, st.Oldest.Format(time.RFC3339), st.Newest.Format(time.RFC3339))
+	for _, lv := range []treeoflife.Level{treeoflife.LevelSystem, treeoflife.LevelAudit, treeoflife.LevelRevenue, treeoflife.LevelSecurity} {
+		fmt.Printf("  %-8s %d\n", lv, st.Levels[lv])
+	}
+
+	// The last three revenue entries that mention USD, newest first.
+	found, err := logger.Read(ctx, treeoflife.Filter{
+		Levels:  []treeoflife.Level{treeoflife.LevelRevenue},
+		Search:  "usd",
+		Limit:   3,
+		Reverse: true,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("\nsearch \"usd\" in REVENUE, newest 3:\n")
+	for _, e := range found {
+		fmt.Printf("  seq=%-4d %s  %-18s amount=%v customer=%v\n", e.Seq, e.Time.Format(time.RFC3339), e.Message, e.Metadata["amount"], e.Metadata["customer"])
+	}
 }
