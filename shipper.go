@@ -104,8 +104,8 @@ type BackupStatus struct {
 	Lag             time.Duration // how long the backup has not held everything (0 when it does)
 	LastError       error         // the last failed attempt, nil after a success
 	LastErrorTime   time.Time
-	UploadedBytes   int64 // by this process
-	UploadedObjects int64
+	UploadedBytes   int64 // by this process: batches, checkpoints and HEADER revisions
+	UploadedObjects int64 // objects created by this process (each one PUT, not counting retries)
 	LastUpload      time.Time
 }
 
@@ -132,8 +132,11 @@ type shipper struct {
 	mu            sync.Mutex
 	shipped       uint64
 	shippedChain  Hash
-	front         frontier // Merkle frontier of the shipped records
-	caughtUp      time.Time
+	front         frontier  // Merkle frontier of the shipped records
+	caughtUp      time.Time // everything durable at this time is shipped
+	markSize      uint64    // durable at markTime; caughtUp moves to markTime once it ships
+	markTime      time.Time
+	lastSave      time.Time
 	lastErr       error
 	lastErrTime   time.Time
 	bytes, objs   int64
@@ -375,9 +378,20 @@ func (s *shipper) run() {
 	}
 }
 
-// round ships what is durable: full batches always, and a partial batch
-// when forced (the interval passed, SyncBackup, Close).
+// shipParallel is how many batches are uploaded at once. One Put at a time
+// is bound by the round trip (a few ms to S3 and GCS); four in flight keep
+// up with 100,000 records a second and hold at most four batches in memory.
+const shipParallel = 4
+
+// round ships what is durable: full batches always; when forced (the
+// interval passed, SyncBackup, Close), also a partial batch up to the size
+// durable when the round began, so that a busy log is not cut into small
+// objects by chasing its end.
 func (s *shipper) round(ctx context.Context, force bool) {
+	var target uint64
+	if force {
+		target, _ = s.l.durableSize()
+	}
 	for {
 		s.mu.Lock()
 		stopped, shipped := s.stopped, s.shipped
@@ -385,7 +399,9 @@ func (s *shipper) round(ctx context.Context, force bool) {
 		if stopped {
 			return
 		}
+		now := time.Now()
 		v, _ := s.l.durableView()
+		s.observe(shipped, v.Size, now)
 		// Records in v that are sealed with a new data key were sealed
 		// after its HEADER revision was written, so it is seen here.
 		if k := s.l.keys; k != nil && k.revision() != s.headerRev {
@@ -393,58 +409,101 @@ func (s *shipper) round(ctx context.Context, force bool) {
 				return
 			}
 		}
-		if shipped >= v.Size {
-			s.mu.Lock()
-			s.caughtUp = time.Now()
-			s.mu.Unlock()
+		var todo []batchRange
+		for from := shipped; from < v.Size && len(todo) < shipParallel; {
+			to := min(from+uint64(s.batch), v.Size)
+			if to-from < uint64(s.batch) && from >= target {
+				break
+			}
+			todo = append(todo, batchRange{from, to})
+			from = to
+		}
+		if len(todo) == 0 {
 			s.saveProgress(ctx, false)
 			return
 		}
-		n := min(uint64(s.batch), v.Size-shipped)
-		if n < uint64(s.batch) && !force {
+		if err := s.shipAll(ctx, v, todo); err != nil {
 			return
 		}
-		if err := s.ship(ctx, v, shipped, shipped+n); err != nil {
-			return
-		}
+		s.saveProgress(ctx, false)
 	}
 }
 
-// ship uploads records from..to-1 as one batch, retrying transient errors
-// with exponential backoff and jitter until it succeeds, the logger closes
-// or ctx ends.
-func (s *shipper) ship(ctx context.Context, v *readView, from, to uint64) error {
-	body, err := batchBody(v, from, to)
-	if err != nil {
-		s.recordErr(err, true)
-		return err
+// observe notes that size records were durable at t, and moves caughtUp
+// (the time up to which everything durable is shipped) once the previous
+// observation is shipped.
+func (s *shipper) observe(shipped, size uint64, t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if shipped >= s.markSize {
+		if s.markTime.After(s.caughtUp) {
+			s.caughtUp = s.markTime
+		}
+		s.markSize, s.markTime = size, t
 	}
-	var last Hash
+	if shipped >= size && t.After(s.caughtUp) {
+		s.caughtUp = t
+	}
+}
+
+type batchRange struct{ from, to uint64 }
+
+// shipAll uploads the consecutive batches todo, up to shipParallel at once,
+// each retried with exponential backoff and jitter until it succeeds, the
+// logger closes or ctx ends, and advances the cursor over those that
+// succeeded in order.
+func (s *shipper) shipAll(ctx context.Context, v *readView, todo []batchRange) error {
+	type batch struct {
+		key   string
+		body  []byte
+		meta  map[string]string
+		last  Hash
+		front frontier
+		err   error
+	}
+	bs := make([]batch, len(todo))
 	s.mu.Lock()
 	front := s.front.clone()
 	s.mu.Unlock()
-	walkBatch(body, func(fr *frame) error {
-		front.append(leafHash(fr.Payload))
-		last = fr.Chain
-		return nil
-	})
-	meta := map[string]string{
-		"first-seq": strconv.FormatUint(from, 10),
-		"last-seq":  strconv.FormatUint(to-1, 10),
-		"chain":     last.String(),
+	for i, r := range todo {
+		b := &bs[i]
+		body, err := batchBody(v, r.from, r.to)
+		if err != nil {
+			s.recordErr(err, true)
+			return err
+		}
+		walkBatch(body, func(fr *frame) error {
+			front.append(leafHash(fr.Payload))
+			b.last = fr.Chain
+			return nil
+		})
+		b.key, b.body, b.front = batchKey(s.root, r.from, r.to-1), body, front.clone()
+		b.meta = map[string]string{
+			"first-seq": strconv.FormatUint(r.from, 10),
+			"last-seq":  strconv.FormatUint(r.to-1, 10),
+			"chain":     b.last.String(),
+		}
 	}
-	key := batchKey(s.root, from, to-1)
-	if err := s.putOnce(ctx, key, body, meta); err != nil {
-		return err
+	var wg sync.WaitGroup
+	for i := range bs {
+		wg.Add(1)
+		go func(b *batch) {
+			defer wg.Done()
+			b.err = s.putOnce(ctx, b.key, b.body, b.meta)
+		}(&bs[i])
 	}
-	s.mu.Lock()
-	s.shipped, s.shippedChain, s.front = to, last, front
-	s.bytes += int64(len(body))
-	s.objs++
-	s.lastUpload = time.Now()
-	s.lastErr = nil
-	s.notifyLocked()
-	s.mu.Unlock()
+	wg.Wait()
+	for i := range bs {
+		if bs[i].err != nil {
+			return bs[i].err
+		}
+		s.mu.Lock()
+		s.shipped, s.shippedChain, s.front = todo[i].to, bs[i].last, bs[i].front
+		s.lastUpload = time.Now()
+		s.lastErr = nil
+		s.notifyLocked()
+		s.mu.Unlock()
+	}
 	return nil
 }
 
@@ -458,6 +517,12 @@ func (s *shipper) putOnce(ctx context.Context, key string, body []byte, meta map
 	for {
 		actx, cancel := context.WithTimeout(ctx, backupAttemptTimeout)
 		err := s.sink.Put(actx, key, body, sum, backup.PutOptions{Metadata: meta, IfNotExists: true})
+		if err == nil {
+			s.mu.Lock()
+			s.bytes += int64(len(body))
+			s.objs++
+			s.mu.Unlock()
+		}
 		if errors.Is(err, backup.ErrExist) {
 			err = sameObject(actx, s.sink, key, body, sum)
 		}
@@ -542,9 +607,10 @@ func (s *shipper) saveProgress(ctx context.Context, final bool) {
 	s.mu.Lock()
 	shipped, chain, root := s.shipped, s.shippedChain, s.front.root()
 	s.mu.Unlock()
-	if shipped == s.savedShipped && !final {
+	if !final && (shipped == s.savedShipped || time.Since(s.lastSave) < s.interval) {
 		return
 	}
+	s.lastSave = time.Now()
 	if err := writeBackupCursor(s.l.dir, backupCursor{Root: s.root, Lease: s.lease, Shipped: shipped}); err != nil {
 		s.l.log.Warn("saving backup cursor failed", "err", err)
 	}
