@@ -4,13 +4,16 @@
 # Needs only Go and network access to the Go module proxy (plus Debian's apt
 # for a C compiler, which `go test -race` needs, if none is installed). It:
 #   1. installs pinned versions of staticcheck, MinIO and fake-gcs-server into
-#      a cache under the Go build cache (built once, reused afterwards);
+#      a cache under the Go build cache (built once, reused afterwards; the
+#      versions and the install function are in scripts/tools.sh, which
+#      `make bench` shares);
 #   2. checks formatting (gofmt), go vet, staticcheck;
 #   3. starts MinIO and fake-gcs-server on free loopback ports, each with its
 #      data under a temporary directory, and waits until they are ready;
 #   4. runs `go test -race` over the module with TOL_REQUIRE_INTEGRATION=1, so
 #      that the S3 and GCS sink tests fail rather than skip if a server is
-#      missing; then the bench module's vet and tests, if it exists;
+#      missing; then the bench module's vet and tests, if it exists (its S3
+#      rows start a MinIO of their own from TOL_MINIO_BIN);
 #   5. always stops the servers and removes the temporary directory, and
 #      prints the servers' logs if anything failed.
 # Steps 2 and 4 all run even when one fails, so that one run shows every
@@ -22,31 +25,21 @@
 set -euo pipefail
 shopt -s inherit_errexit # a failing command inside $(...) fails the script too
 
-# --- pinned tool versions ---------------------------------------------------
-# staticcheck 2026.x; its go.mod needs Go >= 1.26.0 to build (the tool, not
-# this module).
-STATICCHECK_VERSION=v0.8.2
-# MinIO publishes RELEASE.* tags, which are not semantic versions, so the Go
-# module proxy serves it only as pseudo-versions: this one is the commit of
-# 2026-02-12 (the last on its default branch). Its go.mod has no replace
-# directives, so `go install github.com/minio/minio@VERSION` builds it from the
-# proxy; install_tool falls back to building inside the downloaded module if a
-# future pin has them. Builds in ~3-6 minutes on 2 cores.
-MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
-FAKE_GCS_SERVER_VERSION=v1.56.1
-
 # Credentials for the throwaway MinIO; not secrets.
 MINIO_USER=tolminio
 MINIO_PASSWORD=tolminio-test-secret
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# The pinned versions (STATICCHECK_VERSION, MINIO_VERSION, ...), TOOLS_DIR and
+# install_tool, shared with `make bench`.
+# shellcheck source=scripts/tools.sh
+source scripts/tools.sh
 START=$SECONDS
 
 section() { printf '\n==== %s ====\n' "$*"; }
 elapsed() { printf '(%ds)\n' "$((SECONDS - ${1:-$START}))"; }
 
-TOOLS_DIR=${TOL_TOOLS_DIR:-"$(go env GOCACHE)/treeoflife-tools"}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/treeoflife-test.XXXXXX")
 PIDS=()
 SERVER_LOGS=()
@@ -83,43 +76,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# install_tool NAME PACKAGE VERSION: make $TOOLS_DIR/NAME-VERSION/NAME exist
-# and print its path on stdout.
-install_tool() {
-	local name=$1 pkg=$2 version=$3
-	local dir="$TOOLS_DIR/$name-$version"
-	local bin="$dir/$name"
-	if [ -x "$bin" ]; then
-		echo "$name $version: cached at $bin" >&2
-		echo "$bin"
-		return
-	fi
-	echo "$name $version: building $pkg@$version ..." >&2
-	local t0=$SECONDS
-	local stage
-	mkdir -p "$TOOLS_DIR"
-	stage=$(mktemp -d "$TOOLS_DIR/.build-$name.XXXXXX")
-	# Tools are static binaries; GOFLAGS from the caller (e.g. -mod=vendor)
-	# must not leak into a build of another module.
-	# Run outside this module so that its go.mod plays no part.
-	if ! (cd "$TMP" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOBIN="$stage" go install "$pkg@$version") >&2; then
-		# `go install pkg@version` refuses modules whose go.mod has replace
-		# directives. Build inside the module as downloaded from the proxy
-		# instead, where its go.mod (replaces included) applies.
-		echo "$name: go install failed; building inside the downloaded module" >&2
-		local mod=${pkg%%/cmd/*} moddir
-		moddir=$(cd "$TMP" && GOFLAGS=-mod=mod go mod download -json "$mod@$version" |
-			sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-		[ -n "$moddir" ] || { echo "$name: go mod download $mod@$version failed" >&2; return 1; }
-		(cd "$moddir" && CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=readonly" go build -o "$stage/$name" "$pkg") >&2
-	fi
-	mkdir -p "$dir"
-	mv -f "$stage/$name" "$bin"
-	rm -rf "$stage"
-	echo "$name $version: built in $((SECONDS - t0))s" >&2
-	echo "$bin"
-}
-
 # ---------------------------------------------------------------------------
 section "environment"
 go version
@@ -142,9 +98,9 @@ fi
 
 section "tools"
 t0=$SECONDS
-STATICCHECK=$(install_tool staticcheck honnef.co/go/tools/cmd/staticcheck "$STATICCHECK_VERSION")
-FAKE_GCS_SERVER=$(install_tool fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_SERVER_VERSION")
-MINIO=$(install_tool minio github.com/minio/minio "$MINIO_VERSION")
+STATICCHECK=$(install_staticcheck)
+FAKE_GCS_SERVER=$(install_fake_gcs_server)
+MINIO=$(install_minio)
 TESTENV="$TMP/testenv"
 go build -o "$TESTENV" scripts/testenv.go
 elapsed "$t0"
