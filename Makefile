@@ -9,9 +9,13 @@
 test:
 	bash scripts/test.sh
 
-# The benchmark: treeoflife against log/slog, zap and zerolog. See bench/README.md.
+# The benchmark: treeoflife against log/slog, zap and zerolog, and its backup,
+# restore and read rows against a MinIO it starts itself. See bench/README.md.
+# MinIO is the pinned one of scripts/tools.sh (built once, as for make test);
+# TOL_MINIO_BIN, when set, names another.
 bench:
-	cd bench && go run ./cmd/tolbench $(ARGS)
+	minio="$${TOL_MINIO_BIN:-$$(bash scripts/tools.sh minio)}" && \
+		cd bench && go run ./cmd/tolbench -minio "$$minio" $(ARGS)
 
 quickstart:
 	go run ./examples/quickstart

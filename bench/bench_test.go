@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"slices"
 	"testing"
@@ -19,8 +20,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestBenchmark runs every row on a few entries: it checks that each runs and
-// reports a rate and that Verify passes, not how fast anything is.
+// TestBenchmark runs every row but the S3 rows on a few entries: it checks
+// that each runs and reports a rate and that Verify passes, not how fast
+// anything is. TestBenchmarkS3 runs the S3 rows.
 func TestBenchmark(t *testing.T) {
 	const n = 2000
 	rows, err := tolbench.Run(context.Background(), tolbench.Config{
@@ -29,11 +31,65 @@ func TestBenchmark(t *testing.T) {
 		WritersSync: 16,
 		RSSN:        n,
 		Exe:         os.Args[0],
-		SegmentSize: 64 << 10, // several segments, so Verify crosses a seal
+		SegmentSize: 64 << 10, // several segments, so Verify and the reads cross a seal
 		Dir:         t.TempDir(),
 	})
 	if err != nil {
-		t.Fatal(err) // includes a Verify failure
+		t.Fatal(err) // includes a Verify failure, a wrong Search or a short Entries
+	}
+	var names []string
+	for _, r := range rows {
+		names = append(names, r.Name)
+		want := n
+		if r.Name == tolbench.RowReadPage {
+			want = 2 * 100 * 100 // two pages of 100, read 100 times each
+		}
+		if r.Entries != want || r.EntriesPerSec <= 0 || r.BytesPerEntry <= 0 {
+			t.Errorf("%s: entries %d, %v entries/s, %v bytes/entry; want %d and positive rates", r.Name, r.Entries, r.EntriesPerSec, r.BytesPerEntry, want)
+		}
+	}
+	var wantNames []string
+	for _, name := range tolbench.AllRows {
+		if !slices.Contains(tolbench.S3Rows, name) {
+			wantNames = append(wantNames, name)
+		}
+	}
+	if !slices.Equal(names, wantNames) {
+		t.Errorf("rows %v, want %v", names, wantNames)
+	}
+	for _, r := range rows {
+		switch r.Name {
+		case tolbench.RowSync, tolbench.RowReadPage:
+			if r.P50ms <= 0 || r.P99ms < r.P50ms {
+				t.Errorf("%s: p50 %v ms, p99 %v ms; want 0 < p50 <= p99", r.Name, r.P50ms, r.P99ms)
+			}
+		}
+	}
+	checkOutput(t, rows)
+}
+
+// TestBenchmarkS3 runs the S3 rows on a few entries against a MinIO server
+// that the benchmark starts from TOL_MINIO_BIN (scripts/test.sh sets it).
+// Without it the test skips, unless TOL_REQUIRE_INTEGRATION=1.
+func TestBenchmarkS3(t *testing.T) {
+	bin := os.Getenv("TOL_MINIO_BIN")
+	if bin == "" {
+		if os.Getenv("TOL_REQUIRE_INTEGRATION") == "1" {
+			t.Fatal("TOL_MINIO_BIN is not set, and TOL_REQUIRE_INTEGRATION=1 requires the S3 rows")
+		}
+		t.Skip("TOL_MINIO_BIN is not set: the S3 rows need a minio binary (scripts/test.sh and `make bench` provide one)")
+	}
+	const n = 2500 // not a multiple of the batch size: the last batch is partial
+	rows, err := tolbench.Run(context.Background(), tolbench.Config{
+		N:           n,
+		WritersSync: 16,
+		SegmentSize: 64 << 10,
+		Rows:        tolbench.S3Rows,
+		MinIOBin:    bin,
+		Dir:         t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err) // includes a restored head that differs from the shipped one
 	}
 	var names []string
 	for _, r := range rows {
@@ -41,16 +97,38 @@ func TestBenchmark(t *testing.T) {
 		if r.Entries != n || r.EntriesPerSec <= 0 || r.BytesPerEntry <= 0 {
 			t.Errorf("%s: entries %d, %v entries/s, %v bytes/entry; want %d and positive rates", r.Name, r.Entries, r.EntriesPerSec, r.BytesPerEntry, n)
 		}
-	}
-	if !slices.Equal(names, tolbench.AllRows) {
-		t.Errorf("rows %v, want %v", names, tolbench.AllRows)
-	}
-	for _, r := range rows {
-		if r.Name == tolbench.RowSync && (r.P50ms <= 0 || r.P99ms < r.P50ms) {
-			t.Errorf("%s: p50 %v ms, p99 %v ms; want 0 < p50 <= p99", r.Name, r.P50ms, r.P99ms)
+		if r.Name == tolbench.RowRestoreS3 {
+			continue
+		}
+		// Every record is in a batch of at most 1,000; the backlog that the
+		// capacity row ships goes in full batches but the last.
+		minBatches := int64((n + 999) / 1000)
+		if r.Batches < minBatches || r.Name == tolbench.RowShipCapacity && r.Batches != minBatches {
+			t.Errorf("%s: %d batch objects for %d records", r.Name, r.Batches, n)
+		}
+		if r.PUTs < r.Batches || r.UploadedBytes < int64(n)*100 || r.MaxLagRecords == 0 {
+			t.Errorf("%s: %d PUTs, %d bytes uploaded, max lag %d records; want at least a batch each, ~400 bytes a record, and some lag seen",
+				r.Name, r.PUTs, r.UploadedBytes, r.MaxLagRecords)
 		}
 	}
+	if !slices.Equal(names, tolbench.S3Rows) {
+		t.Errorf("rows %v, want %v", names, tolbench.S3Rows)
+	}
+	checkOutput(t, rows)
+}
 
+// TestS3RowsNeedMinIO: naming an S3 row without a MinIO is an error that
+// says how to get one, not a silent skip.
+func TestS3RowsNeedMinIO(t *testing.T) {
+	_, err := tolbench.Run(context.Background(), tolbench.Config{N: 10, Rows: []string{tolbench.RowShipS3}, Dir: t.TempDir()})
+	if !errors.Is(err, tolbench.ErrNoMinIO) {
+		t.Fatalf("Run: %v, want ErrNoMinIO", err)
+	}
+}
+
+// checkOutput checks that rows print as JSON lines and as a table.
+func checkOutput(t *testing.T, rows []tolbench.Row) {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := tolbench.WriteJSON(&buf, rows); err != nil {
 		t.Fatal(err)
@@ -68,6 +146,9 @@ func TestBenchmark(t *testing.T) {
 	}
 	buf.Reset()
 	if err := tolbench.WriteTable(&buf, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := tolbench.WriteTargets(&buf, tolbench.Targets(rows)); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", buf.Bytes())

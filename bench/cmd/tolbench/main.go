@@ -1,5 +1,7 @@
 // Command tolbench benchmarks treeoflife against log/slog, zap and zerolog
-// writing the same entries, and checks treeoflife's performance targets.
+// writing the same entries, measures its reading, backup shipping and
+// restore (against a MinIO server it starts from -minio), and checks
+// treeoflife's performance targets.
 //
 // Usage:
 //
@@ -17,6 +19,7 @@ import (
 	"os/signal"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/treeoflife/treeoflife/bench/internal/tolbench"
@@ -40,6 +43,7 @@ func run() int {
 	)
 	flag.IntVar(&cfg.N, "n", tolbench.DefaultN, "entries written by each row")
 	flag.IntVar(&cfg.NSync, "n-sync", 0, fmt.Sprintf("entries written by the %s row (default n); it fsyncs per group commit, so it is the slow row", tolbench.RowSync))
+	flag.IntVar(&cfg.NShip, "n-ship", 0, fmt.Sprintf("entries written by the %s row (default n); it logs with Sync, like %s", tolbench.RowShipS3, tolbench.RowSync))
 	flag.IntVar(&cfg.Distinct, "distinct", tolbench.DefaultDistinct, "how many different entries to generate before the rows run; the rows cycle through them (set to n for all different, at ~575 bytes of heap each)")
 	flag.IntVar(&cfg.WritersBuffered, "writers-buffered", tolbench.DefaultWritersBuffered, "writer goroutines for treeoflife Buffered (and the RSS child)")
 	flag.IntVar(&cfg.WritersSync, "writers-sync", tolbench.DefaultWritersSync, "writer goroutines for treeoflife Sync")
@@ -49,6 +53,7 @@ func run() int {
 	flag.IntVar(&cfg.RSSN, "rss-n", 0, fmt.Sprintf("if positive, also run the %s row: write this many entries with Buffered in a child process and report its peak RSS (the target is <= 64 MiB at 10000000)", tolbench.RowRSS))
 	flag.StringVar(&cfg.Dir, "dir", os.TempDir(), "directory in which a temporary directory for the logs is made")
 	flag.BoolVar(&cfg.Keep, "keep", false, "keep the logs (their directory is printed on stderr)")
+	flag.StringVar(&cfg.MinIOBin, "minio", os.Getenv("TOL_MINIO_BIN"), "minio server binary for the S3 rows ("+strings.Join(tolbench.S3Rows, ", ")+"), which start it on a free loopback port; default $TOL_MINIO_BIN; without one they are skipped (`make bench` builds the pinned MinIO)")
 	flag.StringVar(&only, "rows", "", "comma-separated rows to run (default all): "+strings.Join(tolbench.AllRows, ","))
 	flag.BoolVar(&jsonOut, "json", false, "print one JSON object per row per line instead of a table")
 	flag.BoolVar(&check, "check", false, "exit with status 1 if a performance target is missed")
@@ -69,7 +74,9 @@ func run() int {
 	}
 	cfg.Log = os.Stderr
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// A signal cancels ctx, so that Run returns through its defers and stops
+	// the MinIO server it started.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
 	rows, err := tolbench.Run(ctx, cfg)

@@ -15,25 +15,48 @@ import (
 	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/treeoflife/treeoflife/backup/s3"
 )
 
 // Row names, in the order Run runs them.
 const (
-	RowBuffered = "treeoflife-buffered"
-	RowSync     = "treeoflife-sync"
-	RowSlog     = "slog-json"
-	RowZap      = "zap-json"
-	RowZerolog  = "zerolog"
-	RowVerify   = "treeoflife-verify"
-	RowRSS      = "treeoflife-buffered-rss"
+	RowBuffered          = "treeoflife-buffered"
+	RowBufferedEncrypted = "treeoflife-buffered-encrypted"
+	RowSync              = "treeoflife-sync"
+	RowSlog              = "slog-json"
+	RowZap               = "zap-json"
+	RowZerolog           = "zerolog"
+	RowVerify            = "treeoflife-verify"
+	RowReadPage          = "treeoflife-read-page"
+	RowSearch            = "treeoflife-search"
+	RowEntries           = "treeoflife-entries"
+	RowShipS3            = "treeoflife-ship-s3"
+	RowShipCapacity      = "treeoflife-ship-capacity"
+	RowRestoreS3         = "treeoflife-restore-s3"
+	RowRSS               = "treeoflife-buffered-rss"
 )
 
 // AllRows lists the rows Run knows, in the order it runs them. RowVerify needs
-// RowBuffered (it verifies that log); RowRSS runs only when Config.RSSN > 0.
-var AllRows = []string{RowBuffered, RowSync, RowSlog, RowZap, RowZerolog, RowVerify, RowRSS}
+// RowBuffered (it verifies that log), and RowRestoreS3 needs RowShipCapacity
+// (it restores that backup). The S3Rows run only with Config.MinIOBin; RowRSS
+// runs only when Config.RSSN > 0.
+var AllRows = []string{
+	RowBuffered, RowBufferedEncrypted, RowSync, RowSlog, RowZap, RowZerolog, RowVerify,
+	RowReadPage, RowSearch, RowEntries, RowShipS3, RowShipCapacity, RowRestoreS3, RowRSS,
+}
+
+// S3Rows are the rows that ship to, or restore from, a MinIO server that the
+// benchmark starts from Config.MinIOBin.
+var S3Rows = []string{RowShipS3, RowShipCapacity, RowRestoreS3}
+
+// ErrNoMinIO is returned by Run when Config.Rows names an S3 row but
+// Config.MinIOBin is empty. Without Config.Rows, those rows are skipped.
+var ErrNoMinIO = errors.New("tolbench: the S3 rows need a MinIO server: " + minioHint)
 
 // Defaults for the zero Config.
 const (
@@ -50,6 +73,7 @@ const (
 type Config struct {
 	N     int // entries per row; default DefaultN
 	NSync int // entries for RowSync; default N
+	NShip int // entries for RowShipS3; default N
 
 	// Distinct is how many different entries are generated before the
 	// rows run; entry i of a row is entry i mod Distinct. Default
@@ -77,6 +101,11 @@ type Config struct {
 	// Rows, when not empty, restricts the run to these row names.
 	Rows []string
 
+	// MinIOBin is a minio server binary. The S3Rows start it on a free
+	// loopback port with its data in the run's directory, and stop it when
+	// Run returns. Empty: the S3Rows are skipped (see ErrNoMinIO).
+	MinIOBin string
+
 	// Dir is where the logs are written: a new directory inside it is used
 	// and removed afterwards, unless Keep. Default os.TempDir().
 	Dir  string
@@ -89,8 +118,8 @@ type Config struct {
 	MemProfile string
 	ProfileRow string
 
-	// Log, when set, gets a line as each row starts, and where the logs
-	// are kept when Keep.
+	// Log, when set, gets a line as each row starts, where the logs are
+	// kept when Keep, and why rows were skipped.
 	Log io.Writer
 }
 
@@ -124,6 +153,19 @@ type Row struct {
 	// GOMAXPROCS, other work shared the CPUs and the row is not comparable.
 	Load1 float64 `json:"load1"`
 
+	// Backup rows only (RowShipS3, RowShipCapacity): the largest
+	// BackupStatus.LagRecords and Lag sampled during the row, how long
+	// SyncBackup took after the last write returned (DrainMs), the objects
+	// (PUTs: BackupStatus.UploadedObjects, HEADER and checkpoints included)
+	// and bytes the shipper uploaded, and the batch objects the backup
+	// holds, counted by listing the bucket.
+	MaxLagRecords uint64  `json:"max_lag_records,omitempty"`
+	MaxLagMs      float64 `json:"max_lag_ms,omitempty"`
+	DrainMs       float64 `json:"drain_ms,omitempty"`
+	PUTs          int64   `json:"puts,omitempty"`
+	UploadedBytes int64   `json:"uploaded_bytes,omitempty"`
+	Batches       int64   `json:"batches,omitempty"`
+
 	Note string `json:"note,omitempty"`
 }
 
@@ -150,9 +192,17 @@ func Run(ctx context.Context, cfg Config) (rows []Row, err error) {
 		}()
 	}
 
-	want := func(name string) bool { return len(cfg.Rows) == 0 || slices.Contains(cfg.Rows, name) }
+	want := func(name string) bool {
+		if cfg.MinIOBin == "" && slices.Contains(S3Rows, name) {
+			return false
+		}
+		return len(cfg.Rows) == 0 || slices.Contains(cfg.Rows, name)
+	}
+	if cfg.MinIOBin == "" && len(cfg.Rows) == 0 {
+		cfg.logf("tolbench: skipping %s: no MinIO; %s", strings.Join(S3Rows, ", "), minioHint)
+	}
 	needEntries := 0
-	for _, name := range []string{RowBuffered, RowSlog, RowZap, RowZerolog} {
+	for _, name := range []string{RowBuffered, RowBufferedEncrypted, RowSlog, RowZap, RowZerolog, RowReadPage, RowSearch, RowEntries, RowShipCapacity} {
 		if want(name) {
 			needEntries = cfg.N
 		}
@@ -160,9 +210,13 @@ func Run(ctx context.Context, cfg Config) (rows []Row, err error) {
 	if want(RowSync) {
 		needEntries = max(needEntries, cfg.NSync)
 	}
+	if want(RowShipS3) {
+		needEntries = max(needEntries, cfg.NShip)
+	}
 	entries := Generate(min(needEntries, cfg.Distinct))
 
 	r := &runner{cfg: cfg, dir: dir, entries: entries}
+	defer r.stopMinIO()
 	for _, name := range AllRows {
 		if !want(name) || (name == RowRSS && cfg.RSSN <= 0) {
 			continue
@@ -193,6 +247,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.NSync == 0 {
 		c.NSync = c.N
 	}
+	if c.NShip == 0 {
+		c.NShip = c.N
+	}
 	if c.Distinct == 0 {
 		c.Distinct = DefaultDistinct
 	}
@@ -214,7 +271,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ProfileRow == "" {
 		c.ProfileRow = RowBuffered
 	}
-	if c.N < 0 || c.NSync < 0 || c.Distinct < 0 || c.RSSN < 0 || c.WritersBuffered < 0 || c.WritersSync < 0 || c.WritersPeers < 0 || c.BufferSize < 0 {
+	if c.N < 0 || c.NSync < 0 || c.NShip < 0 || c.Distinct < 0 || c.RSSN < 0 || c.WritersBuffered < 0 || c.WritersSync < 0 || c.WritersPeers < 0 || c.BufferSize < 0 {
 		return c, errors.New("tolbench: counts must not be negative")
 	}
 	for _, name := range c.Rows {
@@ -224,6 +281,16 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if slices.Contains(c.Rows, RowVerify) && !slices.Contains(c.Rows, RowBuffered) {
 		return c, fmt.Errorf("tolbench: row %s needs row %s", RowVerify, RowBuffered)
+	}
+	if slices.Contains(c.Rows, RowRestoreS3) && !slices.Contains(c.Rows, RowShipCapacity) {
+		return c, fmt.Errorf("tolbench: row %s needs row %s", RowRestoreS3, RowShipCapacity)
+	}
+	if c.MinIOBin == "" {
+		for _, name := range c.Rows {
+			if slices.Contains(S3Rows, name) {
+				return c, fmt.Errorf("row %s: %w", name, ErrNoMinIO)
+			}
+		}
 	}
 	if slices.Contains(c.Rows, RowRSS) && c.RSSN <= 0 {
 		return c, fmt.Errorf("tolbench: row %s needs RSSN > 0 (-rss-n)", RowRSS)
@@ -242,6 +309,11 @@ type runner struct {
 	cfg     Config
 	dir     string
 	entries []Entry
+
+	prepared string       // a log of N entries for the read and capacity rows
+	minio    *minioServer // started by the first S3 row
+	sink     *s3.Sink     // on minio's bucket
+	shipped  *shippedLog  // what RowShipCapacity shipped, for RowRestoreS3
 }
 
 // entry returns the i'th entry a row writes.
@@ -251,6 +323,8 @@ func (r *runner) run(ctx context.Context, name string) (Row, error) {
 	switch name {
 	case RowBuffered:
 		return r.tolBuffered(ctx)
+	case RowBufferedEncrypted:
+		return r.tolBufferedEncrypted(ctx)
 	case RowSync:
 		return r.tolSync(ctx)
 	case RowSlog:
@@ -261,6 +335,18 @@ func (r *runner) run(ctx context.Context, name string) (Row, error) {
 		return r.zerolog(ctx)
 	case RowVerify:
 		return r.tolVerify(ctx)
+	case RowReadPage:
+		return r.readPage(ctx)
+	case RowSearch:
+		return r.search(ctx)
+	case RowEntries:
+		return r.iterate(ctx)
+	case RowShipS3:
+		return r.shipS3(ctx)
+	case RowShipCapacity:
+		return r.shipCapacity(ctx)
+	case RowRestoreS3:
+		return r.restoreS3(ctx)
 	case RowRSS:
 		return r.rss(ctx)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	"os/exec"
 	"strconv"
 	"syscall"
 )
@@ -63,4 +64,15 @@ func childMaxRSS(ps *os.ProcessState) uint64 {
 		return uint64(ru.Maxrss) << 10 // kilobytes on Linux
 	}
 	return 0
+}
+
+// setChildDeathSignal puts a server the benchmark starts (MinIO) in a
+// process group of its own, so that a Ctrl-C at the terminal reaches only the
+// benchmark, which then stops the server itself; and asks the kernel to
+// SIGKILL the server if the benchmark dies without doing so (SIGKILL, a
+// crash). The death signal is tied to the OS thread that started the child;
+// Go keeps its threads for the life of the process unless a goroutine exits
+// while locked to one, which the benchmark never does.
+func setChildDeathSignal(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }

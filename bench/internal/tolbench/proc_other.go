@@ -2,7 +2,10 @@
 
 package tolbench
 
-import "os"
+import (
+	"os"
+	"os/exec"
+)
 
 // Peak RSS comes from /proc; elsewhere it is reported as 0.
 
@@ -11,3 +14,7 @@ func resetPeakRSS() bool                     { return false }
 func settle()                                {}
 func loadAverage() float64                   { return 0 }
 func childMaxRSS(ps *os.ProcessState) uint64 { return 0 }
+
+// setChildDeathSignal does nothing here: the benchmark stops its servers
+// itself, on return and on Ctrl-C.
+func setChildDeathSignal(cmd *exec.Cmd) {}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	tol "github.com/treeoflife/treeoflife"
 )
 
 // WriteTable writes rows as an aligned, human-readable table.
@@ -31,6 +33,10 @@ func WriteTable(w io.Writer, rows []Row) error {
 		}
 		if r.CloseMs >= 1 {
 			fmt.Fprintf(w, "  %s: final flush/Close %.1f ms (in seconds)\n", r.Name, r.CloseMs)
+		}
+		if r.PUTs > 0 {
+			fmt.Fprintf(w, "  %s: backup max lag %.3f s (%s records), drain %.3f s, %s PUTs (%s batch objects), %.1f MiB uploaded\n",
+				r.Name, r.MaxLagMs/1e3, thousands(float64(r.MaxLagRecords)), r.DrainMs/1e3, thousands(float64(r.PUTs)), thousands(float64(r.Batches)), float64(r.UploadedBytes)/(1<<20))
 		}
 	}
 	return nil
@@ -110,6 +116,52 @@ func Targets(rows []Row) []Target {
 		})
 	}
 	rate(RowVerify, 1_000_000)
+	rate(RowBufferedEncrypted, 700_000)
+	if r, ok := by[RowReadPage]; ok {
+		ts = append(ts, Target{
+			Name: fmt.Sprintf("%s p99 <= 10 ms", RowReadPage),
+			Got:  fmt.Sprintf("%.3f ms", r.P99ms),
+			Pass: r.P99ms <= 10,
+		})
+	}
+	// Search over 1M entries in <= 0.5 s, as a rate, so that it holds for
+	// any -n.
+	if r, ok := by[RowSearch]; ok {
+		ts = append(ts, Target{
+			Name: fmt.Sprintf("%s >= 2,000,000 entries/s (1M in <= 0.5 s)", RowSearch),
+			Got:  fmt.Sprintf("%s entries/s, %.3f s for %s", thousands(r.EntriesPerSec), r.Seconds, thousands(float64(r.Entries))),
+			Pass: r.EntriesPerSec >= 2_000_000,
+		})
+	}
+	rate(RowEntries, 1_000_000)
+	if r, ok := by[RowShipS3]; ok {
+		ts = append(ts, Target{
+			Name: fmt.Sprintf("%s max backup lag <= 2 s", RowShipS3),
+			Got:  fmt.Sprintf("%.3f s (%s records), logging at %s entries/s", r.MaxLagMs/1e3, thousands(float64(r.MaxLagRecords)), thousands(r.EntriesPerSec)),
+			Pass: r.MaxLagMs <= 2000,
+		}, Target{
+			Name: fmt.Sprintf("%s drain (SyncBackup after the last write) <= 2 s", RowShipS3),
+			Got:  fmt.Sprintf("%.3f s", r.DrainMs/1e3),
+			Pass: r.DrainMs <= 2000,
+		})
+	}
+	rate(RowShipCapacity, 100_000)
+	if r, ok := by[RowShipCapacity]; ok {
+		want := (int64(r.Entries) + tol.DefaultBackupBatchSize - 1) / tol.DefaultBackupBatchSize
+		ts = append(ts, Target{
+			Name: fmt.Sprintf("%s batch objects == ceil(entries / %d)", RowShipCapacity, tol.DefaultBackupBatchSize),
+			Got:  fmt.Sprintf("%s batches, want %s (%s PUTs in all, HEADER and checkpoints included)", thousands(float64(r.Batches)), thousands(float64(want)), thousands(float64(r.PUTs))),
+			Pass: r.Batches == want,
+		})
+	}
+	// Restore 1M entries in <= 30 s, as a rate.
+	if r, ok := by[RowRestoreS3]; ok {
+		ts = append(ts, Target{
+			Name: fmt.Sprintf("%s >= 33,334 entries/s (1M in <= 30 s)", RowRestoreS3),
+			Got:  fmt.Sprintf("%s entries/s, %.1f s for %s", thousands(r.EntriesPerSec), r.Seconds, thousands(float64(r.Entries))),
+			Pass: r.EntriesPerSec >= 1_000_000.0/30,
+		})
+	}
 	if r, ok := by[RowRSS]; ok {
 		ts = append(ts, Target{
 			Name: fmt.Sprintf("%s peak RSS <= 64 MiB (%s entries)", RowRSS, thousands(float64(r.Entries))),

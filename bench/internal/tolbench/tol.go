@@ -2,6 +2,7 @@ package tolbench
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,11 +12,13 @@ import (
 	tol "github.com/treeoflife/treeoflife"
 )
 
-// tolWrite writes n entries to a new treeoflife log in dir from writers
-// goroutines, closing it in the timed section, and checks the head.
-func (r *runner) tolWrite(ctx context.Context, name, dir string, d tol.Durability, n, writers int, measureLatency bool) (Row, error) {
+// tolWrite writes n entries to a new treeoflife log in dir, opened with opts
+// (plus the configured SegmentSize), from writers goroutines, closing it in
+// the timed section, and checks the head.
+func (r *runner) tolWrite(ctx context.Context, name, dir string, opts tol.Options, n, writers int, measureLatency bool) (Row, error) {
 	row := Row{Name: name, Writers: writers, Entries: n}
-	lg, err := tol.Open(dir, tol.Options{Durability: d, SegmentSize: r.cfg.SegmentSize})
+	opts.SegmentSize = r.cfg.SegmentSize
+	lg, err := tol.Open(dir, opts)
 	if err != nil {
 		return row, err
 	}
@@ -56,13 +59,58 @@ func (r *runner) tolWrite(ctx context.Context, name, dir string, d tol.Durabilit
 
 func (r *runner) tolBuffered(ctx context.Context) (Row, error) {
 	dir := filepath.Join(r.dir, RowBuffered)
-	return r.tolWrite(ctx, RowBuffered, dir, tol.DurabilityBuffered, r.cfg.N, r.cfg.WritersBuffered, false)
+	return r.tolWrite(ctx, RowBuffered, dir, tol.Options{Durability: tol.DurabilityBuffered}, r.cfg.N, r.cfg.WritersBuffered, false)
+}
+
+// benchKey is the AES-256 key of RowBufferedEncrypted: fixed, since nothing
+// about the benchmark is secret.
+var benchKey = sha256.Sum256([]byte("tolbench encryption key"))
+
+// tolBufferedEncrypted is RowBuffered with Options.EncryptionKey: every
+// entry is sealed with AES-256-GCM before it is appended.
+func (r *runner) tolBufferedEncrypted(ctx context.Context) (Row, error) {
+	dir := filepath.Join(r.dir, RowBufferedEncrypted)
+	opts := tol.Options{Durability: tol.DurabilityBuffered, EncryptionKey: benchKey[:]}
+	return r.tolWrite(ctx, RowBufferedEncrypted, dir, opts, r.cfg.N, r.cfg.WritersBuffered, false)
+}
+
+// preparedLog returns the directory of a closed log of N entries written
+// with Buffered: RowBuffered's, if that row ran, or else one written now
+// (not timed, not a row) and reused by later rows.
+func (r *runner) preparedLog(ctx context.Context) (string, error) {
+	if r.prepared != "" {
+		return r.prepared, nil
+	}
+	dir := filepath.Join(r.dir, RowBuffered)
+	if _, err := os.Stat(dir); err == nil {
+		r.prepared = dir
+		return dir, nil
+	}
+	dir = filepath.Join(r.dir, "prepared")
+	r.cfg.logf("tolbench: writing %d entries with Buffered for the read and backup rows (not timed)", r.cfg.N)
+	lg, err := tol.Open(dir, tol.Options{Durability: tol.DurabilityBuffered, SegmentSize: r.cfg.SegmentSize})
+	if err != nil {
+		return "", err
+	}
+	_, werr := drive(ctx, r.cfg.N, r.cfg.WritersBuffered, nil, func(i int) error {
+		e := r.entry(i)
+		_, err := lg.Log(ctx, tol.LevelRevenue, e.Msg, e.Fields)
+		return err
+	})
+	if err := lg.Close(); err != nil && werr == nil {
+		werr = err
+	}
+	if werr != nil {
+		return "", fmt.Errorf("preparing a log of %d entries: %w", r.cfg.N, werr)
+	}
+	r.prepared = dir
+	return dir, nil
 }
 
 func (r *runner) tolSync(ctx context.Context) (Row, error) {
 	dir := filepath.Join(r.dir, RowSync)
 	probe, perr := probeFsync(r.dir, r.cfg.WritersSync)
-	row, err := r.tolWrite(ctx, RowSync, dir, tol.DurabilitySync, r.cfg.NSync, r.cfg.WritersSync, true)
+	row, err := r.tolWrite(ctx, RowSync, dir, tol.Options{Durability: tol.DurabilitySync}, r.cfg.NSync, r.cfg.WritersSync, true)
 	var notes []string
 	if r.cfg.NSync < r.cfg.N {
 		notes = append(notes, fmt.Sprintf("%d entries, not -n %d (-n-sync)", r.cfg.NSync, r.cfg.N))
