@@ -3,6 +3,7 @@ package treeoflife
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -255,6 +256,58 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 			require.Equal(t, float64(140+i), e.Metadata["i"], "records sealed under data keys 1 and 2 decrypt")
 		}
 		require.NoError(t, r.Close())
+	})
+
+	t.Run("an auditor verifies the backup without a key", func(t *testing.T) {
+		tg := newTarget(t)
+		o := opts(tg)
+		o.EncryptionKey = testKey(9)
+		l := openT(t, t.TempDir(), o)
+		writeConcurrently(t, l, 3, 100)
+		require.NoError(t, l.Close()) // ships the rest and a final checkpoint
+		want := l.Head()
+		ro := RestoreOptions{Prefix: tg.prefix, Tenant: "acme", Parallel: 3}
+		got, err := VerifyBackup(ctx, tg.sink, ro)
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+		ro.Records = 150
+		got, err = VerifyBackup(ctx, tg.sink, ro)
+		require.NoError(t, err)
+		require.Equal(t, uint64(150), got.Size)
+		ro.Records = 0
+
+		root := l.shipper.root
+		refs, err := listBatches(ctx, tg.sink, root)
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, len(refs), 3)
+		var te *TamperError
+
+		// A checkpoint that disagrees with the batches.
+		lie := formatCheckpoint(l.logID, Head{Size: want.Size, Chain: Hash{1}, Root: want.Root})
+		cpKey := fmt.Sprintf("%scheckpoints/%020d", root, want.Size)
+		require.NoError(t, tg.sink.Put(ctx, cpKey, lie, sha256.Sum256(lie), backup.PutOptions{}))
+		_, err = VerifyBackup(ctx, tg.sink, ro)
+		require.ErrorAs(t, err, &te)
+		require.Equal(t, cpKey, te.Segment)
+		_, err = RestoreFromCloud(ctx, tg.sink, t.TempDir(), RestoreOptions{Prefix: tg.prefix, Tenant: "acme", Options: Options{EncryptionKey: testKey(9)}})
+		require.ErrorAs(t, err, &te)
+		require.Equal(t, cpKey, te.Segment)
+
+		// A sealed record changed in a batch: found without decrypting.
+		body, err := getObject(ctx, tg.sink, refs[1].key)
+		require.NoError(t, err)
+		body[frameHeaderSize+40] ^= 1
+		require.NoError(t, tg.sink.Put(ctx, refs[1].key, body, sha256.Sum256(body), backup.PutOptions{}))
+		_, err = VerifyBackup(ctx, tg.sink, ro)
+		require.ErrorAs(t, err, &te)
+		require.Equal(t, refs[1].key, te.Segment)
+		require.Equal(t, refs[1].first, te.Seq)
+
+		// A batch gone.
+		tg.del(t, refs[1].key)
+		_, err = VerifyBackup(ctx, tg.sink, ro)
+		require.ErrorAs(t, err, &te)
+		require.Equal(t, refs[1].first, te.Seq)
 	})
 
 	t.Run("one shipper per log", func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -396,42 +397,62 @@ func prepareRestoreDir(dir string, header []byte) error {
 	return fileutil.WriteFileAtomic(name, header, 0o444)
 }
 
+// backupScan reads a backup's batches in order, several downloads at once.
+type backupScan struct {
+	sink        backup.Sink
+	root        string
+	refs        []batchRef
+	checkpoints map[uint64]string // checkpoint keys by size
+}
+
+// errStop ends a backupScan.each early without an error.
+var errStop = errors.New("stop")
+
+// openBackupScan lists the batches at root, which must tile the log from
+// record 0, and the checkpoints.
+func openBackupScan(ctx context.Context, sink backup.Sink, root string) (*backupScan, error) {
+	refs, err := listBatches(ctx, sink, root)
+	if err != nil {
+		return nil, err
+	}
+	next := uint64(0)
+	for _, r := range refs {
+		if r.first != next {
+			return nil, &TamperError{Seq: next, Offset: -1, Reason: fmt.Sprintf("backup has no batch starting at seq %d (next is %s)", next, r.key)}
+		}
+		next = r.last + 1
+	}
+	b := &backupScan{sink: sink, root: root, refs: refs, checkpoints: map[uint64]string{}}
+	for info, err := range sink.List(ctx, root+"checkpoints/") {
+		if err != nil {
+			return nil, fmt.Errorf("treeoflife: list backup checkpoints: %w", err)
+		}
+		rest := strings.TrimPrefix(info.Key, root+"checkpoints/")
+		n, err := strconv.ParseUint(rest, 10, 64)
+		if err != nil || len(rest) != 20 {
+			return nil, &TamperError{Segment: info.Key, Seq: 0, Offset: -1, Reason: "backup checkpoint with a malformed key"}
+		}
+		b.checkpoints[n] = info.Key
+	}
+	return b, nil
+}
+
 type fetched struct {
 	body []byte
 	err  error
 }
 
-func restoreInto(ctx context.Context, sink backup.Sink, root string, l *ImmutableLogger, opts RestoreOptions) (Head, error) {
-	refs, err := listBatches(ctx, sink, root)
-	if err != nil {
-		return l.Head(), err
-	}
-	checkpoints := map[uint64]Head{}
-	for info, err := range sink.List(ctx, root+"checkpoints/") {
-		if err != nil {
-			return l.Head(), err
-		}
-		b, err := getObject(ctx, sink, info.Key)
-		if err != nil {
-			return l.Head(), err
-		}
-		if h, err := parseCheckpoint(l.logID, b); err == nil {
-			checkpoints[h.Size] = h
-		}
-	}
-	start := l.Head().Size
+// each calls fn for every record from start on, in order, downloading up
+// to parallel batches ahead. It stops at the end of the backup, when fn
+// returns errStop (each then returns nil), or at fn's first error. Damaged
+// frames are reported as a TamperError naming the batch.
+func (b *backupScan) each(ctx context.Context, start uint64, parallel int, fn func(key string, fr *frame) error) error {
 	var todo []batchRef
-	next := uint64(0)
-	for _, r := range refs {
-		if r.first != next {
-			return l.Head(), &TamperError{Seq: next, Offset: -1, Reason: fmt.Sprintf("backup has no batch starting at seq %d (next is %s)", next, r.key)}
-		}
-		next = r.last + 1
+	for _, r := range b.refs {
 		if r.last >= start {
 			todo = append(todo, r)
 		}
 	}
-	parallel := opts.Parallel
 	if parallel <= 0 {
 		parallel = 8
 	}
@@ -450,71 +471,176 @@ func restoreInto(ctx context.Context, sink backup.Sink, root string, l *Immutabl
 				return
 			}
 			go func() {
-				b, err := getObject(ctx, sink, r.key)
-				results[i] <- fetched{b, err}
+				body, err := getObject(ctx, b.sink, r.key)
+				results[i] <- fetched{body, err}
 			}()
 		}
 	}()
+	for i, r := range todo {
+		var f fetched
+		select {
+		case f = <-results[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		<-sem
+		if f.err != nil {
+			return fmt.Errorf("treeoflife: read backup batch %s: %w", r.key, f.err)
+		}
+		next := r.first
+		err := walkBatch(f.body, func(fr *frame) error {
+			if fr.Seq != next || fr.Seq > r.last {
+				return &TamperError{Segment: r.key, Seq: next, Offset: fr.Offset, Reason: fmt.Sprintf("backup batch holds seq %d where %d belongs", fr.Seq, next)}
+			}
+			next++
+			if fr.Seq < start {
+				return nil
+			}
+			return fn(r.key, fr)
+		})
+		if err == nil && next != r.last+1 {
+			err = &TamperError{Segment: r.key, Seq: next, Offset: int64(len(f.body)), Reason: fmt.Sprintf("backup batch ends at seq %d; its key says %d", next, r.last+1)}
+		}
+		if errors.Is(err, errStop) {
+			return nil
+		}
+		if err != nil {
+			var fe *frameError
+			if errors.As(err, &fe) {
+				err = &TamperError{Segment: r.key, Seq: next, Offset: fe.Offset, Reason: "damaged backup batch: " + fe.Reason}
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// checkCheckpoint compares the backup's checkpoint of size records with
+// the chain value (and, when root is not nil, the Merkle root) computed from
+// its batches.
+func (b *backupScan) checkCheckpoint(ctx context.Context, logID [16]byte, size uint64, chain Hash, root *Hash) error {
+	key := b.checkpoints[size]
+	body, err := getObject(ctx, b.sink, key)
+	if err != nil {
+		return fmt.Errorf("treeoflife: read backup checkpoint %s: %w", key, err)
+	}
+	cp, err := parseCheckpoint(logID, body)
+	switch {
+	case err != nil || cp.Size != size:
+		return &TamperError{Segment: key, Seq: size, Offset: -1, Reason: "backup checkpoint is malformed or belongs to another log"}
+	case cp.Chain != chain:
+		return &TamperError{Segment: key, Seq: size, Offset: -1, Reason: "the backup's batches differ from its checkpoint at this size"}
+	case root != nil && cp.Root != *root:
+		return &TamperError{Segment: key, Seq: size, Offset: -1, Reason: "the backup's Merkle root differs from its checkpoint"}
+	}
+	return nil
+}
+
+func restoreInto(ctx context.Context, sink backup.Sink, root string, l *ImmutableLogger, opts RestoreOptions) (Head, error) {
+	scan, err := openBackupScan(ctx, sink, root)
+	if err != nil {
+		return l.Head(), err
+	}
 	limit := opts.Records
 	var upTo int64
 	if !opts.UpToTime.IsZero() {
 		upTo = opts.UpToTime.UnixNano()
 	}
 	var scratch []byte // decrypted entries, for their level and time
-	for i, r := range todo {
-		var f fetched
-		select {
-		case f = <-results[i]:
-		case <-ctx.Done():
-			return l.Head(), ctx.Err()
+	var cpSize uint64  // the newest checkpoint passed, and the chain there
+	var cpChain Hash
+	err = scan.each(ctx, l.Head().Size, opts.Parallel, func(key string, fr *frame) error {
+		if limit > 0 && fr.Seq >= limit {
+			return errStop
 		}
-		<-sem
-		if f.err != nil {
-			return l.Head(), fmt.Errorf("treeoflife: restore: %s: %w", r.key, f.err)
+		level, t := l.payloadLevelTime(fr.Seq, fr.Payload, &scratch)
+		if upTo != 0 && t > upTo {
+			return errStop
 		}
-		done := false
-		err := walkBatch(f.body, func(fr *frame) error {
-			size := l.Head().Size
-			if fr.Seq < size {
-				return nil
-			}
-			if limit > 0 && fr.Seq >= limit {
-				done = true
-				return io.EOF
-			}
-			if fr.Seq != size {
-				return &TamperError{Segment: r.key, Seq: size, Offset: fr.Offset, Reason: fmt.Sprintf("backup batch holds seq %d where %d belongs", fr.Seq, size)}
-			}
-			level, t := l.payloadLevelTime(fr.Seq, fr.Payload, &scratch)
-			if upTo != 0 && t > upTo {
-				done = true
-				return io.EOF
-			}
-			if err := l.appendStored(fr.Payload, level, t, fr.Chain, r.key, fr.Offset); err != nil {
-				return err
-			}
-			if cp, ok := checkpoints[fr.Seq+1]; ok && cp.Chain != fr.Chain {
-				return &TamperError{Segment: r.key, Seq: fr.Seq, Offset: fr.Offset, Reason: "backup differs from its own checkpoint at this size"}
-			}
-			return nil
-		})
-		if err == io.EOF && done {
-			break
+		if err := l.appendStored(fr.Payload, level, t, fr.Chain, key, fr.Offset); err != nil {
+			return err
 		}
-		if err != nil {
-			var fe *frameError
-			if errors.As(err, &fe) {
-				err = &TamperError{Segment: r.key, Seq: l.Head().Size, Offset: fe.Offset, Reason: "damaged backup batch: " + fe.Reason}
-			}
-			return l.Head(), err
+		if _, ok := scan.checkpoints[fr.Seq+1]; ok {
+			cpSize, cpChain = fr.Seq+1, fr.Chain
 		}
+		return nil
+	})
+	if err != nil {
+		return l.Head(), err
 	}
 	if err := l.Sync(ctx); err != nil {
 		return l.Head(), err
 	}
 	head := l.Head()
-	if cp, ok := checkpoints[head.Size]; ok && cp.Root != head.Root {
-		return head, &TamperError{Seq: head.Size, Offset: -1, Reason: "restored Merkle root differs from the backup's checkpoint"}
+	if cpSize > 0 {
+		var root *Hash
+		if cpSize == head.Size {
+			root = &head.Root
+		}
+		if err := scan.checkCheckpoint(ctx, l.logID, cpSize, cpChain, root); err != nil {
+			return head, err
+		}
+	}
+	return head, nil
+}
+
+// VerifyBackup checks a backup without a local copy and without any key:
+// it downloads every batch (Parallel at once), recomputes every record's
+// chain value from genesis and the Merkle root, and compares them with the
+// backup's newest checkpoint. It returns the backup's head, or a
+// *TamperError naming the object at fault. opts selects the log as for
+// RestoreFromCloud; Records limits the check to a prefix; UpToTime, which
+// needs the entries' times, and Options are not used.
+func VerifyBackup(ctx context.Context, sink backup.Sink, opts RestoreOptions) (Head, error) {
+	root, err := findBackupRoot(ctx, sink, opts)
+	if err != nil {
+		return Head{}, err
+	}
+	hb, err := latestHeader(ctx, sink, root)
+	if err != nil {
+		return Head{}, err
+	}
+	_, logID, err := parseHeader(hb, root+"headers/")
+	if err != nil {
+		return Head{}, err
+	}
+	scan, err := openBackupScan(ctx, sink, root)
+	if err != nil {
+		return Head{}, err
+	}
+	head := Head{Chain: genesisChain(logID)}
+	var front frontier
+	var cpSize uint64
+	var cpChain Hash
+	err = scan.each(ctx, 0, opts.Parallel, func(key string, fr *frame) error {
+		if opts.Records > 0 && fr.Seq >= opts.Records {
+			return errStop
+		}
+		leaf := leafHash(fr.Payload)
+		c := chainHash(&head.Chain, &leaf)
+		if c != fr.Chain {
+			return &TamperError{Segment: key, Seq: fr.Seq, Offset: fr.Offset, Reason: "chain value mismatch in backup: the record or its predecessor was modified"}
+		}
+		head.Chain = c
+		head.Size++
+		front.append(leaf)
+		if _, ok := scan.checkpoints[head.Size]; ok {
+			cpSize, cpChain = head.Size, c
+		}
+		return nil
+	})
+	head.Root = front.root()
+	if err != nil {
+		return head, err
+	}
+	if cpSize > 0 {
+		var root *Hash
+		if cpSize == head.Size {
+			root = &head.Root
+		}
+		if err := scan.checkCheckpoint(ctx, logID, cpSize, cpChain, root); err != nil {
+			return head, err
+		}
 	}
 	return head, nil
 }

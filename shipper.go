@@ -36,6 +36,10 @@ const (
 	backupMaxBackoff     = 30 * time.Second
 
 	backupCursorFile = "BACKUP"
+
+	// backupCheckpointEvery spaces the checkpoints put into a backup: a
+	// busy log would otherwise add one object per BackupInterval for ever.
+	backupCheckpointEvery = time.Minute
 )
 
 // ErrBackupLeased is returned by Open when another logger already ships to
@@ -137,6 +141,7 @@ type shipper struct {
 	markSize      uint64    // durable at markTime; caughtUp moves to markTime once it ships
 	markTime      time.Time
 	lastSave      time.Time
+	lastCP        time.Time
 	lastErr       error
 	lastErrTime   time.Time
 	bytes, objs   int64
@@ -601,8 +606,9 @@ func (s *shipper) notifyLocked() {
 	s.progress = make(chan struct{})
 }
 
-// saveProgress persists the cursor and publishes a checkpoint of what is
-// shipped, at most once per interval unless final.
+// saveProgress persists the cursor, at most once per interval, and
+// publishes a checkpoint of what is shipped, at most once per
+// backupCheckpointEvery; both when final.
 func (s *shipper) saveProgress(ctx context.Context, final bool) {
 	s.mu.Lock()
 	shipped, chain, root := s.shipped, s.shippedChain, s.front.root()
@@ -615,13 +621,13 @@ func (s *shipper) saveProgress(ctx context.Context, final bool) {
 		s.l.log.Warn("saving backup cursor failed", "err", err)
 	}
 	s.savedShipped = shipped
-	if shipped == 0 || shipped == s.lastCPShipped {
+	if shipped == 0 || shipped == s.lastCPShipped || (!final && time.Since(s.lastCP) < backupCheckpointEvery) {
 		return
 	}
 	cp := formatCheckpoint(s.l.logID, Head{Size: shipped, Chain: chain, Root: root})
 	key := fmt.Sprintf("%scheckpoints/%020d", s.root, shipped)
 	if err := s.putOnce(ctx, key, cp, nil); err == nil {
-		s.lastCPShipped = shipped
+		s.lastCPShipped, s.lastCP = shipped, time.Now()
 	}
 }
 
