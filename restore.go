@@ -240,7 +240,9 @@ type RestoreOptions struct {
 	Parallel int
 
 	// Options configure the restored log (SegmentSize, Compress, keys...).
-	// Backup is ignored: see RestoreFromCloud.
+	// Backup is ignored: see RestoreFromCloud. An encrypted log is restored
+	// through a logger, so it needs its key here, as Open does; to check a
+	// backup without one, use VerifyBackup.
 	Options Options
 }
 
