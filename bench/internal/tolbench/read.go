@@ -118,7 +118,11 @@ func (r *runner) readPage(ctx context.Context) (Row, error) {
 	percentiles(&np, newest)
 	row.Note = fmt.Sprintf("log of %s entries; time-range page (%d entries, records %d..%d by time) read %d times: first %.3f ms, p50 %.3f ms, p99 %.3f ms, max %.3f ms (the columns); newest page (Filter{}): p50 %.3f ms, p99 %.3f ms; entries/s counts both pages; OpenReader took %.0f ms (not timed)",
 		thousands(float64(n)), pageSize, from, to-1, pageReads, first, row.P50ms, row.P99ms, row.Maxms, np.P50ms, np.P99ms, float64(opened)/1e6)
-	return row, diskUsage(&row, rd.Dir())
+	if err := diskUsage(&row, rd.Dir()); err != nil {
+		return row, err
+	}
+	row.BytesPerEntry = float64(row.FileBytes) / float64(n) // of the log, not of the pages
+	return row, nil
 }
 
 // timeOf returns the timestamp of record seq.

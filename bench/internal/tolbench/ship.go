@@ -16,6 +16,26 @@ import (
 // directory. Every row uses the default BackupBatchSize and BackupInterval;
 // each log ships under a BackupPrefix named after its row.
 
+// A cpuMeter measures the CPU time this process and the MinIO server use
+// during a row: on 2 cores they compete, and a slow row can say why.
+type cpuMeter struct {
+	srv        *minioServer
+	self, srv0 time.Duration
+	wall       time.Time
+}
+
+func (r *runner) startCPU() cpuMeter {
+	return cpuMeter{srv: r.minio, self: selfCPU(), srv0: processCPU(r.minio.cmd.Process.Pid), wall: time.Now()}
+}
+
+// String reports the CPU used since startCPU.
+func (c cpuMeter) String() string {
+	wall := time.Since(c.wall).Seconds()
+	self := (selfCPU() - c.self).Seconds()
+	srv := (processCPU(c.srv.cmd.Process.Pid) - c.srv0).Seconds()
+	return fmt.Sprintf("CPU during the row (%.1f s): this process %.1f s, MinIO %.1f s", wall, self, srv)
+}
+
 // lagSampleInterval is how often a backup row samples BackupStatus.
 const lagSampleInterval = 50 * time.Millisecond
 
@@ -135,6 +155,7 @@ func (r *runner) shipS3(ctx context.Context) (Row, error) {
 		return row, err
 	}
 	sampler := startLagSampler(lg)
+	cpu := r.startCPU()
 	elapsed, werr := drive(ctx, n, writers, lat, func(i int) error {
 		e := r.entry(i)
 		_, err := lg.Log(ctx, tol.LevelRevenue, e.Msg, e.Fields)
@@ -144,6 +165,7 @@ func (r *runner) shipS3(ctx context.Context) (Row, error) {
 	t0 := time.Now()
 	serr := lg.SyncBackup(ctx)
 	drain := time.Since(t0)
+	cpuNote := cpu.String()
 	lagRecords, lag, samples := sampler.finish()
 	st := lg.BackupStatus()
 	if err := m.stop(&row); err != nil {
@@ -168,7 +190,7 @@ func (r *runner) shipS3(ctx context.Context) (Row, error) {
 	if row.Batches, err = countBatches(ctx, sink, RowShipS3, lg.LogID()); err != nil {
 		return row, err
 	}
-	row.Note = fmt.Sprintf("%d BackupStatus samples; logging time only in seconds (drain is separate)", samples)
+	row.Note = fmt.Sprintf("seconds and entries/s are the logging alone (drain is separate); %d BackupStatus samples; %s", samples, cpuNote)
 	if n < r.cfg.N {
 		row.Note += fmt.Sprintf("; %d entries, not -n %d (-n-ship)", n, r.cfg.N)
 	}
@@ -219,6 +241,7 @@ func (r *runner) shipCapacity(ctx context.Context) (Row, error) {
 	if err != nil {
 		return row, err
 	}
+	cpu := r.startCPU()
 	t0 := time.Now()
 	lg, err := tol.Open(dir, tol.Options{
 		Durability: tol.DurabilityBuffered, SegmentSize: r.cfg.SegmentSize,
@@ -233,6 +256,7 @@ func (r *runner) shipCapacity(ctx context.Context) (Row, error) {
 	sampler := startLagSampler(lg)
 	serr := lg.SyncBackup(ctx)
 	elapsed := time.Since(t0)
+	cpuNote := cpu.String()
 	lagRecords, lag, _ := sampler.finish()
 	st := lg.BackupStatus()
 	head := lg.Head()
@@ -255,7 +279,7 @@ func (r *runner) shipCapacity(ctx context.Context) (Row, error) {
 	if row.Batches, err = countBatches(ctx, sink, RowShipCapacity, lg.LogID()); err != nil {
 		return row, err
 	}
-	row.Note = fmt.Sprintf("seconds = Open with Backup (lease, HEADER, listing: %.0f ms) + SyncBackup (drain)", float64(opened)/1e6)
+	row.Note = fmt.Sprintf("seconds = Open with Backup (lease, HEADER, listing: %.0f ms) + SyncBackup (drain); %s", float64(opened)/1e6, cpuNote)
 	return row, diskUsage(&row, dir)
 }
 
@@ -277,12 +301,14 @@ func (r *runner) restoreS3(ctx context.Context) (Row, error) {
 	if err != nil {
 		return row, err
 	}
+	cpu := r.startCPU()
 	t0 := time.Now()
 	head, rerr := tol.RestoreFromCloud(ctx, sink, dir, tol.RestoreOptions{
 		Prefix: r.shipped.prefix, LogID: r.shipped.logID,
 		Options: tol.Options{SegmentSize: r.cfg.SegmentSize},
 	})
 	elapsed := time.Since(t0)
+	cpuNote := cpu.String()
 	if err := m.stop(&row); err != nil {
 		return row, err
 	}
@@ -293,6 +319,6 @@ func (r *runner) restoreS3(ctx context.Context) (Row, error) {
 		return row, fmt.Errorf("restored head %+v, want the shipped log's %+v", head, r.shipped.head)
 	}
 	finish(&row, elapsed, 0)
-	row.Note = fmt.Sprintf("restored head = source head (size %d, chain %s)", head.Size, head.Chain)
+	row.Note = fmt.Sprintf("restored head = source head (size %d, chain %s); %s", head.Size, head.Chain, cpuNote)
 	return row, diskUsage(&row, dir)
 }
