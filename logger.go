@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -226,10 +227,16 @@ type ImmutableLogger struct {
 
 	mu sync.Mutex
 	// The log as accepted so far (records may still be in pend).
-	size       uint64
-	chain      Hash
+	size  uint64
+	chain Hash
+	// front is the Merkle frontier of the first front.n records: those the
+	// writer has taken. The leaves of the records after it are in the
+	// chunks of inflight and pend, in order; headLocked adds them. Growing
+	// the frontier is the writer's work, not the appenders', so that the
+	// critical section of every logging call stays short.
 	front      frontier
-	segBytes   int64 // bytes of the active segment, as accepted
+	inflight   []*chunk // taken by the writer, not yet folded into front
+	segBytes   int64    // bytes of the active segment, as accepted
 	segRecords uint64
 	segCreated time.Time
 	// indexes holds one index per segment, in order; the last is the active
@@ -241,7 +248,7 @@ type ImmutableLogger struct {
 	gen           *generation // completes when pend is written (and fsynced, for Sync)
 	kicked        bool
 	syncRequested bool
-	freeBufs      [][]byte
+	freeChunks    []*chunk
 	// What the writer has finished, for Verify and readers; committed is
 	// closed (and replaced) each time it advances.
 	written   writtenState
@@ -251,6 +258,7 @@ type ImmutableLogger struct {
 	err       error // sticky: after a write or fsync error the logger fails closed
 
 	// Owned by the writer goroutine (and by Open and Close when it is not running).
+	wfront   frontier // Merkle frontier of every record the writer has taken
 	f        *os.File
 	fSeq     uint64 // first seq of the open segment
 	fLen     int64
@@ -260,10 +268,13 @@ type ImmutableLogger struct {
 
 // chunk is a run of framed records for one segment; seg, when set, means
 // "seal the open segment and start this one" before the records are written.
+// The appenders fill in each frame but its checksum, which the writer adds
+// (finishChunk), and the leaf hash of each record, in order.
 type chunk struct {
 	seg    *segmentHeader
 	sealed *segmentIndex // with seg: the index of the segment being sealed
 	data   []byte
+	leaves []Hash
 }
 
 // generation is a batch handed to the writer at once; done is closed when it
@@ -400,12 +411,14 @@ func (l *ImmutableLogger) open() error {
 // and after a crash that sealed the last segment before its successor existed.
 func (l *ImmutableLogger) startFresh() error {
 	h := l.newHeader(l.opts.Clock())
+	h.Frontier = slices.Clone(l.wfront.hashes)
 	if err := l.createSegment(h); err != nil {
 		return err
 	}
 	l.segBytes, l.segRecords, l.segCreated = h.size(), 0, time.Unix(0, h.Created)
 	l.indexes = append(l.indexes, newSegmentIndex(h.FirstSeq, h.size()))
-	l.written = writtenState{size: l.size, chain: l.chain, front: l.front.clone(), segSeq: l.fSeq, segLen: l.fLen}
+	l.front = l.wfront.clone()
+	l.written = writtenState{size: l.size, chain: l.chain, front: l.front, segSeq: l.fSeq, segLen: l.fLen}
 	l.durable = l.written
 	return nil
 }
@@ -438,13 +451,15 @@ func removeTemps(dir string) {
 	}
 }
 
+// newHeader returns the header of a segment starting at the current size.
+// Its Frontier is left for the writer to fill in (finishChunk), except when
+// the writer is not running (Open), where it is filled in here.
 func (l *ImmutableLogger) newHeader(now time.Time) *segmentHeader {
 	return &segmentHeader{
 		LogID:     l.logID,
 		FirstSeq:  l.size,
 		Created:   now.UnixNano(),
 		PrevChain: l.chain,
-		Frontier:  append([]Hash(nil), l.front.hashes...),
 	}
 }
 
@@ -523,7 +538,7 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *Head) error {
 	if tornAt >= 0 && sealed {
 		return &TamperError{Segment: last.Name, Seq: v.size, Offset: tornAt, Reason: "sealed segment ends in a damaged frame"}
 	}
-	l.size, l.chain, l.front = v.size, v.chain, v.frontier
+	l.size, l.chain, l.wfront = v.size, v.chain, v.frontier
 	l.segRecords = v.size - h.FirstSeq
 	if tornAt >= 0 {
 		if err := l.repairTail(last, tornAt); err != nil {
@@ -549,7 +564,8 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *Head) error {
 	}
 	l.f, l.fSeq, l.fLen = f, h.FirstSeq, end
 	l.segBytes, l.segCreated = end, time.Unix(0, h.Created)
-	l.written = writtenState{size: l.size, chain: l.chain, front: l.front.clone(), segSeq: l.fSeq, segLen: l.fLen}
+	l.front = l.wfront.clone()
+	l.written = writtenState{size: l.size, chain: l.chain, front: l.front, segSeq: l.fSeq, segLen: l.fLen}
 	l.durable = l.written
 	return nil
 }
@@ -797,7 +813,7 @@ func (l *ImmutableLogger) reserveLocked(frameLen int64, now time.Time) (*chunk, 
 	if len(l.pend) == 0 || cap(l.pend[len(l.pend)-1].data)-len(l.pend[len(l.pend)-1].data) < need {
 		// A new chunk rather than a bigger buffer: no copying of what is
 		// already queued.
-		l.pend = append(l.pend, &chunk{data: l.bufLocked(need)})
+		l.pend = append(l.pend, l.chunkLocked(need))
 	}
 	c := l.pend[len(l.pend)-1]
 	off := len(c.data)
@@ -807,15 +823,15 @@ func (l *ImmutableLogger) reserveLocked(frameLen int64, now time.Time) (*chunk, 
 }
 
 // commitLocked completes the frame at c.data[off:] as record l.size with
-// the given leaf hash: it links the chain, grows the Merkle frontier and the
-// index, fills in the frame header and wakes the writer. It returns the
-// record's chain value.
+// the given leaf hash: it links the chain, grows the index, fills in the
+// frame header (the writer adds its checksum and grows the Merkle frontier)
+// and wakes the writer. It returns the record's chain value.
 func (l *ImmutableLogger) commitLocked(c *chunk, off int, leaf Hash, level Level, t int64) Hash {
 	seq := l.size
 	frameLen := int64(len(c.data) - off)
 	chain := chainHash(&l.chain, &leaf)
-	l.front.append(leaf)
-	fillFrameHeader(c.data[off:], seq, &chain)
+	c.leaves = append(c.leaves, leaf)
+	putFrameHeader(c.data[off:], seq, &chain)
 	l.indexes[len(l.indexes)-1].add(seq, l.segBytes, frameLen, level, t, &l.chain)
 	l.chain = chain
 	l.size++
@@ -851,23 +867,69 @@ func (l *ImmutableLogger) rotateLocked(now time.Time) {
 	h := l.newHeader(now)
 	sealed := l.indexes[len(l.indexes)-1]
 	l.indexes = append(l.indexes, newSegmentIndex(h.FirstSeq, h.size()))
-	l.pend = append(l.pend, &chunk{seg: h, sealed: sealed, data: l.bufLocked(0)})
+	c := l.chunkLocked(0)
+	c.seg, c.sealed = h, sealed
+	l.pend = append(l.pend, c)
 	l.segBytes, l.segRecords, l.segCreated = h.size(), 0, now
 }
 
 // chunkSize is the size of the buffers records are framed into.
 const chunkSize = 256 << 10
 
-func (l *ImmutableLogger) bufLocked(need int) []byte {
+// chunkLocked returns an empty chunk with room for need bytes, reusing one
+// the writer has finished with when it can.
+func (l *ImmutableLogger) chunkLocked(need int) *chunk {
 	if need > chunkSize {
-		return make([]byte, 0, need)
+		return &chunk{data: make([]byte, 0, need)}
 	}
-	if n := len(l.freeBufs); n > 0 {
-		b := l.freeBufs[n-1]
-		l.freeBufs = l.freeBufs[:n-1]
-		return b
+	if n := len(l.freeChunks); n > 0 {
+		c := l.freeChunks[n-1]
+		l.freeChunks = l.freeChunks[:n-1]
+		return c
 	}
-	return make([]byte, 0, chunkSize)
+	return &chunk{data: make([]byte, 0, chunkSize), leaves: make([]Hash, 0, chunkSize/256)}
+}
+
+// recycleLocked keeps the writer's finished chunks for reuse.
+func (l *ImmutableLogger) recycleLocked(chunks []*chunk) {
+	for _, c := range chunks {
+		if cap(c.data) == chunkSize && len(l.freeChunks) < maxPendingBytes/chunkSize {
+			*c = chunk{data: c.data[:0], leaves: c.leaves[:0]}
+			l.freeChunks = append(l.freeChunks, c)
+		}
+	}
+}
+
+// finishChunk is the writer's share of appending c's records, done before
+// they are written: it fills in c.seg's Merkle frontier, adds each frame's
+// checksum and grows the writer's frontier by each record's leaf.
+func (l *ImmutableLogger) finishChunk(c *chunk) {
+	if c.seg != nil {
+		c.seg.Frontier = slices.Clone(l.wfront.hashes)
+	}
+	for off := 0; off < len(c.data); {
+		off += finishFrame(c.data[off:])
+	}
+	for _, leaf := range c.leaves {
+		l.wfront.append(leaf)
+	}
+}
+
+// headLocked returns the head of every record accepted so far: the
+// writer's frontier grown by the leaves it has not taken yet.
+func (l *ImmutableLogger) headLocked() Head {
+	f := l.front
+	if f.n < l.size {
+		f = f.clone()
+		for _, cs := range [2][]*chunk{l.inflight, l.pend} {
+			for _, c := range cs {
+				for _, leaf := range c.leaves {
+					f.append(leaf)
+				}
+			}
+		}
+	}
+	return Head{Size: l.size, Chain: l.chain, Root: f.root()}
 }
 
 // run is the writer goroutine: it takes everything accepted so far, writes
@@ -893,15 +955,21 @@ func (l *ImmutableLogger) run() {
 		}
 		chunks, gen := l.pend, l.gen
 		l.pend, l.pendBytes, l.gen, l.kicked = nil, 0, newGeneration(), false
+		l.inflight = chunks
 		syncReq := l.syncRequested
 		l.syncRequested = false
 		gen.end = writtenState{size: l.size, chain: l.chain}
-		if len(chunks) > 0 {
-			gen.end.front = l.front.clone()
-		}
 		failed := l.err
 		l.mu.Unlock()
 
+		// Checksums and the frontier are computed even when nothing is
+		// written (after a failure), so that Head stays right.
+		for _, c := range chunks {
+			l.finishChunk(c)
+		}
+		if len(chunks) > 0 {
+			gen.end.front = l.wfront.clone()
+		}
 		err := failed
 		if err == nil {
 			doSync := l.opts.Durability == DurabilitySync || syncReq || stop ||
@@ -912,11 +980,11 @@ func (l *ImmutableLogger) run() {
 			}
 		}
 		l.mu.Lock()
-		for _, c := range chunks {
-			if cap(c.data) == chunkSize && len(l.freeBufs) < maxPendingBytes/chunkSize {
-				l.freeBufs = append(l.freeBufs, c.data[:0])
-			}
+		if len(chunks) > 0 {
+			l.front = gen.end.front
 		}
+		l.inflight = nil
+		l.recycleLocked(chunks)
 		advanced := false
 		if err == nil && len(chunks) > 0 {
 			gen.end.segSeq, gen.end.segLen = l.fSeq, l.fLen
@@ -1014,7 +1082,7 @@ func (l *ImmutableLogger) Sync(ctx context.Context) error {
 func (l *ImmutableLogger) Head() Head {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return Head{Size: l.size, Chain: l.chain, Root: l.front.root()}
+	return l.headLocked()
 }
 
 // LogID returns the log's random 128-bit ID in hex.
@@ -1084,7 +1152,7 @@ func (l *ImmutableLogger) Close() error {
 	}
 	l.mu.Lock()
 	err := l.err
-	head := Head{Size: l.size, Chain: l.chain, Root: l.front.root()}
+	head := l.headLocked()
 	l.mu.Unlock()
 	if err == nil {
 		err = writeCheckpoint(l.dir, l.logID, head)

@@ -2,6 +2,7 @@ package treeoflife
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -440,4 +441,75 @@ func TestSyncContextCancelled(t *testing.T) {
 	_, err := l.Log(ctx, LevelInfo, "x", nil)
 	require.ErrorIs(t, err, context.Canceled)
 	require.Equal(t, uint64(0), l.Head().Size, "a call with a dead context writes nothing")
+}
+
+// TestHeadWhileWriting takes heads while records are being accepted, so
+// that many include records the writer has not taken or not finished yet,
+// and checks each against the size, chain value and Merkle root computed
+// from the records on disk afterwards. Small segments make the writer fill
+// in segment headers' frontiers on the way.
+func TestHeadWhileWriting(t *testing.T) {
+	for _, d := range []Durability{DurabilitySync, DurabilityBuffered} {
+		t.Run(d.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			l := openT(t, dir, Options{Durability: d, SegmentSize: MinSegmentSize})
+			const writers = 4
+			per := 300
+			if d == DurabilitySync {
+				per = 100 // every segment cut costs several fsyncs
+			}
+			var wg sync.WaitGroup
+			for w := 0; w < writers; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < per; i++ {
+						if _, err := l.Info("event", Fields{"w": w, "i": i}); !assert.NoError(t, err) {
+							return
+						}
+					}
+				}()
+			}
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			var heads []Head
+			for running := true; running; {
+				select {
+				case <-done:
+					running = false
+				default:
+				}
+				if h := l.Head(); len(heads) == 0 || h != heads[len(heads)-1] {
+					heads = append(heads, h)
+				}
+			}
+			heads = append(heads, l.Head())
+			require.NoError(t, l.Close())
+
+			frames := storedFrames(t, dir)
+			require.Len(t, frames, writers*per)
+			id, err := hex.DecodeString(l.LogID())
+			require.NoError(t, err)
+			chains := []Hash{genesisChain([16]byte(id))}
+			var f frontier
+			roots := []Hash{f.root()}
+			for _, fr := range frames {
+				leaf := leafHash(fr.Payload)
+				chains = append(chains, chainHash(&chains[len(chains)-1], &leaf))
+				f.append(leaf)
+				roots = append(roots, f.root())
+			}
+			var prev uint64
+			for _, h := range heads {
+				require.GreaterOrEqual(t, h.Size, prev, "Head().Size never goes back")
+				prev = h.Size
+				require.Equal(t, chains[h.Size], h.Chain, "chain value at size %d", h.Size)
+				require.Equal(t, roots[h.Size], h.Root, "Merkle root at size %d", h.Size)
+			}
+			require.Equal(t, uint64(writers*per), heads[len(heads)-1].Size)
+			vh, err := VerifyDir(context.Background(), dir)
+			require.NoError(t, err)
+			require.Equal(t, heads[len(heads)-1], vh)
+		})
+	}
 }

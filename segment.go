@@ -119,7 +119,12 @@ type segmentHeader struct {
 	Frontier  []Hash // Merkle frontier of the first FirstSeq records, largest subtree first
 }
 
-func (h *segmentHeader) size() int64 { return int64(segmentFixedSize + 32*len(h.Frontier) + 4) }
+// size is the header's length in bytes. It depends only on FirstSeq (the
+// frontier holds one hash per set bit), so it is known before the writer has
+// filled in the frontier of a new segment's header.
+func (h *segmentHeader) size() int64 {
+	return int64(segmentFixedSize + 32*bits.OnesCount64(h.FirstSeq) + 4)
+}
 
 func (h *segmentHeader) appendTo(b []byte) []byte {
 	start := len(b)
@@ -418,14 +423,26 @@ func scanForFrame(b []byte, afterSeq uint64, haveAfter bool) bool {
 	return false
 }
 
-// appendFrameHeader reserves a frame header in dst; fillFrameHeader completes
-// it once the payload, seq and chain value are known.
-func fillFrameHeader(fr []byte, seq uint64, chain *Hash) {
-	payload := fr[frameHeaderSize:]
-	binary.BigEndian.PutUint32(fr[0:4], uint32(len(payload)))
+// putFrameHeader fills in the header of the frame fr (header and payload,
+// nothing after) but its checksum; finishFrame adds that.
+func putFrameHeader(fr []byte, seq uint64, chain *Hash) {
+	binary.BigEndian.PutUint32(fr[0:4], uint32(len(fr)-frameHeaderSize))
 	binary.BigEndian.PutUint64(fr[4:12], seq)
 	copy(fr[12:44], chain[:])
-	binary.BigEndian.PutUint32(fr[44:48], frameCRC(fr[:frameHeaderSize], payload))
+}
+
+// finishFrame adds the checksum to the frame putFrameHeader filled in at the
+// start of b, and returns the frame's length.
+func finishFrame(b []byte) int {
+	n := frameHeaderSize + int(binary.BigEndian.Uint32(b[0:4]))
+	binary.BigEndian.PutUint32(b[44:48], frameCRC(b[:frameHeaderSize], b[frameHeaderSize:n]))
+	return n
+}
+
+// fillFrameHeader fills in the whole header of the frame fr.
+func fillFrameHeader(fr []byte, seq uint64, chain *Hash) {
+	putFrameHeader(fr, seq, chain)
+	finishFrame(fr)
 }
 
 func statFile(dir, name string) (os.FileInfo, error) { return os.Stat(filepath.Join(dir, name)) }

@@ -32,7 +32,7 @@ func (l *ImmutableLogger) Stats(ctx context.Context) (Stats, error) {
 		return Stats{}, ErrClosed
 	}
 	st := summarise(l.indexes)
-	st.Head = Head{Size: l.size, Chain: l.chain, Root: l.front.root()}
+	st.Head = l.headLocked()
 	l.mu.Unlock()
 	var err error
 	st.Bytes, err = diskUsage(l.dir)
