@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/treeoflife/treeoflife/backup"
@@ -270,11 +271,16 @@ type ImmutableLogger struct {
 // "seal the open segment and start this one" before the records are written.
 // The appenders fill in each frame but its checksum, which the writer adds
 // (finishChunk), and the leaf hash of each record, in order.
+//
+// A plain record's appender only reserves its frame under l.mu and copies
+// it in after unlocking; unfilled counts those copies still to come, and the
+// writer waits for it to reach zero before it reads data.
 type chunk struct {
-	seg    *segmentHeader
-	sealed *segmentIndex // with seg: the index of the segment being sealed
-	data   []byte
-	leaves []Hash
+	seg      *segmentHeader
+	sealed   *segmentIndex // with seg: the index of the segment being sealed
+	data     []byte
+	leaves   []Hash
+	unfilled atomic.Int32
 }
 
 // generation is a batch handed to the writer at once; done is closed when it
@@ -680,17 +686,20 @@ func (l *ImmutableLogger) createSegment(h *segmentHeader) error {
 	return nil
 }
 
-// encoder is the per-call scratch space, pooled.
+// encoder is the per-call scratch space, pooled. frame holds a plain
+// record's whole frame: room for the header, then the entry; buf is the
+// entry (aliasing frame, or on its own once sealing has grown it).
 type encoder struct {
-	buf []byte
-	id  []byte
-	h   hash.Hash
-	sum [32]byte
+	frame []byte
+	buf   []byte
+	id    []byte
+	h     hash.Hash
+	sum   [32]byte
 	sealState
 }
 
 var encoderPool = sync.Pool{New: func() any {
-	return &encoder{buf: make([]byte, 0, 512), id: make([]byte, 0, 36), h: sha256.New()}
+	return &encoder{frame: make([]byte, 0, 512), id: make([]byte, 0, 36), h: sha256.New()}
 }}
 
 // Log appends an entry. It validates and encodes the entry in the calling
@@ -715,10 +724,12 @@ func (l *ImmutableLogger) Log(ctx context.Context, level Level, msg string, fiel
 	defer encoderPool.Put(e)
 	e.id = appendEntryID(e.id[:0], now)
 	var err error
-	e.buf, err = l.appendEntryBody(e.buf[:0], e.id, now, level, msg, fields)
+	var hdr [frameHeaderSize]byte
+	e.frame, err = l.appendEntryBody(append(e.frame[:0], hdr[:]...), e.id, now, level, msg, fields)
 	if err != nil {
 		return Record{}, err
 	}
+	e.buf = e.frame[frameHeaderSize:]
 	// 21: the longest seq and the closing brace.
 	if len(e.buf)+21 > l.opts.MaxEntrySize {
 		return Record{}, fmt.Errorf("%w: %d bytes encoded, limit %d (Options.MaxEntrySize)", ErrEntryTooLarge, len(e.buf)+21, l.opts.MaxEntrySize)
@@ -740,9 +751,12 @@ func (l *ImmutableLogger) Log(ctx context.Context, level Level, msg string, fiel
 	if e.key != nil && seq+1 >= e.key.rotateAt.Load() {
 		l.dataKeyDue(e.key)
 	}
-	var hexChain [64]byte
-	hex.Encode(hexChain[:], chain[:])
-	rec := Record{Seq: seq, Hash: string(hexChain[:]), ID: string(e.id), Time: now, Level: level}
+	// One allocation for both strings: the chain value in hex, then the ID.
+	var strs [64 + 64]byte
+	hex.Encode(strs[:64], chain[:])
+	n := 64 + copy(strs[64:], e.id)
+	s := string(strs[:n])
+	rec := Record{Seq: seq, Hash: s[:64], ID: s[64:], Time: now, Level: level}
 	if l.opts.Durability == DurabilitySync {
 		select {
 		case <-gen.done:
@@ -756,9 +770,41 @@ func (l *ImmutableLogger) Log(ctx context.Context, level Level, msg string, fiel
 	return rec, nil
 }
 
-// append sequences, hashes and frames the encoded entry under the lock. It
-// cannot fail once it has taken a sequence number.
+// append sequences, hashes and frames the encoded entry. It cannot fail
+// once it has taken a sequence number.
 func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level) (uint64, Hash, *generation, error) {
+	if e.key != nil {
+		return l.appendSealed(e, now, level)
+	}
+	l.mu.Lock()
+	if err := l.admitLocked(); err != nil {
+		l.mu.Unlock()
+		return 0, Hash{}, nil, err
+	}
+	// Under the lock: the seq, the leaf hash (the seq is the entry's last
+	// field) and the chain. The frame is completed in e.frame and copied
+	// into the chunk after unlocking; the writer waits for that copy.
+	seq := l.size
+	e.frame = strconv.AppendUint(e.frame, seq, 10)
+	e.frame = append(e.frame, '}')
+	e.h.Write(e.frame[frameHeaderSize+len(e.buf):])
+	leaf := Hash(e.h.Sum(e.sum[:0]))
+	c, off := l.reserveAdmittedLocked(int64(len(e.frame)), now)
+	dst := c.data[off : off+len(e.frame)]
+	c.data = c.data[:off+len(e.frame)]
+	c.unfilled.Add(1)
+	chain := l.linkLocked(c, int64(len(e.frame)), leaf, level, now.UnixNano())
+	gen := l.gen
+	l.mu.Unlock()
+	putFrameHeader(e.frame, seq, &chain)
+	copy(dst, e.frame)
+	c.unfilled.Add(-1)
+	return seq, chain, gen, nil
+}
+
+// appendSealed is append for an encrypted log: the record is sealed into
+// the chunk under l.mu, once its seq is known.
+func (l *ImmutableLogger) appendSealed(e *encoder, now time.Time, level Level) (uint64, Hash, *generation, error) {
 	l.mu.Lock()
 	c, off, err := l.reserveLocked(int64(frameHeaderSize+e.overhead+len(e.buf)+digits(l.size)+1), now)
 	if err != nil {
@@ -769,15 +815,7 @@ func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level) (uint64
 	// seq is read after it.
 	seq := l.size
 	var leaf Hash
-	if e.key == nil {
-		c.data = append(c.data, e.buf...)
-		c.data = strconv.AppendUint(c.data, seq, 10)
-		c.data = append(c.data, '}')
-		e.h.Write(c.data[off+frameHeaderSize+len(e.buf):])
-		leaf = Hash(e.h.Sum(e.sum[:0]))
-	} else {
-		c.data, leaf = l.keys.sealLocked(c.data, e, seq)
-	}
+	c.data, leaf = l.keys.sealLocked(c.data, e, seq)
 	chain := l.commitLocked(c, off, leaf, level, now.UnixNano())
 	gen := l.gen
 	l.mu.Unlock()
@@ -789,15 +827,26 @@ func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level) (uint64
 // one is full or old, and returns the chunk with the frame header reserved
 // at off. The caller appends the payload and calls commitLocked.
 func (l *ImmutableLogger) reserveLocked(frameLen int64, now time.Time) (*chunk, int, error) {
+	if err := l.admitLocked(); err != nil {
+		return nil, 0, err
+	}
+	c, off := l.reserveAdmittedLocked(frameLen, now)
+	c.data = c.data[:off+frameHeaderSize] // commitLocked fills it in
+	return c, off, nil
+}
+
+// admitLocked returns an error if the logger takes no more records, and
+// waits (without the lock) while too much is pending.
+func (l *ImmutableLogger) admitLocked() error {
 	for {
 		if l.closed {
-			return nil, 0, ErrClosed
+			return ErrClosed
 		}
 		if l.err != nil {
-			return nil, 0, fmt.Errorf("treeoflife: logger failed earlier and accepts no more records: %w", l.err)
+			return fmt.Errorf("treeoflife: logger failed earlier and accepts no more records: %w", l.err)
 		}
 		if l.pendBytes < maxPendingBytes {
-			break
+			return nil
 		}
 		g := l.gen
 		l.kickLocked()
@@ -805,6 +854,12 @@ func (l *ImmutableLogger) reserveLocked(frameLen int64, now time.Time) (*chunk, 
 		<-g.done
 		l.mu.Lock()
 	}
+}
+
+// reserveAdmittedLocked starts a new segment when the active one is full or
+// old, and returns the chunk and offset where the frame of record l.size, of
+// frameLen bytes, goes; the chunk has room for it.
+func (l *ImmutableLogger) reserveAdmittedLocked(frameLen int64, now time.Time) (*chunk, int) {
 	if l.segRecords > 0 && (l.segBytes+frameLen > l.opts.SegmentSize ||
 		l.opts.SegmentMaxAge > 0 && now.Sub(l.segCreated) >= l.opts.SegmentMaxAge) {
 		l.rotateLocked(now)
@@ -816,10 +871,7 @@ func (l *ImmutableLogger) reserveLocked(frameLen int64, now time.Time) (*chunk, 
 		l.pend = append(l.pend, l.chunkLocked(need))
 	}
 	c := l.pend[len(l.pend)-1]
-	off := len(c.data)
-	var zero [frameHeaderSize]byte
-	c.data = append(c.data, zero[:]...)
-	return c, off, nil
+	return c, len(c.data)
 }
 
 // commitLocked completes the frame at c.data[off:] as record l.size with
@@ -828,10 +880,19 @@ func (l *ImmutableLogger) reserveLocked(frameLen int64, now time.Time) (*chunk, 
 // and wakes the writer. It returns the record's chain value.
 func (l *ImmutableLogger) commitLocked(c *chunk, off int, leaf Hash, level Level, t int64) Hash {
 	seq := l.size
-	frameLen := int64(len(c.data) - off)
+	chain := l.linkLocked(c, int64(len(c.data)-off), leaf, level, t)
+	putFrameHeader(c.data[off:], seq, &chain)
+	return chain
+}
+
+// linkLocked makes the frame of frameLen bytes at the end of c record
+// l.size, with the given leaf hash: it links the chain, grows the index and
+// wakes the writer. It returns the record's chain value; the caller fills
+// in the frame.
+func (l *ImmutableLogger) linkLocked(c *chunk, frameLen int64, leaf Hash, level Level, t int64) Hash {
+	seq := l.size
 	chain := chainHash(&l.chain, &leaf)
 	c.leaves = append(c.leaves, leaf)
-	putFrameHeader(c.data[off:], seq, &chain)
 	l.indexes[len(l.indexes)-1].add(seq, l.segBytes, frameLen, level, t, &l.chain)
 	l.chain = chain
 	l.size++
@@ -894,7 +955,7 @@ func (l *ImmutableLogger) chunkLocked(need int) *chunk {
 func (l *ImmutableLogger) recycleLocked(chunks []*chunk) {
 	for _, c := range chunks {
 		if cap(c.data) == chunkSize && len(l.freeChunks) < maxPendingBytes/chunkSize {
-			*c = chunk{data: c.data[:0], leaves: c.leaves[:0]}
+			c.seg, c.sealed, c.data, c.leaves = nil, nil, c.data[:0], c.leaves[:0]
 			l.freeChunks = append(l.freeChunks, c)
 		}
 	}
@@ -904,6 +965,11 @@ func (l *ImmutableLogger) recycleLocked(chunks []*chunk) {
 // they are written: it fills in c.seg's Merkle frontier, adds each frame's
 // checksum and grows the writer's frontier by each record's leaf.
 func (l *ImmutableLogger) finishChunk(c *chunk) {
+	// The appenders copy their frames in right after reserving them, so
+	// this wait is short; yielding lets one that was preempted finish.
+	for c.unfilled.Load() != 0 {
+		runtime.Gosched()
+	}
 	if c.seg != nil {
 		c.seg.Frontier = slices.Clone(l.wfront.hashes)
 	}
