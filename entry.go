@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -230,27 +231,50 @@ func appendJSONMap(dst []byte, m map[string]any, depth int) ([]byte, error) {
 	if len(m) == 0 {
 		return append(dst, "{}"...), nil
 	}
-	var small [16]string
-	keys := small[:0]
-	for k := range m {
-		keys = append(keys, k)
+	// The pairs are sorted by key, with their values, so that no value is
+	// looked up in the map again.
+	var small [16]field
+	fs := small[:0]
+	for k, v := range m {
+		fs = append(fs, field{k, v})
 	}
-	slices.Sort(keys)
+	sortFields(fs)
 	dst = append(dst, '{')
-	for i, k := range keys {
+	for i := range fs {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
+		k := fs[i].key
 		var err error
 		if dst, err = appendJSONString(dst, k); err != nil {
 			return dst, wrapPath(k, fmt.Errorf("key: %w", err))
 		}
 		dst = append(dst, ':')
-		if dst, err = appendJSONValue(dst, m[k], depth+1); err != nil {
+		if dst, err = appendJSONValue(dst, fs[i].value, depth+1); err != nil {
 			return dst, wrapPath(k, err)
 		}
 	}
 	return append(dst, '}'), nil
+}
+
+// field is one metadata key and its value.
+type field struct {
+	key   string
+	value any
+}
+
+// sortFields sorts fs by key: by insertion for the few fields an entry
+// usually has, else with slices.SortFunc.
+func sortFields(fs []field) {
+	if len(fs) > 12 {
+		slices.SortFunc(fs, func(a, b field) int { return strings.Compare(a.key, b.key) })
+		return
+	}
+	for i := 1; i < len(fs); i++ {
+		for j := i; j > 0 && fs[j].key < fs[j-1].key; j-- {
+			fs[j], fs[j-1] = fs[j-1], fs[j]
+		}
+	}
 }
 
 func appendJSONValue(dst []byte, v any, depth int) ([]byte, error) {
