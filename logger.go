@@ -226,7 +226,12 @@ type ImmutableLogger struct {
 	writerDone chan struct{}
 	compressor *compressor
 
+	// mu has a cache line of its own: appenders waiting for it would
+	// otherwise keep taking the line of the state it guards away from the
+	// goroutine that holds it.
+	_  [64]byte
 	mu sync.Mutex
+	_  [64 - 8]byte
 	// The log as accepted so far (records may still be in pend).
 	size  uint64
 	chain Hash
@@ -258,7 +263,12 @@ type ImmutableLogger struct {
 	closed    bool
 	err       error // sticky: after a write or fsync error the logger fails closed
 
-	// Owned by the writer goroutine (and by Open and Close when it is not running).
+	// wmu is held while the pending records are written: by the writer
+	// goroutine, or by an appender writing them itself (flushInline). It
+	// guards what follows (and Open and Close own it when the writer is not
+	// running).
+	wmu      sync.Mutex
+	stopped  bool     // the writer has made its last flush: Close owns the file
 	wfront   frontier // Merkle frontier of every record the writer has taken
 	f        *os.File
 	fSeq     uint64 // first seq of the open segment
@@ -269,12 +279,13 @@ type ImmutableLogger struct {
 
 // chunk is a run of framed records for one segment; seg, when set, means
 // "seal the open segment and start this one" before the records are written.
-// The appenders fill in each frame but its checksum, which the writer adds
-// (finishChunk), and the leaf hash of each record, in order.
+// leaves holds each record's leaf hash, in order, for the writer to grow the
+// Merkle frontier with (finishChunk).
 //
-// A plain record's appender only reserves its frame under l.mu and copies
-// it in after unlocking; unfilled counts those copies still to come, and the
-// writer waits for it to reach zero before it reads data.
+// An appender completes its frame after unlocking: a plain record's is
+// copied in, and a sealed record's checksum computed; unfilled counts the
+// frames still to be completed, and the writer waits for it to reach zero
+// before it reads data.
 type chunk struct {
 	seg      *segmentHeader
 	sealed   *segmentIndex // with seg: the index of the segment being sealed
@@ -776,7 +787,7 @@ func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level) (uint64
 	if e.key != nil {
 		return l.appendSealed(e, now, level)
 	}
-	l.mu.Lock()
+	l.lockAppend()
 	if err := l.admitLocked(); err != nil {
 		l.mu.Unlock()
 		return 0, Hash{}, nil, err
@@ -795,12 +806,33 @@ func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level) (uint64
 	c.unfilled.Add(1)
 	chain := l.linkLocked(c, int64(len(e.frame)), leaf, level, now.UnixNano())
 	gen := l.gen
+	flush := l.opts.Durability == DurabilityBuffered && l.pendBytes >= flushBytes
 	l.mu.Unlock()
-	putFrameHeader(e.frame, seq, &chain)
+	fillFrameHeader(e.frame, seq, &chain)
 	copy(dst, e.frame)
 	c.unfilled.Add(-1)
+	if flush {
+		l.flushInline()
+	}
 	return seq, chain, gen, nil
 }
+
+// lockAppend takes l.mu for an append, spinning briefly while it is held.
+func (l *ImmutableLogger) lockAppend() {
+	for i := 0; i < spinTries; i++ {
+		if l.mu.TryLock() {
+			return
+		}
+		for j := 0; j < 20; j++ {
+			spinSink.Add(0)
+		}
+	}
+	l.mu.Lock()
+}
+
+var spinSink atomic.Uint32
+
+const spinTries = 40
 
 // appendSealed is append for an encrypted log: the record is sealed into
 // the chunk under l.mu, once its seq is known.
@@ -816,9 +848,14 @@ func (l *ImmutableLogger) appendSealed(e *encoder, now time.Time, level Level) (
 	seq := l.size
 	var leaf Hash
 	c.data, leaf = l.keys.sealLocked(c.data, e, seq)
-	chain := l.commitLocked(c, off, leaf, level, now.UnixNano())
+	fr := c.data[off:]
+	chain := l.linkLocked(c, int64(len(fr)), leaf, level, now.UnixNano())
+	putFrameHeader(fr, seq, &chain)
+	c.unfilled.Add(1)
 	gen := l.gen
 	l.mu.Unlock()
+	finishFrame(fr) // the checksum, outside the lock
+	c.unfilled.Add(-1)
 	return seq, chain, gen, nil
 }
 
@@ -876,12 +913,11 @@ func (l *ImmutableLogger) reserveAdmittedLocked(frameLen int64, now time.Time) (
 
 // commitLocked completes the frame at c.data[off:] as record l.size with
 // the given leaf hash: it links the chain, grows the index, fills in the
-// frame header (the writer adds its checksum and grows the Merkle frontier)
-// and wakes the writer. It returns the record's chain value.
+// frame header and wakes the writer. It returns the record's chain value.
 func (l *ImmutableLogger) commitLocked(c *chunk, off int, leaf Hash, level Level, t int64) Hash {
 	seq := l.size
 	chain := l.linkLocked(c, int64(len(c.data)-off), leaf, level, t)
-	putFrameHeader(c.data[off:], seq, &chain)
+	fillFrameHeader(c.data[off:], seq, &chain)
 	return chain
 }
 
@@ -962,8 +998,9 @@ func (l *ImmutableLogger) recycleLocked(chunks []*chunk) {
 }
 
 // finishChunk is the writer's share of appending c's records, done before
-// they are written: it fills in c.seg's Merkle frontier, adds each frame's
-// checksum and grows the writer's frontier by each record's leaf.
+// they are written: it waits for their frames to be complete, fills in
+// c.seg's Merkle frontier and grows the writer's frontier by each record's
+// leaf.
 func (l *ImmutableLogger) finishChunk(c *chunk) {
 	// The appenders copy their frames in right after reserving them, so
 	// this wait is short; yielding lets one that was preempted finish.
@@ -972,9 +1009,6 @@ func (l *ImmutableLogger) finishChunk(c *chunk) {
 	}
 	if c.seg != nil {
 		c.seg.Frontier = slices.Clone(l.wfront.hashes)
-	}
-	for off := 0; off < len(c.data); {
-		off += finishFrame(c.data[off:])
 	}
 	for _, leaf := range c.leaves {
 		l.wfront.append(leaf)
@@ -1013,65 +1047,16 @@ func (l *ImmutableLogger) run() {
 		case <-l.quit:
 			stop = true
 		}
-		l.mu.Lock()
-		if timed && l.opts.SegmentMaxAge > 0 && l.segRecords > 0 && l.err == nil {
-			if now := l.opts.Clock(); now.Sub(l.segCreated) >= l.opts.SegmentMaxAge {
-				l.rotateLocked(now)
-			}
+		l.wmu.Lock()
+		n := l.flush(stop, timed)
+		if stop {
+			l.stopped = true
 		}
-		chunks, gen := l.pend, l.gen
-		l.pend, l.pendBytes, l.gen, l.kicked = nil, 0, newGeneration(), false
-		l.inflight = chunks
-		syncReq := l.syncRequested
-		l.syncRequested = false
-		gen.end = writtenState{size: l.size, chain: l.chain}
-		failed := l.err
-		l.mu.Unlock()
-
-		// Checksums and the frontier are computed even when nothing is
-		// written (after a failure), so that Head stays right.
-		for _, c := range chunks {
-			l.finishChunk(c)
-		}
-		if len(chunks) > 0 {
-			gen.end.front = l.wfront.clone()
-		}
-		err := failed
-		if err == nil {
-			doSync := l.opts.Durability == DurabilitySync || syncReq || stop ||
-				timed && time.Since(l.lastSync) >= l.opts.FlushInterval
-			err = l.write(chunks, doSync)
-			if err != nil {
-				l.fail(err)
-			}
-		}
-		l.mu.Lock()
-		if len(chunks) > 0 {
-			l.front = gen.end.front
-		}
-		l.inflight = nil
-		l.recycleLocked(chunks)
-		advanced := false
-		if err == nil && len(chunks) > 0 {
-			gen.end.segSeq, gen.end.segLen = l.fSeq, l.fLen
-			l.written = gen.end
-			advanced = true
-		}
-		if err == nil && !l.dirty && l.durable.size != l.written.size {
-			l.durable = l.written
-			advanced = true
-		}
-		if advanced {
-			close(l.committed)
-			l.committed = make(chan struct{})
-		}
-		l.mu.Unlock()
-		gen.err = err
-		close(gen.done)
+		l.wmu.Unlock()
 		if stop {
 			return
 		}
-		if l.opts.Durability == DurabilitySync && len(chunks) > 0 {
+		if l.opts.Durability == DurabilitySync && n > 0 {
 			// Let the callers just woken log their next records before the
 			// next batch is taken, so that they share its fsync instead of
 			// splitting into two half-sized batches that alternate. This is
@@ -1079,6 +1064,86 @@ func (l *ImmutableLogger) run() {
 			runtime.Gosched()
 		}
 	}
+}
+
+// flushBytes is how much a Buffered logger lets pile up before an appender
+// writes it itself rather than leave it to the writer goroutine.
+const flushBytes = chunkSize
+
+// flushInline writes what is pending from an appender's goroutine, unless
+// someone is writing already. With more busy logging goroutines than Ps, the
+// writer goroutine gets only its turn on a P, less than a fast producer
+// needs; work done by an appender is done when it is due.
+func (l *ImmutableLogger) flushInline() {
+	if l.wmu.TryLock() {
+		l.flush(false, false)
+		l.wmu.Unlock()
+	}
+}
+
+// flush takes everything accepted so far, writes it, fsyncs when the
+// durability mode (or stop, or a timed flush, or Sync) asks, and completes
+// the generation. It returns the number of chunks it took. l.wmu held.
+func (l *ImmutableLogger) flush(stop, timed bool) int {
+	if l.stopped {
+		return 0 // Close has written everything and closes the file
+	}
+	l.lockAppend()
+	if timed && l.opts.SegmentMaxAge > 0 && l.segRecords > 0 && l.err == nil {
+		if now := l.opts.Clock(); now.Sub(l.segCreated) >= l.opts.SegmentMaxAge {
+			l.rotateLocked(now)
+		}
+	}
+	chunks, gen := l.pend, l.gen
+	l.pend, l.pendBytes, l.gen, l.kicked = nil, 0, newGeneration(), false
+	l.inflight = chunks
+	syncReq := l.syncRequested
+	l.syncRequested = false
+	gen.end = writtenState{size: l.size, chain: l.chain}
+	failed := l.err
+	l.mu.Unlock()
+
+	// The frontier is grown even when nothing is written (after a
+	// failure), so that Head stays right.
+	for _, c := range chunks {
+		l.finishChunk(c)
+	}
+	if len(chunks) > 0 {
+		gen.end.front = l.wfront.clone()
+	}
+	err := failed
+	if err == nil {
+		doSync := l.opts.Durability == DurabilitySync || syncReq || stop ||
+			timed && time.Since(l.lastSync) >= l.opts.FlushInterval
+		err = l.write(chunks, doSync)
+		if err != nil {
+			l.fail(err)
+		}
+	}
+	l.lockAppend()
+	if len(chunks) > 0 {
+		l.front = gen.end.front
+	}
+	l.inflight = nil
+	l.recycleLocked(chunks)
+	advanced := false
+	if err == nil && len(chunks) > 0 {
+		gen.end.segSeq, gen.end.segLen = l.fSeq, l.fLen
+		l.written = gen.end
+		advanced = true
+	}
+	if err == nil && !l.dirty && l.durable.size != l.written.size {
+		l.durable = l.written
+		advanced = true
+	}
+	if advanced {
+		close(l.committed)
+		l.committed = make(chan struct{})
+	}
+	l.mu.Unlock()
+	gen.err = err
+	close(gen.done)
+	return len(chunks)
 }
 
 // write writes the chunks in order, sealing and starting segments where they
