@@ -29,13 +29,16 @@ type Durability uint8
 const (
 	// DurabilitySync, the default: a call returns only after its record has
 	// been written and fsynced. Concurrent calls share one fsync (group
-	// commit). A crash, even of the machine, loses no acknowledged record.
+	// commit); after each, the writer waits up to 200 µs for the callers it
+	// has just woken to log again, so that they share the next one too. A
+	// crash, even of the machine, loses no acknowledged record.
 	DurabilitySync Durability = iota
 
 	// DurabilityBuffered: a call returns once its record is sequenced,
 	// chained and queued in the logger's write buffer. The buffer is written
 	// to the file as soon as the writer goroutine runs (normally within
-	// microseconds) and fsynced every FlushInterval. A killed process can lose
+	// microseconds), or by the logging call that finds 256 KiB queued, and
+	// fsynced every FlushInterval. A killed process can lose
 	// the records accepted in that last moment; a machine crash can lose up to
 	// FlushInterval of records. The chain stays intact either way.
 	DurabilityBuffered
@@ -249,8 +252,14 @@ type ImmutableLogger struct {
 	// segment's and grows with every record accepted.
 	indexes []*segmentIndex
 	// Work for the writer.
-	pend          []*chunk
-	pendBytes     int
+	pend        []*chunk
+	pendBytes   int
+	pendRecords int
+	// In Sync mode, fullAt is the size of the group the writer expects
+	// next (the callers it has just woken, who usually log again at once);
+	// full is signalled when that many records are pending. 0: no wait.
+	fullAt        int
+	full          chan struct{}
 	gen           *generation // completes when pend is written (and fsynced, for Sync)
 	kicked        bool
 	syncRequested bool
@@ -339,6 +348,7 @@ func Open(dir string, opts Options) (*ImmutableLogger, error) {
 		pid:        os.Getpid(),
 		tenantJSON: []byte("null"),
 		kick:       make(chan struct{}, 1),
+		full:       make(chan struct{}, 1),
 		quit:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		gen:        newGeneration(),
@@ -769,13 +779,17 @@ func (l *ImmutableLogger) Log(ctx context.Context, level Level, msg string, fiel
 	s := string(strs[:n])
 	rec := Record{Seq: seq, Hash: s[:64], ID: s[64:], Time: now, Level: level}
 	if l.opts.Durability == DurabilitySync {
-		select {
-		case <-gen.done:
-			if gen.err != nil {
-				return Record{}, fmt.Errorf("treeoflife: record %d is not durable: %w", seq, gen.err)
+		if done := ctx.Done(); done == nil {
+			<-gen.done // cheaper than a select, for the usual Background context
+		} else {
+			select {
+			case <-gen.done:
+			case <-done:
+				return rec, fmt.Errorf("treeoflife: stopped waiting for fsync of record %d, which may still become durable: %w", seq, ctx.Err())
 			}
-		case <-ctx.Done():
-			return rec, fmt.Errorf("treeoflife: stopped waiting for fsync of record %d, which may still become durable: %w", seq, ctx.Err())
+		}
+		if gen.err != nil {
+			return Record{}, fmt.Errorf("treeoflife: record %d is not durable: %w", seq, gen.err)
 		}
 	}
 	return rec, nil
@@ -935,6 +949,13 @@ func (l *ImmutableLogger) linkLocked(c *chunk, frameLen int64, leaf Hash, level 
 	l.segBytes += frameLen
 	l.segRecords++
 	l.pendBytes += int(frameLen)
+	l.pendRecords++
+	if l.pendRecords == l.fullAt {
+		select {
+		case l.full <- struct{}{}:
+		default:
+		}
+	}
 	l.kickLocked()
 	return chain
 }
@@ -1038,6 +1059,7 @@ func (l *ImmutableLogger) run() {
 	defer close(l.writerDone)
 	tick := time.NewTicker(l.opts.FlushInterval)
 	defer tick.Stop()
+	var groupWait *time.Timer
 	for {
 		stop, timed := false, false
 		select {
@@ -1046,6 +1068,21 @@ func (l *ImmutableLogger) run() {
 			timed = true
 		case <-l.quit:
 			stop = true
+		}
+		if !stop && !timed && l.waitForGroup() {
+			// Wait (briefly) for the rest of the group to arrive.
+			if groupWait == nil {
+				groupWait = time.NewTimer(groupWaitMax)
+			} else {
+				groupWait.Reset(groupWaitMax)
+			}
+			select {
+			case <-l.full:
+			case <-groupWait.C:
+			case <-l.quit:
+				stop = true
+			}
+			groupWait.Stop()
 		}
 		l.wmu.Lock()
 		n := l.flush(stop, timed)
@@ -1056,14 +1093,40 @@ func (l *ImmutableLogger) run() {
 		if stop {
 			return
 		}
-		if l.opts.Durability == DurabilitySync && n > 0 {
-			// Let the callers just woken log their next records before the
-			// next batch is taken, so that they share its fsync instead of
-			// splitting into two half-sized batches that alternate. This is
-			// a scheduling hint for throughput, not synchronisation.
-			runtime.Gosched()
+		if l.opts.Durability == DurabilitySync && n > 1 {
+			l.expectGroup(n)
 		}
 	}
+}
+
+// groupWaitMax bounds how long the Sync writer waits for the callers of
+// the last group commit to log again before it writes what it has: a
+// fraction of an fsync, so that a caller that does not come back costs the
+// others little.
+const groupWaitMax = 200 * time.Microsecond
+
+// expectGroup tells linkLocked to signal l.full once the n callers the
+// writer has just woken have logged again, on top of the records already
+// pending: in Sync mode they usually log again at once, and one group
+// commit for all the waiting callers, rather than two half-sized ones that
+// alternate (one filling while the other is fsynced), halves the fsyncs
+// per record.
+func (l *ImmutableLogger) expectGroup(n int) {
+	select {
+	case <-l.full: // a stale signal
+	default:
+	}
+	l.mu.Lock()
+	l.fullAt = l.pendRecords + n
+	l.mu.Unlock()
+}
+
+// waitForGroup reports whether the writer should wait for l.full before
+// taking the pending records: an expected group is not complete yet.
+func (l *ImmutableLogger) waitForGroup() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fullAt > 0 && l.pendRecords < l.fullAt && !l.syncRequested && l.err == nil
 }
 
 // flushBytes is how much a Buffered logger lets pile up before an appender
@@ -1083,7 +1146,7 @@ func (l *ImmutableLogger) flushInline() {
 
 // flush takes everything accepted so far, writes it, fsyncs when the
 // durability mode (or stop, or a timed flush, or Sync) asks, and completes
-// the generation. It returns the number of chunks it took. l.wmu held.
+// the generation. It returns the number of records it took. l.wmu held.
 func (l *ImmutableLogger) flush(stop, timed bool) int {
 	if l.stopped {
 		return 0 // Close has written everything and closes the file
@@ -1094,8 +1157,8 @@ func (l *ImmutableLogger) flush(stop, timed bool) int {
 			l.rotateLocked(now)
 		}
 	}
-	chunks, gen := l.pend, l.gen
-	l.pend, l.pendBytes, l.gen, l.kicked = nil, 0, newGeneration(), false
+	chunks, gen, records := l.pend, l.gen, l.pendRecords
+	l.pend, l.pendBytes, l.pendRecords, l.fullAt, l.gen, l.kicked = nil, 0, 0, 0, newGeneration(), false
 	l.inflight = chunks
 	syncReq := l.syncRequested
 	l.syncRequested = false
@@ -1143,7 +1206,7 @@ func (l *ImmutableLogger) flush(stop, timed bool) int {
 	l.mu.Unlock()
 	gen.err = err
 	close(gen.done)
-	return len(chunks)
+	return records
 }
 
 // write writes the chunks in order, sealing and starting segments where they

@@ -513,3 +513,36 @@ func TestHeadWhileWriting(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncGroupStragglers: after a group commit of many callers, the
+// writer waits for them to log again; when only one does, its records must
+// still be written and fsynced (the wait is bounded), and so must a
+// concurrent Sync.
+func TestSyncGroupStragglers(t *testing.T) {
+	dir := t.TempDir()
+	l := openT(t, dir, Options{})
+	const writers = 16
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := l.Info("group", Fields{"w": w})
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	for i := 0; i < 20; i++ {
+		rec, err := l.Info("straggler", Fields{"i": i})
+		require.NoError(t, err)
+		require.Equal(t, uint64(writers+i), rec.Seq)
+		require.NoError(t, l.Sync(context.Background()))
+	}
+	l.mu.Lock()
+	durable := l.durable.size
+	l.mu.Unlock()
+	require.Equal(t, uint64(writers+20), durable, "every acknowledged record is fsynced")
+	require.NoError(t, l.Verify(context.Background()))
+	require.NoError(t, l.Close())
+	require.Len(t, readAll(t, dir), writers+20)
+}
