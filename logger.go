@@ -831,22 +831,36 @@ func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level) (uint64
 	return seq, chain, gen, nil
 }
 
-// lockAppend takes l.mu for an append, spinning briefly while it is held.
+// lockAppend takes l.mu for an append, retrying for a little while before
+// it queues on the mutex. With more logging goroutines than Ps, a goroutine
+// that queues is parked, and parked waiters soon switch the mutex into
+// starvation mode, where every Unlock hands the lock over with a context
+// switch; the critical section is a few hundred nanoseconds, so a short
+// spin usually gets the lock first.
 func (l *ImmutableLogger) lockAppend() {
-	for i := 0; i < spinTries; i++ {
+	for range spinTries {
 		if l.mu.TryLock() {
 			return
 		}
-		for j := 0; j < 20; j++ {
-			spinSink.Add(0)
-		}
+		spinWait(spinLoop)
 	}
 	l.mu.Lock()
 }
 
-var spinSink atomic.Uint32
+const (
+	spinTries = 40
+	spinLoop  = 50
+)
 
-const spinTries = 40
+// spinWait burns a little time without touching shared memory.
+//
+//go:noinline
+func spinWait(n int) (x int) {
+	for i := range n {
+		x += i ^ x
+	}
+	return x
+}
 
 // appendSealed is append for an encrypted log: the record is sealed into
 // the chunk under l.mu, once its seq is known.
