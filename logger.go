@@ -243,9 +243,14 @@ type ImmutableLogger struct {
 	// chunks of inflight and pend, in order; headLocked adds them. Growing
 	// the frontier is the writer's work, not the appenders', so that the
 	// critical section of every logging call stays short.
-	front      frontier
-	inflight   []*chunk // taken by the writer, not yet folded into front
-	segBytes   int64    // bytes of the active segment, as accepted
+	front    frontier
+	inflight []*chunk // taken by the writer, not yet folded into front
+	segBytes int64    // bytes of the active segment, as accepted
+	// Copies of Options.SegmentSize and SegmentMaxAge beside the state they
+	// are compared with: the appenders' critical section reads them, and
+	// the line of l.opts turned out to cost a cache miss there.
+	segLimit   int64
+	segMaxAge  time.Duration
 	segRecords uint64
 	segCreated time.Time
 	// indexes holds one index per segment, in order; the last is the active
@@ -288,8 +293,10 @@ type ImmutableLogger struct {
 
 // chunk is a run of framed records for one segment; seg, when set, means
 // "seal the open segment and start this one" before the records are written.
-// leaves holds each record's leaf hash, in order, for the writer to grow the
-// Merkle frontier with (finishChunk).
+// recs describes each record, in order, for the writer to grow the Merkle
+// frontier with (finishChunk) and to add to the segment's index
+// (indexChunkLocked): bookkeeping that would otherwise lengthen every
+// appender's critical section by a few cache misses.
 //
 // An appender completes its frame after unlocking: a plain record's is
 // copied in, and a sealed record's checksum computed; unfilled counts the
@@ -299,8 +306,23 @@ type chunk struct {
 	seg      *segmentHeader
 	sealed   *segmentIndex // with seg: the index of the segment being sealed
 	data     []byte
-	leaves   []Hash
+	recs     []chunkRecord
 	unfilled atomic.Int32
+	// Set with the first record: its seq, its offset in the segment, the
+	// chain value before it, and the index of its segment.
+	first   uint64
+	off     int64
+	prev    Hash
+	idx     *segmentIndex
+	indexed bool // the records are in idx (l.mu)
+}
+
+// chunkRecord is what a segment index and the Merkle tree need of a record.
+type chunkRecord struct {
+	leaf     Hash
+	t        int64 // the entry's timestamp, Unix nanoseconds
+	frameLen int32
+	level    Level
 }
 
 // generation is a batch handed to the writer at once; done is closed when it
@@ -353,6 +375,8 @@ func Open(dir string, opts Options) (*ImmutableLogger, error) {
 		writerDone: make(chan struct{}),
 		gen:        newGeneration(),
 		committed:  make(chan struct{}),
+		segLimit:   opts.SegmentSize,
+		segMaxAge:  opts.SegmentMaxAge,
 	}
 	host, _ := os.Hostname()
 	if l.hostJSON, err = appendJSONString(nil, host); err != nil {
@@ -801,6 +825,7 @@ func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level) (uint64
 	if e.key != nil {
 		return l.appendSealed(e, now, level)
 	}
+	buffered := l.opts.Durability == DurabilityBuffered
 	l.lockAppend()
 	if err := l.admitLocked(); err != nil {
 		l.mu.Unlock()
@@ -820,7 +845,7 @@ func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level) (uint64
 	c.unfilled.Add(1)
 	chain := l.linkLocked(c, int64(len(e.frame)), leaf, level, now.UnixNano())
 	gen := l.gen
-	flush := l.opts.Durability == DurabilityBuffered && l.pendBytes >= flushBytes
+	flush := buffered && l.pendBytes >= flushBytes
 	l.mu.Unlock()
 	fillFrameHeader(e.frame, seq, &chain)
 	copy(dst, e.frame)
@@ -925,8 +950,8 @@ func (l *ImmutableLogger) admitLocked() error {
 // old, and returns the chunk and offset where the frame of record l.size, of
 // frameLen bytes, goes; the chunk has room for it.
 func (l *ImmutableLogger) reserveAdmittedLocked(frameLen int64, now time.Time) (*chunk, int) {
-	if l.segRecords > 0 && (l.segBytes+frameLen > l.opts.SegmentSize ||
-		l.opts.SegmentMaxAge > 0 && now.Sub(l.segCreated) >= l.opts.SegmentMaxAge) {
+	if l.segRecords > 0 && (l.segBytes+frameLen > l.segLimit ||
+		l.segMaxAge > 0 && now.Sub(l.segCreated) >= l.segMaxAge) {
 		l.rotateLocked(now)
 	}
 	need := int(frameLen)
@@ -940,8 +965,8 @@ func (l *ImmutableLogger) reserveAdmittedLocked(frameLen int64, now time.Time) (
 }
 
 // commitLocked completes the frame at c.data[off:] as record l.size with
-// the given leaf hash: it links the chain, grows the index, fills in the
-// frame header and wakes the writer. It returns the record's chain value.
+// the given leaf hash: it links the chain, fills in the frame header and
+// wakes the writer. It returns the record's chain value.
 func (l *ImmutableLogger) commitLocked(c *chunk, off int, leaf Hash, level Level, t int64) Hash {
 	seq := l.size
 	chain := l.linkLocked(c, int64(len(c.data)-off), leaf, level, t)
@@ -950,14 +975,16 @@ func (l *ImmutableLogger) commitLocked(c *chunk, off int, leaf Hash, level Level
 }
 
 // linkLocked makes the frame of frameLen bytes at the end of c record
-// l.size, with the given leaf hash: it links the chain, grows the index and
-// wakes the writer. It returns the record's chain value; the caller fills
+// l.size, with the given leaf hash: it links the chain, notes the record
+// for the writer (who adds it to the index) and wakes the writer. It returns the record's chain value; the caller fills
 // in the frame.
 func (l *ImmutableLogger) linkLocked(c *chunk, frameLen int64, leaf Hash, level Level, t int64) Hash {
 	seq := l.size
 	chain := chainHash(&l.chain, &leaf)
-	c.leaves = append(c.leaves, leaf)
-	l.indexes[len(l.indexes)-1].add(seq, l.segBytes, frameLen, level, t, &l.chain)
+	if len(c.recs) == 0 {
+		c.first, c.off, c.prev, c.idx = seq, l.segBytes, l.chain, l.indexes[len(l.indexes)-1]
+	}
+	c.recs = append(c.recs, chunkRecord{leaf: leaf, t: t, frameLen: int32(frameLen), level: level})
 	l.chain = chain
 	l.size++
 	l.segBytes += frameLen
@@ -1019,14 +1046,14 @@ func (l *ImmutableLogger) chunkLocked(need int) *chunk {
 		l.freeChunks = l.freeChunks[:n-1]
 		return c
 	}
-	return &chunk{data: make([]byte, 0, chunkSize), leaves: make([]Hash, 0, chunkSize/256)}
+	return &chunk{data: make([]byte, 0, chunkSize), recs: make([]chunkRecord, 0, chunkSize/256)}
 }
 
 // recycleLocked keeps the writer's finished chunks for reuse.
 func (l *ImmutableLogger) recycleLocked(chunks []*chunk) {
 	for _, c := range chunks {
 		if cap(c.data) == chunkSize && len(l.freeChunks) < maxPendingBytes/chunkSize {
-			c.seg, c.sealed, c.data, c.leaves = nil, nil, c.data[:0], c.leaves[:0]
+			c.seg, c.sealed, c.data, c.recs, c.idx, c.indexed = nil, nil, c.data[:0], c.recs[:0], nil, false
 			l.freeChunks = append(l.freeChunks, c)
 		}
 	}
@@ -1045,8 +1072,41 @@ func (l *ImmutableLogger) finishChunk(c *chunk) {
 	if c.seg != nil {
 		c.seg.Frontier = slices.Clone(l.wfront.hashes)
 	}
-	for _, leaf := range c.leaves {
-		l.wfront.append(leaf)
+	for i := range c.recs {
+		l.wfront.append(c.recs[i].leaf)
+	}
+}
+
+// indexChunkLocked adds c's records to their segment's index. It runs after
+// finishChunk, when every frame is complete: the chain value before each
+// record (which an index block starting there records) is in the frame
+// before it.
+func (l *ImmutableLogger) indexChunkLocked(c *chunk) {
+	if c.indexed || len(c.recs) == 0 {
+		return
+	}
+	c.indexed = true
+	prev, pos := &c.prev, 0
+	for i := range c.recs {
+		r := &c.recs[i]
+		c.idx.add(c.first+uint64(i), c.off+int64(pos), int64(r.frameLen), r.level, r.t, prev)
+		prev = (*Hash)(c.data[pos+12 : pos+44])
+		pos += int(r.frameLen)
+	}
+}
+
+// unindexedLocked calls fn for every record accepted but not yet in an
+// index.
+func (l *ImmutableLogger) unindexedLocked(fn func(r *chunkRecord)) {
+	for _, cs := range [2][]*chunk{l.inflight, l.pend} {
+		for _, c := range cs {
+			if c.indexed {
+				continue
+			}
+			for i := range c.recs {
+				fn(&c.recs[i])
+			}
+		}
 	}
 }
 
@@ -1058,8 +1118,8 @@ func (l *ImmutableLogger) headLocked() Head {
 		f = f.clone()
 		for _, cs := range [2][]*chunk{l.inflight, l.pend} {
 			for _, c := range cs {
-				for _, leaf := range c.leaves {
-					f.append(leaf)
+				for i := range c.recs {
+					f.append(c.recs[i].leaf)
 				}
 			}
 		}
@@ -1187,6 +1247,12 @@ func (l *ImmutableLogger) flush(stop, timed bool) int {
 	}
 	if len(chunks) > 0 {
 		gen.end.front = l.wfront.clone()
+		// Before the write: a segment sealed there writes its index.
+		l.lockAppend()
+		for _, c := range chunks {
+			l.indexChunkLocked(c)
+		}
+		l.mu.Unlock()
 	}
 	err := failed
 	if err == nil {

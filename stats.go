@@ -32,6 +32,7 @@ func (l *ImmutableLogger) Stats(ctx context.Context) (Stats, error) {
 		return Stats{}, ErrClosed
 	}
 	st := summarise(l.indexes)
+	l.unindexedLocked(func(r *chunkRecord) { st.add(r.level, r.t) })
 	st.Head = l.headLocked()
 	l.mu.Unlock()
 	var err error
@@ -64,6 +65,21 @@ func summarise(indexes []*segmentIndex) Stats {
 		st.Oldest, st.Newest = time.Unix(0, oldest).UTC(), time.Unix(0, newest).UTC()
 	}
 	return st
+}
+
+// add counts one record the indexes do not hold yet.
+func (st *Stats) add(level Level, t int64) {
+	tt := time.Unix(0, t).UTC()
+	if st.TotalEntries == 0 || tt.Before(st.Oldest) {
+		st.Oldest = tt
+	}
+	if st.TotalEntries == 0 || tt.After(st.Newest) {
+		st.Newest = tt
+	}
+	st.TotalEntries++
+	if level.valid() {
+		st.Levels[level]++
+	}
 }
 
 // diskUsage is the size of the log's segment and index files.
