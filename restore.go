@@ -486,6 +486,9 @@ func (b *backupScan) each(ctx context.Context, start uint64, parallel int, fn fu
 			return ctx.Err()
 		}
 		<-sem
+		if errors.Is(f.err, backup.ErrChecksum) {
+			return &TamperError{Segment: r.key, Seq: r.first, Offset: -1, Reason: "backup batch does not match the checksum stored with it: " + f.err.Error()}
+		}
 		if f.err != nil {
 			return fmt.Errorf("treeoflife: read backup batch %s: %w", r.key, f.err)
 		}
@@ -523,6 +526,9 @@ func (b *backupScan) each(ctx context.Context, start uint64, parallel int, fn fu
 func (b *backupScan) checkCheckpoint(ctx context.Context, logID [16]byte, size uint64, chain Hash, root *Hash) error {
 	key := b.checkpoints[size]
 	body, err := getObject(ctx, b.sink, key)
+	if errors.Is(err, backup.ErrChecksum) {
+		return &TamperError{Segment: key, Seq: size, Offset: -1, Reason: "backup checkpoint does not match the checksum stored with it"}
+	}
 	if err != nil {
 		return fmt.Errorf("treeoflife: read backup checkpoint %s: %w", key, err)
 	}
