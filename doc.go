@@ -33,8 +33,11 @@
 //
 // # Concurrency
 //
-// All methods are safe for concurrent use. Callers validate and encode
-// entries in their own goroutines; one writer goroutine writes and fsyncs.
+// All methods are safe for concurrent use. Callers validate, encode, hash
+// and frame entries in their own goroutines and hold the logger's lock only
+// to take a sequence number and link the chain; one writer goroutine writes,
+// fsyncs and indexes (a Buffered call that finds 256 KiB queued writes it
+// itself).
 // Memory does not grow with the log: the logger keeps the chain value and
 // the Merkle frontier (at most 64 hashes), and pending records are bounded.
 // One process may open a directory at a time (an flock on LOCK).

@@ -867,6 +867,7 @@ func (l *ImmutableLogger) lockAppend() {
 		if l.mu.TryLock() {
 			return
 		}
+		//lint:ignore SA4017 the call is the point: a short pause that touches no shared memory
 		spinWait(spinLoop)
 	}
 	l.mu.Lock()
