@@ -148,6 +148,7 @@ type shipper struct {
 	lastUpload    time.Time
 	progress      chan struct{} // closed and replaced when shipped advances or an error is recorded
 	headerRev     uint64        // the HEADER revision shipped (shipping goroutine only)
+	spare         [][]byte      // batch buffers to reuse, at most shipParallel (shipping goroutine only)
 	stopped       bool          // a conflict stopped shipping for good
 	savedShipped  uint64
 	lastCPShipped uint64
@@ -315,7 +316,7 @@ func (s *shipper) reconcile(ctx context.Context) error {
 		if r.first != s.shipped || r.last >= v.Size {
 			break
 		}
-		body, err := batchBody(v, r.first, r.last+1)
+		body, err := batchBody(v, r.first, r.last+1, nil)
 		if err != nil {
 			return err
 		}
@@ -331,9 +332,9 @@ func (s *shipper) reconcile(ctx context.Context) error {
 	return nil
 }
 
-// batchBody returns the frames of records from..to-1 exactly as stored.
-func batchBody(v *readView, from, to uint64) ([]byte, error) {
-	var body []byte
+// batchBody appends the frames of records from..to-1, exactly as stored,
+// to body.
+func batchBody(v *readView, from, to uint64, body []byte) ([]byte, error) {
 	err := readFrames(v, from, to, func(fr *frame) error {
 		var hdr [frameHeaderSize]byte
 		body = append(body, hdr[:]...)
@@ -472,7 +473,11 @@ func (s *shipper) shipAll(ctx context.Context, v *readView, todo []batchRange) e
 	s.mu.Unlock()
 	for i, r := range todo {
 		b := &bs[i]
-		body, err := batchBody(v, r.from, r.to)
+		var buf []byte
+		if n := len(s.spare); n > 0 {
+			buf, s.spare = s.spare[n-1][:0], s.spare[:n-1]
+		}
+		body, err := batchBody(v, r.from, r.to, buf)
 		if err != nil {
 			s.recordErr(err, true)
 			return err
@@ -498,6 +503,9 @@ func (s *shipper) shipAll(ctx context.Context, v *readView, todo []batchRange) e
 		}(&bs[i])
 	}
 	wg.Wait()
+	for i := range bs {
+		s.spare = append(s.spare, bs[i].body) // the next round reuses them: no Put holds them now
+	}
 	for i := range bs {
 		if bs[i].err != nil {
 			return bs[i].err
