@@ -221,7 +221,8 @@ type RestoreOptions struct {
 	Prefix string
 
 	// LogID selects the log under Prefix (hex, as LogID returns). It may be
-	// empty when Prefix holds one log for Tenant.
+	// empty when Prefix holds one log for Tenant; finding it then lists
+	// every object under Prefix, which takes a while in a large bucket.
 	LogID string
 
 	// Tenant is the log's Options.Tenant ("" for none).
@@ -246,12 +247,13 @@ type RestoreOptions struct {
 	Options Options
 }
 
-// RestoreFromCloud rebuilds the log directory dir from a backup. It
-// downloads batches in parallel with retries and appends their records in
-// order, checking that every record's chain value, recomputed from the
-// downloaded bytes, is the one that was shipped, and that the log matches
-// every checkpoint in the backup on the way. If dir already holds part of
-// the same log (an interrupted restore), it continues from there.
+// RestoreFromCloud rebuilds the log directory dir from a backup: the newest
+// HEADER revision, then the batches, downloaded in parallel with retries and
+// appended in order. Every record's chain value is recomputed from the
+// downloaded bytes and must be the one that was shipped, and the result
+// must match the newest backup checkpoint it passes; otherwise it stops with
+// a *TamperError naming the object. If dir already holds part of the same
+// log (an interrupted restore), it continues from there.
 //
 // A complete restore records the backup location and lease in dir, so that
 // opening the restored log with the same Options.Backup continues shipping
