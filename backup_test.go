@@ -293,6 +293,27 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		require.ErrorAs(t, err, &te)
 		require.Equal(t, cpKey, te.Segment)
 
+		// The batches' tail gone: the checkpoints still count it.
+		require.NoError(t, tg.sink.Put(ctx, cpKey, formatCheckpoint(l.logID, want), sha256.Sum256(formatCheckpoint(l.logID, want)), backup.PutOptions{}))
+		got, err = VerifyBackup(ctx, tg.sink, ro)
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+		lastRef := refs[len(refs)-1]
+		lastBody, err := getObject(ctx, tg.sink, lastRef.key)
+		require.NoError(t, err)
+		tg.del(t, lastRef.key)
+		_, err = VerifyBackup(ctx, tg.sink, ro)
+		require.ErrorAs(t, err, &te)
+		require.Equal(t, cpKey, te.Segment)
+		require.Equal(t, lastRef.first, te.Seq)
+		_, err = RestoreFromCloud(ctx, tg.sink, t.TempDir(), RestoreOptions{Prefix: tg.prefix, Tenant: "acme", Options: Options{EncryptionKey: testKey(9)}})
+		require.ErrorAs(t, err, &te)
+		require.Equal(t, cpKey, te.Segment)
+		got, err = VerifyBackup(ctx, tg.sink, RestoreOptions{Prefix: tg.prefix, Tenant: "acme", Records: lastRef.first})
+		require.NoError(t, err, "a prefix that ends before the loss verifies")
+		require.Equal(t, lastRef.first, got.Size)
+		require.NoError(t, tg.sink.Put(ctx, lastRef.key, lastBody, sha256.Sum256(lastBody), backup.PutOptions{}))
+
 		// A sealed record changed in a batch: found without decrypting.
 		body, err := getObject(ctx, tg.sink, refs[1].key)
 		require.NoError(t, err)

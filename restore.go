@@ -251,8 +251,9 @@ type RestoreOptions struct {
 // HEADER revision, then the batches, downloaded in parallel with retries and
 // appended in order. Every record's chain value is recomputed from the
 // downloaded bytes and must be the one that was shipped, and the result
-// must match the newest backup checkpoint it passes; otherwise it stops with
-// a *TamperError naming the object. If dir already holds part of the same
+// must match the newest backup checkpoint it passes, and a complete restore
+// must reach every checkpoint; otherwise it stops with a *TamperError naming
+// the object. If dir already holds part of the same
 // log (an interrupted restore), it continues from there.
 //
 // A complete restore records the backup location and lease in dir, so that
@@ -522,6 +523,23 @@ func (b *backupScan) each(ctx context.Context, start uint64, parallel int, fn fu
 	return nil
 }
 
+// checkEnd reports a checkpoint for more than size records, the end of the
+// batches: records were removed from the end of the backup. The shipper
+// puts a checkpoint only after the batches it covers.
+func (b *backupScan) checkEnd(size uint64) error {
+	var key string
+	var most uint64
+	for n, k := range b.checkpoints {
+		if n > size && n > most {
+			key, most = k, n
+		}
+	}
+	if key == "" {
+		return nil
+	}
+	return &TamperError{Segment: key, Seq: size, Offset: -1, Reason: fmt.Sprintf("the backup's checkpoint covers %d records but its batches end at %d: records were removed", most, size)}
+}
+
 // checkCheckpoint compares the backup's checkpoint of size records with
 // the chain value (and, when root is not nil, the Merkle root) computed from
 // its batches.
@@ -582,6 +600,11 @@ func restoreInto(ctx context.Context, sink backup.Sink, root string, l *Immutabl
 		return l.Head(), err
 	}
 	head := l.Head()
+	if limit == 0 && upTo == 0 {
+		if err := scan.checkEnd(head.Size); err != nil {
+			return head, err
+		}
+	}
 	if cpSize > 0 {
 		var root *Hash
 		if cpSize == head.Size {
@@ -597,8 +620,9 @@ func restoreInto(ctx context.Context, sink backup.Sink, root string, l *Immutabl
 // VerifyBackup checks a backup without a local copy and without any key:
 // it downloads every batch (Parallel at once), recomputes every record's
 // chain value from genesis and the Merkle root, and compares them with the
-// backup's newest checkpoint. It returns the backup's head, or a
-// *TamperError naming the object at fault. opts selects the log as for
+// backup's newest checkpoint, which must not cover more records than the
+// batches hold. It returns the backup's head, or a *TamperError naming the
+// object at fault. opts selects the log as for
 // RestoreFromCloud; Records limits the check to a prefix; UpToTime, which
 // needs the entries' times, and Options are not used.
 func VerifyBackup(ctx context.Context, sink backup.Sink, opts RestoreOptions) (Head, error) {
@@ -642,6 +666,11 @@ func VerifyBackup(ctx context.Context, sink backup.Sink, opts RestoreOptions) (H
 	head.Root = front.root()
 	if err != nil {
 		return head, err
+	}
+	if opts.Records == 0 {
+		if err := scan.checkEnd(head.Size); err != nil {
+			return head, err
+		}
 	}
 	if cpSize > 0 {
 		var root *Hash
