@@ -347,6 +347,21 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		require.NoError(t, os.Remove(filepath.Join(cp, lockFile)))
 		_, err = Open(cp, opts(tg))
 		require.ErrorIs(t, err, ErrBackupLeased)
+
+		// Another log (another replica of the service) may share the
+		// prefix: its objects are under its own log ID.
+		other := openT(t, t.TempDir(), opts(tg))
+		_, err = other.Info("y", nil)
+		require.NoError(t, err)
+		require.NoError(t, other.SyncBackup(ctx))
+		require.NoError(t, other.Close())
+		_, err = VerifyBackup(ctx, tg.sink, RestoreOptions{Prefix: tg.prefix, Tenant: "acme"})
+		require.ErrorContains(t, err, "set RestoreOptions.LogID")
+		for _, want := range []*ImmutableLogger{l, other} {
+			got, err := VerifyBackup(ctx, tg.sink, RestoreOptions{Prefix: tg.prefix, Tenant: "acme", LogID: want.LogID()})
+			require.NoError(t, err)
+			require.Equal(t, want.Head(), got)
+		}
 	})
 }
 
