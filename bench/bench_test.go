@@ -100,6 +100,9 @@ func TestBenchmarkS3(t *testing.T) {
 		if r.Name == tolbench.RowRestoreS3 {
 			continue
 		}
+		if r.Name == tolbench.RowShipS3Paced && (r.OfferedPerSec != tolbench.DefaultShipRate || r.EntriesPerSec > 1.25*r.OfferedPerSec) {
+			t.Errorf("%s: logged %v entries/s, offered %v; want the default rate, not exceeded by more than the pacer's millisecond of slack", r.Name, r.EntriesPerSec, r.OfferedPerSec)
+		}
 		// Every record is in a batch of at most 1,000; the backlog that the
 		// capacity row ships goes in full batches but the last.
 		minBatches := int64((n + 999) / 1000)

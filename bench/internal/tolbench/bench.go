@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	tol "github.com/treeoflife/treeoflife"
 	"github.com/treeoflife/treeoflife/backup/s3"
 )
 
@@ -36,6 +37,7 @@ const (
 	RowSearch            = "treeoflife-search"
 	RowEntries           = "treeoflife-entries"
 	RowShipS3            = "treeoflife-ship-s3"
+	RowShipS3Paced       = "treeoflife-ship-s3-paced"
 	RowShipCapacity      = "treeoflife-ship-capacity"
 	RowRestoreS3         = "treeoflife-restore-s3"
 	RowRSS               = "treeoflife-buffered-rss"
@@ -47,12 +49,12 @@ const (
 // runs only when Config.RSSN > 0.
 var AllRows = []string{
 	RowBuffered, RowBufferedEncrypted, RowSync, RowSlog, RowZap, RowZerolog, RowVerify,
-	RowReadPage, RowSearch, RowEntries, RowShipS3, RowShipCapacity, RowRestoreS3, RowRSS,
+	RowReadPage, RowSearch, RowEntries, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3, RowRSS,
 }
 
 // S3Rows are the rows that ship to, or restore from, a MinIO server that the
 // benchmark starts from Config.MinIOBin.
-var S3Rows = []string{RowShipS3, RowShipCapacity, RowRestoreS3}
+var S3Rows = []string{RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3}
 
 // ErrNoMinIO is returned by Run when Config.Rows names an S3 row but
 // Config.MinIOBin is empty. Without Config.Rows, those rows are skipped.
@@ -66,6 +68,7 @@ const (
 	DefaultWritersSync     = 64
 	DefaultWritersPeers    = 8
 	DefaultBufferSize      = 64 << 10
+	DefaultShipRate        = 100_000
 )
 
 // Config says what Run measures. The zero value runs every row but RowRSS
@@ -73,7 +76,11 @@ const (
 type Config struct {
 	N     int // entries per row; default DefaultN
 	NSync int // entries for RowSync; default N
-	NShip int // entries for RowShipS3; default N
+	NShip int // entries for RowShipS3 and RowShipS3Paced; default N
+
+	// ShipRate is the rate, in entries/s, at which RowShipS3Paced logs;
+	// default DefaultShipRate.
+	ShipRate int
 
 	// Distinct is how many different entries are generated before the
 	// rows run; entry i of a row is entry i mod Distinct. Default
@@ -153,7 +160,7 @@ type Row struct {
 	// GOMAXPROCS, other work shared the CPUs and the row is not comparable.
 	Load1 float64 `json:"load1"`
 
-	// Backup rows only (RowShipS3, RowShipCapacity): the largest
+	// Backup rows only (RowShipS3, RowShipS3Paced, RowShipCapacity): the largest
 	// BackupStatus.LagRecords and Lag sampled during the row, how long
 	// SyncBackup took after the last write returned (DrainMs), the objects
 	// (PUTs: BackupStatus.UploadedObjects, HEADER and checkpoints included)
@@ -165,6 +172,8 @@ type Row struct {
 	PUTs          int64   `json:"puts,omitempty"`
 	UploadedBytes int64   `json:"uploaded_bytes,omitempty"`
 	Batches       int64   `json:"batches,omitempty"`
+	// OfferedPerSec is the rate RowShipS3Paced tried to log at.
+	OfferedPerSec float64 `json:"offered_per_sec,omitempty"`
 
 	Note string `json:"note,omitempty"`
 }
@@ -210,7 +219,7 @@ func Run(ctx context.Context, cfg Config) (rows []Row, err error) {
 	if want(RowSync) {
 		needEntries = max(needEntries, cfg.NSync)
 	}
-	if want(RowShipS3) {
+	if want(RowShipS3) || want(RowShipS3Paced) {
 		needEntries = max(needEntries, cfg.NShip)
 	}
 	entries := Generate(min(needEntries, cfg.Distinct))
@@ -250,6 +259,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.NShip == 0 {
 		c.NShip = c.N
 	}
+	if c.ShipRate == 0 {
+		c.ShipRate = DefaultShipRate
+	}
 	if c.Distinct == 0 {
 		c.Distinct = DefaultDistinct
 	}
@@ -271,7 +283,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ProfileRow == "" {
 		c.ProfileRow = RowBuffered
 	}
-	if c.N < 0 || c.NSync < 0 || c.NShip < 0 || c.Distinct < 0 || c.RSSN < 0 || c.WritersBuffered < 0 || c.WritersSync < 0 || c.WritersPeers < 0 || c.BufferSize < 0 {
+	if c.N < 0 || c.NSync < 0 || c.NShip < 0 || c.ShipRate < 0 || c.Distinct < 0 || c.RSSN < 0 || c.WritersBuffered < 0 || c.WritersSync < 0 || c.WritersPeers < 0 || c.BufferSize < 0 {
 		return c, errors.New("tolbench: counts must not be negative")
 	}
 	for _, name := range c.Rows {
@@ -342,7 +354,9 @@ func (r *runner) run(ctx context.Context, name string) (Row, error) {
 	case RowEntries:
 		return r.iterate(ctx)
 	case RowShipS3:
-		return r.shipS3(ctx)
+		return r.shipLive(ctx, RowShipS3, tol.DurabilitySync, r.cfg.WritersSync, 0)
+	case RowShipS3Paced:
+		return r.shipLive(ctx, RowShipS3Paced, tol.DurabilityBuffered, r.cfg.WritersBuffered, r.cfg.ShipRate)
 	case RowShipCapacity:
 		return r.shipCapacity(ctx)
 	case RowRestoreS3:

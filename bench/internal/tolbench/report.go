@@ -145,6 +145,21 @@ func Targets(rows []Row) []Target {
 			Pass: r.DrainMs <= 2000,
 		})
 	}
+	if r, ok := by[RowShipS3Paced]; ok {
+		ts = append(ts, Target{
+			Name: fmt.Sprintf("%s logs at >= 95%% of %s entries/s", RowShipS3Paced, thousands(r.OfferedPerSec)),
+			Got:  fmt.Sprintf("%s entries/s", thousands(r.EntriesPerSec)),
+			Pass: r.OfferedPerSec >= 100_000 && r.EntriesPerSec >= 0.95*r.OfferedPerSec,
+		}, Target{
+			Name: fmt.Sprintf("%s max backup lag <= 2 s", RowShipS3Paced),
+			Got:  fmt.Sprintf("%.3f s (%s records)", r.MaxLagMs/1e3, thousands(float64(r.MaxLagRecords))),
+			Pass: r.MaxLagMs <= 2000,
+		}, Target{
+			Name: fmt.Sprintf("%s drain (SyncBackup after the last write) <= 2 s", RowShipS3Paced),
+			Got:  fmt.Sprintf("%.3f s", r.DrainMs/1e3),
+			Pass: r.DrainMs <= 2000,
+		})
+	}
 	rate(RowShipCapacity, 100_000)
 	if r, ok := by[RowShipCapacity]; ok {
 		want := (int64(r.Entries) + tol.DefaultBackupBatchSize - 1) / tol.DefaultBackupBatchSize

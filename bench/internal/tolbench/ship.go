@@ -128,35 +128,40 @@ func (s *lagSampler) finish() (records uint64, lag time.Duration, samples int) {
 	return s.maxRecords, s.maxLag, s.samples
 }
 
-// shipS3 writes NShip entries from WritersSync goroutines to a new log opened
-// with DurabilitySync and Options.Backup on MinIO, as RowSync does, while a
-// goroutine samples BackupStatus. Its seconds and entries/s are the logging
-// alone; then it times SyncBackup (the drain: what was not yet in the
-// backup when the last write returned).
-func (r *runner) shipS3(ctx context.Context) (Row, error) {
-	n, writers := r.cfg.NShip, r.cfg.WritersSync
-	row := Row{Name: RowShipS3, Writers: writers, Entries: n}
+// shipLive writes NShip entries from writers goroutines to a new log opened
+// with durability d and Options.Backup on MinIO, while a goroutine samples
+// BackupStatus. RowShipS3 logs with Sync as fast as it can, as RowSync does;
+// RowShipS3Paced logs with Buffered at rate entries/s (0: unpaced), since
+// Sync logging on 2 cores beside MinIO does not reach the rate that
+// shipping must keep up with. Seconds and entries/s are the logging alone;
+// then it times SyncBackup (the drain: what was not yet in the backup when
+// the last write returned).
+func (r *runner) shipLive(ctx context.Context, name string, d tol.Durability, writers, rate int) (Row, error) {
+	n := r.cfg.NShip
+	row := Row{Name: name, Writers: writers, Entries: n, OfferedPerSec: float64(rate)}
 	sink, err := r.s3Sink(ctx)
 	if err != nil {
 		return row, err
 	}
-	dir := filepath.Join(r.dir, RowShipS3)
+	dir := filepath.Join(r.dir, name)
 	lg, err := tol.Open(dir, tol.Options{
-		Durability: tol.DurabilitySync, SegmentSize: r.cfg.SegmentSize,
-		Backup: sink, BackupPrefix: RowShipS3,
+		Durability: d, SegmentSize: r.cfg.SegmentSize,
+		Backup: sink, BackupPrefix: name,
 	})
 	if err != nil {
 		return row, err
 	}
 	defer lg.Close()
 	lat := make([]int64, n)
-	m, err := r.startMeter(RowShipS3)
+	m, err := r.startMeter(name)
 	if err != nil {
 		return row, err
 	}
 	sampler := startLagSampler(lg)
 	cpu := r.startCPU()
+	wait := pacer(n, writers, rate)
 	elapsed, werr := drive(ctx, n, writers, lat, func(i int) error {
+		wait(i)
 		e := r.entry(i)
 		_, err := lg.Log(ctx, tol.LevelRevenue, e.Msg, e.Fields)
 		return err
@@ -187,14 +192,46 @@ func (r *runner) shipS3(ctx context.Context) (Row, error) {
 	percentiles(&row, lat)
 	row.MaxLagRecords, row.MaxLagMs, row.DrainMs = lagRecords, float64(lag)/1e6, float64(drain)/1e6
 	row.PUTs, row.UploadedBytes = st.UploadedObjects, st.UploadedBytes
-	if row.Batches, err = countBatches(ctx, sink, RowShipS3, lg.LogID()); err != nil {
+	if row.Batches, err = countBatches(ctx, sink, name, lg.LogID()); err != nil {
 		return row, err
 	}
 	row.Note = fmt.Sprintf("seconds and entries/s are the logging alone (drain is separate); %d BackupStatus samples; %s", samples, cpuNote)
+	if rate > 0 {
+		row.Note = fmt.Sprintf("logging with Buffered, paced at %s entries/s; ", thousands(float64(rate))) + row.Note
+	}
 	if n < r.cfg.N {
 		row.Note += fmt.Sprintf("; %d entries, not -n %d (-n-ship)", n, r.cfg.N)
 	}
 	return row, diskUsage(&row, dir)
+}
+
+// pacer returns a func that holds write i back until its time when
+// writers goroutines, each taking a contiguous share of n entries as drive
+// hands them out, log rate entries/s in all. It sleeps only when a writer
+// is more than a millisecond ahead, so the entries go in bursts of about a
+// millisecond's worth. rate 0 does not wait.
+func pacer(n, writers, rate int) func(i int) {
+	if rate <= 0 {
+		return func(int) {}
+	}
+	writers = max(1, min(writers, n))
+	perEntry := time.Duration(float64(time.Second) * float64(writers) / float64(rate))
+	var once sync.Once
+	var start time.Time
+	return func(i int) {
+		once.Do(func() { start = time.Now() })
+		g := i * writers / n // drive gives writer g the entries g*n/writers up to (g+1)*n/writers
+		for g*n/writers > i {
+			g--
+		}
+		for (g+1)*n/writers <= i {
+			g++
+		}
+		due := start.Add(time.Duration(i-g*n/writers) * perEntry)
+		if d := time.Until(due); d > time.Millisecond {
+			time.Sleep(d)
+		}
+	}
 }
 
 // countBatches lists the batch objects of a log shipped under prefix
