@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -523,21 +524,24 @@ func (b *backupScan) each(ctx context.Context, start uint64, parallel int, fn fu
 	return nil
 }
 
-// checkEnd reports a checkpoint for more than size records, the end of the
-// batches: records were removed from the end of the backup. The shipper
-// puts a checkpoint only after the batches it covers.
-func (b *backupScan) checkEnd(size uint64) error {
-	var key string
-	var most uint64
-	for n, k := range b.checkpoints {
-		if n > size && n > most {
-			key, most = k, n
-		}
+// checkHead checks head, computed from the batches, against the
+// checkpoint of cpSize records, the newest the scan passed (chain value
+// cpChain there; none if cpSize is 0), and, when whole (the scan read every
+// batch), that no checkpoint covers more records than the batches hold: the
+// shipper puts a checkpoint only after its batches, so one beyond them
+// means records were removed from the end.
+func (b *backupScan) checkHead(ctx context.Context, logID [16]byte, head Head, cpSize uint64, cpChain Hash, whole bool) error {
+	if newest := slices.Max(append(slices.Collect(maps.Keys(b.checkpoints)), 0)); whole && newest > head.Size {
+		return &TamperError{Segment: b.checkpoints[newest], Seq: head.Size, Offset: -1, Reason: fmt.Sprintf("the backup's checkpoint covers %d records but its batches end at %d: records were removed", newest, head.Size)}
 	}
-	if key == "" {
+	if cpSize == 0 {
 		return nil
 	}
-	return &TamperError{Segment: key, Seq: size, Offset: -1, Reason: fmt.Sprintf("the backup's checkpoint covers %d records but its batches end at %d: records were removed", most, size)}
+	var root *Hash
+	if cpSize == head.Size {
+		root = &head.Root
+	}
+	return b.checkCheckpoint(ctx, logID, cpSize, cpChain, root)
 }
 
 // checkCheckpoint compares the backup's checkpoint of size records with
@@ -600,21 +604,7 @@ func restoreInto(ctx context.Context, sink backup.Sink, root string, l *Immutabl
 		return l.Head(), err
 	}
 	head := l.Head()
-	if limit == 0 && upTo == 0 {
-		if err := scan.checkEnd(head.Size); err != nil {
-			return head, err
-		}
-	}
-	if cpSize > 0 {
-		var root *Hash
-		if cpSize == head.Size {
-			root = &head.Root
-		}
-		if err := scan.checkCheckpoint(ctx, l.logID, cpSize, cpChain, root); err != nil {
-			return head, err
-		}
-	}
-	return head, nil
+	return head, scan.checkHead(ctx, l.logID, head, cpSize, cpChain, limit == 0 && upTo == 0)
 }
 
 // VerifyBackup checks a backup without a local copy and without any key:
@@ -667,21 +657,7 @@ func VerifyBackup(ctx context.Context, sink backup.Sink, opts RestoreOptions) (H
 	if err != nil {
 		return head, err
 	}
-	if opts.Records == 0 {
-		if err := scan.checkEnd(head.Size); err != nil {
-			return head, err
-		}
-	}
-	if cpSize > 0 {
-		var root *Hash
-		if cpSize == head.Size {
-			root = &head.Root
-		}
-		if err := scan.checkCheckpoint(ctx, logID, cpSize, cpChain, root); err != nil {
-			return head, err
-		}
-	}
-	return head, nil
+	return head, scan.checkHead(ctx, logID, head, cpSize, cpChain, opts.Records == 0)
 }
 
 // appendStored appends a payload copied from a backup, whose entry has the
