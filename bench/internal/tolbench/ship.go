@@ -152,7 +152,10 @@ func (r *runner) shipLive(ctx context.Context, name string, d tol.Durability, wr
 		return row, err
 	}
 	defer lg.Close()
-	lat := make([]int64, n)
+	var lat []int64 // per-call latency, but for the paced row, whose calls wait their turn
+	if rate == 0 {
+		lat = make([]int64, n)
+	}
 	m, err := r.startMeter(name)
 	if err != nil {
 		return row, err
