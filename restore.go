@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -254,8 +253,8 @@ type RestoreOptions struct {
 // downloaded bytes and must be the one that was shipped, and the result
 // must match the newest backup checkpoint it passes, and a complete restore
 // must reach every checkpoint; otherwise it stops with a *TamperError naming
-// the object. If dir already holds part of the same
-// log (an interrupted restore), it continues from there.
+// the object. If dir already holds part of the same log (an interrupted
+// restore), it continues from there.
 //
 // A complete restore records the backup location and lease in dir, so that
 // opening the restored log with the same Options.Backup continues shipping
@@ -531,7 +530,11 @@ func (b *backupScan) each(ctx context.Context, start uint64, parallel int, fn fu
 // shipper puts a checkpoint only after its batches, so one beyond them
 // means records were removed from the end.
 func (b *backupScan) checkHead(ctx context.Context, logID [16]byte, head Head, cpSize uint64, cpChain Hash, whole bool) error {
-	if newest := slices.Max(append(slices.Collect(maps.Keys(b.checkpoints)), 0)); whole && newest > head.Size {
+	var newest uint64
+	for n := range b.checkpoints {
+		newest = max(newest, n)
+	}
+	if whole && newest > head.Size {
 		return &TamperError{Segment: b.checkpoints[newest], Seq: head.Size, Offset: -1, Reason: fmt.Sprintf("the backup's checkpoint covers %d records but its batches end at %d: records were removed", newest, head.Size)}
 	}
 	if cpSize == 0 {
@@ -612,9 +615,9 @@ func restoreInto(ctx context.Context, sink backup.Sink, root string, l *Immutabl
 // chain value from genesis and the Merkle root, and compares them with the
 // backup's newest checkpoint, which must not cover more records than the
 // batches hold. It returns the backup's head, or a *TamperError naming the
-// object at fault. opts selects the log as for
-// RestoreFromCloud; Records limits the check to a prefix; UpToTime, which
-// needs the entries' times, and Options are not used.
+// object at fault. opts selects the log as for RestoreFromCloud; Records
+// limits the check to a prefix; UpToTime, which needs the entries' times,
+// and Options are not used.
 func VerifyBackup(ctx context.Context, sink backup.Sink, opts RestoreOptions) (Head, error) {
 	root, err := findBackupRoot(ctx, sink, opts)
 	if err != nil {
