@@ -1,6 +1,7 @@
 package treeoflife
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -117,9 +119,47 @@ type verifier struct {
 	chain    Hash
 	frontier frontier
 
-	// checkpoint, when set, must lie on the chain: the chain value after
-	// record cp.Size-1 must be cp.Chain.
-	cp *Head
+	// pins are heads the log must pass through (the local checkpoint,
+	// trusted checkpoints from anchors), by size; next is the first one
+	// not yet reached.
+	pins []pin
+	next int
+}
+
+// A pin is a head the log must pass through: the chain value (when known)
+// and the Merkle root after its first size records.
+type pin struct {
+	size   uint64
+	chain  *Hash
+	root   Hash // as Head.Root: zero for size 0
+	source string
+}
+
+// checkPins compares the verifier's state with the pins of its size.
+func (v *verifier) checkPins(segment string, seq uint64, off int64) error {
+	for v.next < len(v.pins) && v.pins[v.next].size <= v.size {
+		p := v.pins[v.next]
+		v.next++
+		if p.size < v.size {
+			continue // before the verified range (a limited re-check)
+		}
+		if p.chain != nil && *p.chain != v.chain {
+			return &TamperError{Segment: segment, Seq: seq, Offset: off,
+				Reason: fmt.Sprintf("chain value differs from %s at size %d (history rewritten)", p.source, p.size)}
+		}
+		if p.root != v.frontier.root() {
+			return &TamperError{Segment: segment, Seq: seq, Offset: off,
+				Reason: fmt.Sprintf("Merkle root differs from %s at size %d (history rewritten, or the checkpoint's root line changed)", p.source, p.size)}
+		}
+	}
+	return nil
+}
+
+// sortPins orders pins by size for the verifier.
+func sortPins(pins []pin) []pin {
+	pins = slices.Clone(pins)
+	slices.SortStableFunc(pins, func(a, b pin) int { return cmp.Compare(a.size, b.size) })
+	return pins
 }
 
 func newVerifier(dir string, logID [16]byte) *verifier {
@@ -172,13 +212,12 @@ func (v *verifier) record(sf segmentFile, fr *frame) error {
 		return &TamperError{Segment: sf.Name, Seq: fr.Seq, Offset: fr.Offset,
 			Reason: "chain value mismatch: the record or its predecessor was modified"}
 	}
-	if v.cp != nil && v.cp.Size == fr.Seq+1 && chain != v.cp.Chain {
-		return &TamperError{Segment: sf.Name, Seq: fr.Seq, Offset: fr.Offset,
-			Reason: "chain value differs from the checkpoint at this size (history rewritten)"}
-	}
 	v.chain = chain
 	v.frontier.append(leaf)
 	v.size++
+	if v.next < len(v.pins) && v.pins[v.next].size <= v.size {
+		return v.checkPins(sf.Name, fr.Seq, fr.Offset)
+	}
 	return nil
 }
 
@@ -194,9 +233,12 @@ type verifyLimit struct {
 // verifyDir verifies every segment of the log in dir, streaming from disk.
 // With lim set, it stops at lim.Head.Size records and requires the result to
 // equal lim.Head; otherwise it verifies everything present.
-func verifyDir(ctx context.Context, dir string, logID [16]byte, cp *Head, lim *verifyLimit) (Head, error) {
+func verifyDir(ctx context.Context, dir string, logID [16]byte, pins []pin, lim *verifyLimit) (Head, error) {
 	v := newVerifier(dir, logID)
-	v.cp = cp
+	v.pins = sortPins(pins)
+	if err := v.checkPins("", 0, -1); err != nil {
+		return Head{}, err
+	}
 	segs, err := listSegments(dir)
 	if err != nil {
 		return Head{}, err
@@ -226,9 +268,11 @@ func verifyDir(ctx context.Context, dir string, logID [16]byte, cp *Head, lim *v
 			return h, &TamperError{Seq: h.Size, Offset: -1, Reason: "the log on disk does not match the logger's head (rewritten history)"}
 		}
 	}
-	if cp != nil && h.Size < cp.Size {
-		return h, &TamperError{Seq: h.Size, Offset: -1,
-			Reason: fmt.Sprintf("log ends after %d records but its checkpoint records %d (records cut off the tail)", h.Size, cp.Size)}
+	if len(v.pins) > 0 {
+		if p := v.pins[len(v.pins)-1]; p.size > h.Size {
+			return h, &TamperError{Seq: h.Size, Offset: -1,
+				Reason: fmt.Sprintf("log ends after %d records but %s records %d (records cut off the tail, or the log rolled back)", h.Size, p.source, p.size)}
+		}
 	}
 	return h, nil
 }

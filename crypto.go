@@ -442,6 +442,10 @@ type logKeys struct {
 	mu     sync.Mutex // serialises changes to HEADER
 	hdr    logHeader  // as on disk
 	closed bool
+
+	// commit records the hash of a new HEADER revision in the log's
+	// checkpoint before the revision replaces HEADER (rewriteHeader).
+	commit func(Hash) error
 }
 
 // sealState is the part of an encoder that sealing uses: filled in by
@@ -628,7 +632,7 @@ func (k *logKeys) rotate(ctx context.Context, from uint64) error {
 	enc := *h.Encryption
 	enc.DataKeys = append(slices.Clip(enc.DataKeys), hk)
 	h.Encryption = &enc
-	if err := rewriteHeader(k.dir, &h); err != nil {
+	if err := rewriteHeader(k.dir, &h, k.commit); err != nil {
 		return fmt.Errorf("treeoflife: write %s/%s: %w", k.dir, headerFile, err)
 	}
 	k.hdr = h
@@ -808,7 +812,7 @@ func (l *ImmutableLogger) Encrypted() bool { return l.keys != nil }
 // dir (whose lock the caller holds), replacing it with the time of erasure,
 // and returns the IDs of the keys erased now. HEADER is replaced atomically
 // and fsynced.
-func eraseDataKeys(dir string, now time.Time) ([]uint32, error) {
+func eraseDataKeys(dir string, now time.Time, commit func(Hash) error) ([]uint32, error) {
 	h, _, err := readHeader(dir)
 	if err != nil {
 		return nil, err
@@ -832,5 +836,5 @@ func eraseDataKeys(dir string, now time.Time) ([]uint32, error) {
 		return nil, nil
 	}
 	h.Encryption = &enc
-	return ids, rewriteHeader(dir, &h)
+	return ids, rewriteHeader(dir, &h, commit)
 }

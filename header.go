@@ -1,18 +1,14 @@
 package treeoflife
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/treeoflife/treeoflife/internal/fileutil"
@@ -127,11 +123,72 @@ func writeHeader(dir string, h *logHeader) error {
 	return fileutil.WriteFileAtomic(filepath.Join(dir, headerFile), encodeHeader(h), 0o444)
 }
 
+// headerNextFile is a HEADER revision written but not yet in place.
+const headerNextFile = "HEADER.new"
+
 // rewriteHeader replaces the HEADER of an existing log with h as its next
-// revision.
-func rewriteHeader(dir string, h *logHeader) error {
+// revision, in an order that keeps CHECKPOINT, which records HEADER's hash,
+// naming the HEADER on disk across a crash (FORMAT.md, "HEADER"):
+//
+//  1. the new revision is written durably as HEADER.new;
+//  2. commit records its hash: a new checkpoint of the same records;
+//  3. HEADER.new is renamed over HEADER and the directory fsynced.
+//
+// Open finishes a rename that a crash interrupted when CHECKPOINT names
+// HEADER.new, and removes HEADER.new otherwise (see finishHeader).
+func rewriteHeader(dir string, h *logHeader, commit func(Hash) error) error {
 	h.Revision++
-	return writeHeader(dir, h)
+	b := encodeHeader(h)
+	next := filepath.Join(dir, headerNextFile)
+	if err := fileutil.WriteFileAtomic(next, b, 0o444); err != nil {
+		return err
+	}
+	if commit != nil {
+		if err := commit(headerDigest(b)); err != nil {
+			os.Remove(next)
+			return fmt.Errorf("record the new HEADER in CHECKPOINT: %w", err)
+		}
+	}
+	if err := os.Rename(next, filepath.Join(dir, headerFile)); err != nil {
+		return err
+	}
+	return fileutil.SyncDir(dir)
+}
+
+// finishHeader completes or undoes a HEADER replacement that a crash
+// interrupted: HEADER.new is the new revision when CHECKPOINT already
+// records its hash, and is discarded otherwise.
+func finishHeader(dir string) error {
+	next := filepath.Join(dir, headerNextFile)
+	b, err := os.ReadFile(next)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cb, err := os.ReadFile(filepath.Join(dir, checkpointFile))
+	if err == nil {
+		if text, _, err := splitCheckpoint(cb); err == nil {
+			if c, err := ParseCheckpoint(text); err == nil && !c.Legacy && c.Header == headerDigest(b) {
+				if err := os.Rename(next, filepath.Join(dir, headerFile)); err != nil {
+					return err
+				}
+				return fileutil.SyncDir(dir)
+			}
+		}
+	}
+	return os.Remove(next)
+}
+
+// readHeaderRaw is readHeader that also returns the file's bytes.
+func readHeaderRaw(dir string) (logHeader, [16]byte, []byte, error) {
+	b, err := os.ReadFile(filepath.Join(dir, headerFile))
+	if err != nil {
+		return logHeader{}, [16]byte{}, nil, err
+	}
+	h, id, err := parseHeader(b, filepath.Join(dir, headerFile))
+	return h, id, b, err
 }
 
 func encodeHeader(h *logHeader) []byte {
@@ -145,72 +202,3 @@ func encodeHeader(h *logHeader) []byte {
 
 // checkpointOrigin is the first line of a checkpoint: it names the log.
 func checkpointOrigin(logID [16]byte) string { return "treeoflife/" + hex.EncodeToString(logID[:]) }
-
-// formatCheckpoint renders a Head in the C2SP tlog-checkpoint layout: origin,
-// size, base64 Merkle root, then an extension line with the chain value. A
-// later signed checkpoint is this text inside a signed note.
-func formatCheckpoint(logID [16]byte, h Head) []byte {
-	var b []byte
-	b = append(b, checkpointOrigin(logID)...)
-	b = append(b, '\n')
-	b = strconv.AppendUint(b, h.Size, 10)
-	b = append(b, '\n')
-	b = base64.StdEncoding.AppendEncode(b, h.Root[:])
-	b = append(b, "\nchain "...)
-	b = append(b, h.Chain.String()...)
-	return append(b, '\n')
-}
-
-var errBadCheckpoint = errors.New("malformed checkpoint")
-
-func parseCheckpoint(logID [16]byte, b []byte) (Head, error) {
-	var h Head
-	if len(b) > 4096 {
-		return h, errBadCheckpoint
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	var lines []string
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if len(lines) != 4 || lines[0] != checkpointOrigin(logID) || !strings.HasPrefix(lines[3], "chain ") {
-		return h, errBadCheckpoint
-	}
-	n, err := strconv.ParseUint(lines[1], 10, 64)
-	if err != nil || strconv.FormatUint(n, 10) != lines[1] {
-		return h, errBadCheckpoint
-	}
-	root, err := base64.StdEncoding.DecodeString(lines[2])
-	if err != nil || len(root) != 32 {
-		return h, errBadCheckpoint
-	}
-	h.Size = n
-	copy(h.Root[:], root)
-	if err := h.Chain.UnmarshalText([]byte(lines[3][len("chain "):])); err != nil {
-		return h, errBadCheckpoint
-	}
-	if !bytes.Equal(formatCheckpoint(logID, h), b) {
-		return h, errBadCheckpoint // not canonical
-	}
-	return h, nil
-}
-
-// readCheckpoint returns the local checkpoint, or nil if there is none.
-func readCheckpoint(dir string, logID [16]byte) (*Head, error) {
-	b, err := os.ReadFile(filepath.Join(dir, checkpointFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	h, err := parseCheckpoint(logID, b)
-	if err != nil {
-		return nil, &TamperError{Seq: 0, Offset: -1, Reason: "CHECKPOINT file is malformed or belongs to another log"}
-	}
-	return &h, nil
-}
-
-func writeCheckpoint(dir string, logID [16]byte, h Head) error {
-	return fileutil.WriteFileAtomic(filepath.Join(dir, checkpointFile), formatCheckpoint(logID, h), 0o644)
-}

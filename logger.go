@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/treeoflife/treeoflife/backup"
 	"github.com/treeoflife/treeoflife/internal/fileutil"
 )
@@ -151,7 +153,39 @@ type Options struct {
 
 	// BackupCloseTimeout bounds how long Close keeps shipping. Default 10 s.
 	BackupCloseTimeout time.Duration
+
+	// Signer signs every checkpoint (a C2SP signed note, Ed25519: see
+	// GenerateSigningKey, SigningKeyFromEnv and LoadSigningKey). Without
+	// one, checkpoints are unsigned: they catch local inconsistencies, not
+	// someone who rewrites CHECKPOINT too.
+	Signer note.Signer
+
+	// CheckpointInterval is how often a checkpoint of the durable records is
+	// written (and, with Witnesses or Backup, cosigned and published) while
+	// records arrive. Default: DefaultCheckpointInterval when Signer is set;
+	// without a signer, checkpoints are written only when a segment is
+	// sealed, at Close and by Checkpoint. Negative turns the interval off.
+	CheckpointInterval time.Duration
+
+	// Witnesses cosign every checkpoint after checking that the log only
+	// grew (package witness has the client). They need a Signer.
+	Witnesses []Witness
+
+	// WitnessQuorum is how many Witnesses must cosign a checkpoint for
+	// Checkpoint to succeed. Default: all of them. A checkpoint is stored
+	// and published with the cosignatures it got either way.
+	WitnessQuorum int
+
+	// WitnessTimeout bounds one round of cosigning. Default 10 s.
+	WitnessTimeout time.Duration
 }
+
+// DefaultCheckpointInterval is the CheckpointInterval of a logger with a
+// Signer.
+const DefaultCheckpointInterval = time.Second
+
+// DefaultWitnessTimeout is the default WitnessTimeout.
+const DefaultWitnessTimeout = 10 * time.Second
 
 func (o Options) withDefaults() (Options, error) {
 	if o.Durability > DurabilityBuffered {
@@ -199,6 +233,24 @@ func (o Options) withDefaults() (Options, error) {
 	if err := o.checkKeys(); err != nil {
 		return o, err
 	}
+	if o.CheckpointInterval == 0 && o.Signer != nil {
+		o.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if len(o.Witnesses) > 0 && o.Signer == nil {
+		return o, fmt.Errorf("%w: Witnesses need a Signer: witnesses cosign only signed checkpoints", ErrInvalidOptions)
+	}
+	if o.WitnessQuorum < 0 || o.WitnessQuorum > len(o.Witnesses) {
+		return o, fmt.Errorf("%w: WitnessQuorum %d is outside 0..%d (the number of Witnesses)", ErrInvalidOptions, o.WitnessQuorum, len(o.Witnesses))
+	}
+	if o.WitnessQuorum == 0 {
+		o.WitnessQuorum = len(o.Witnesses)
+	}
+	if o.WitnessTimeout < 0 {
+		return o, fmt.Errorf("%w: WitnessTimeout %v is negative", ErrInvalidOptions, o.WitnessTimeout)
+	}
+	if o.WitnessTimeout == 0 {
+		o.WitnessTimeout = DefaultWitnessTimeout
+	}
 	return o, nil
 }
 
@@ -229,6 +281,22 @@ type ImmutableLogger struct {
 	quit       chan struct{} // closed by Close
 	writerDone chan struct{}
 	compressor *compressor
+
+	// HEADER as the logger last read or wrote it: checkpoints record its
+	// hash, never that of whatever the file holds now.
+	hdrMu      sync.Mutex
+	headerHash Hash
+
+	// Checkpoints: cpRun serialises whole rounds (sign, witness, publish),
+	// cpMu the CHECKPOINT file; cpSize and cpSigned are the newest one
+	// stored, which no older one may replace.
+	cpRun    sync.Mutex
+	cpMu     sync.Mutex
+	cpLast   *Checkpoint
+	cpSize   uint64
+	cpSigned []byte
+	cpTime   atomic.Int64  // Unix ns of the last checkpoint round
+	cpDone   chan struct{} // closed when the checkpointer has ended
 
 	// mu has a cache line of its own: appenders waiting for it would
 	// otherwise keep taking the line of the state it guards away from the
@@ -408,6 +476,10 @@ func Open(dir string, opts Options) (*ImmutableLogger, error) {
 		}
 	}
 	go l.run()
+	if opts.CheckpointInterval > 0 {
+		l.cpDone = make(chan struct{})
+		go l.checkpointer()
+	}
 	if opts.Backup != nil {
 		if l.shipper, err = startShipper(context.Background(), l); err != nil {
 			l.Close()
@@ -419,7 +491,10 @@ func Open(dir string, opts Options) (*ImmutableLogger, error) {
 
 // open reads or creates the header and recovers the active segment.
 func (l *ImmutableLogger) open() error {
-	hdr, id, err := readHeader(l.dir)
+	if err := finishHeader(l.dir); err != nil {
+		return fmt.Errorf("treeoflife: finish HEADER replacement in %s: %w", l.dir, err)
+	}
+	hdr, id, raw, err := readHeaderRaw(l.dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		if err := checkEmpty(l.dir); err != nil {
@@ -428,10 +503,12 @@ func (l *ImmutableLogger) open() error {
 		if hdr, id, err = createHeader(l.dir, l.opts.Clock(), l.initHeader); err != nil {
 			return fmt.Errorf("treeoflife: create %s: %w", filepath.Join(l.dir, headerFile), err)
 		}
+		raw = encodeHeader(&hdr)
 	case err != nil:
 		return err
 	}
 	l.logID = id
+	l.headerHash = headerDigest(raw)
 	if err := l.useHeader(&hdr); err != nil {
 		return err
 	}
@@ -444,19 +521,75 @@ func (l *ImmutableLogger) open() error {
 	if err != nil {
 		return err
 	}
+	if err := checkCheckpointHeader(cp, l.headerHash, len(segs) > 0); err != nil {
+		return err
+	}
+	if cp != nil {
+		l.cpLast, l.cpSize, l.cpSigned = cp.Checkpoint, cp.Size, cp.raw
+	}
 	if len(segs) == 0 {
 		if cp != nil && cp.Size > 0 {
 			return &TamperError{Seq: 0, Offset: -1, Reason: fmt.Sprintf("the log has no segment files but its checkpoint records %d records", cp.Size)}
 		}
 		l.chain = genesisChain(l.logID)
+		if cp == nil {
+			// A new log starts with a checkpoint of no records, so that
+			// a log without CHECKPOINT is always a damaged one.
+			if err := l.writeCheckpoint(Head{Chain: l.chain}); err != nil {
+				return fmt.Errorf("treeoflife: write checkpoint: %w", err)
+			}
+		}
 		err = l.startFresh()
 	} else {
 		err = l.recover(segs, cp)
 	}
 	if err == nil && l.keys != nil {
+		l.keys.commit = l.commitHeader
 		err = l.keys.startKeys(l.size)
 	}
 	return err
+}
+
+// checkCheckpointHeader checks the local checkpoint against the log's
+// HEADER: a log with records has a checkpoint (every log since the first
+// has one from its creation on), and a checkpoint records the hash of the
+// HEADER it was made with.
+func checkCheckpointHeader(cp *localCheckpoint, header Hash, hasSegments bool) error {
+	if cp == nil {
+		if hasSegments {
+			return &TamperError{Segment: checkpointFile, Seq: 0, Offset: -1,
+				Reason: "CHECKPOINT is missing: a log holds one from its creation on, so it was deleted"}
+		}
+		return nil
+	}
+	if !cp.Legacy && cp.Header != header {
+		return &TamperError{Segment: headerFile, Seq: 0, Offset: -1,
+			Reason: "HEADER differs from the one CHECKPOINT records (HEADER was edited or replaced)"}
+	}
+	return nil
+}
+
+// pin is the head the checkpoint records, as a verifier pin.
+func (c *Checkpoint) pin(source string) pin {
+	h := c.Head()
+	return pin{size: h.Size, chain: &h.Chain, root: h.Root, source: source}
+}
+
+// commitHeader records a new HEADER's hash: the logger's checkpoints name
+// it from now on, starting with a new checkpoint of the records the last
+// one covered (see rewriteHeader).
+func (l *ImmutableLogger) commitHeader(hash Hash) error {
+	l.hdrMu.Lock()
+	l.headerHash = hash
+	l.hdrMu.Unlock()
+	l.cpMu.Lock()
+	last := l.cpLast
+	l.cpMu.Unlock()
+	h := Head{Chain: genesisChain(l.logID)}
+	if last != nil {
+		h = last.Head()
+	}
+	return l.writeCheckpoint(h)
 }
 
 // startFresh creates an empty segment at the current size: for a new log,
@@ -517,7 +650,7 @@ func (l *ImmutableLogger) newHeader(now time.Time) *segmentHeader {
 
 // recover rebuilds the logger's state from the last segment, repairing a
 // torn tail, and checks it against the local checkpoint.
-func (l *ImmutableLogger) recover(segs []segmentFile, cp *Head) error {
+func (l *ImmutableLogger) recover(segs []segmentFile, cp *localCheckpoint) error {
 	for _, s := range segs[:len(segs)-1] {
 		if err := sealMode(l.dir, s); err != nil {
 			return err
@@ -544,7 +677,7 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *Head) error {
 		return &TamperError{Segment: last.Name, Seq: h.FirstSeq, Offset: 0, Reason: "segment file name does not match its first seq (renamed segment)"}
 	}
 	if cp != nil && cp.Size > h.FirstSeq {
-		v.cp = cp
+		v.pins = []pin{cp.pin("CHECKPOINT")}
 	}
 	active := newSegmentIndex(h.FirstSeq, h.size())
 	var tornAt int64 = -1
@@ -1400,12 +1533,8 @@ func (l *ImmutableLogger) Verify(ctx context.Context) error {
 	l.mu.Lock()
 	w := l.written
 	l.mu.Unlock()
-	cp, err := readCheckpoint(l.dir, l.logID)
-	if err != nil {
-		return err
-	}
 	lim := &verifyLimit{Head: Head{Size: w.size, Chain: w.chain, Root: w.front.root()}, SegmentSeq: w.segSeq, SegmentLen: w.segLen}
-	_, err = verifyDir(ctx, l.dir, l.logID, cp, lim)
+	_, err := verifyLocal(ctx, l.dir, func() (*verifyLimit, error) { return lim, nil }, VerifyOptions{})
 	return err
 }
 
@@ -1415,15 +1544,8 @@ func (l *ImmutableLogger) Verify(ctx context.Context) error {
 // may be caught mid-write and reported as damaged; use the writer's Verify
 // there.
 func VerifyDir(ctx context.Context, dir string) (Head, error) {
-	_, id, err := readHeader(dir)
-	if err != nil {
-		return Head{}, fmt.Errorf("treeoflife: %s: %w", dir, err)
-	}
-	cp, err := readCheckpoint(dir, id)
-	if err != nil {
-		return Head{}, err
-	}
-	return verifyDir(ctx, dir, id, cp, nil)
+	r, err := verifyLocal(ctx, dir, nil, VerifyOptions{})
+	return r.Head, err
 }
 
 // Close writes and fsyncs every accepted record, records a checkpoint, and
@@ -1439,19 +1561,30 @@ func (l *ImmutableLogger) Close() error {
 	l.mu.Unlock()
 	close(l.quit)
 	<-l.writerDone
-	l.compressor.stop()
-	var backupErr error
-	if l.shipper != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), l.opts.BackupCloseTimeout)
-		backupErr = l.shipper.close(ctx)
-		cancel()
+	if l.cpDone != nil {
+		<-l.cpDone
 	}
+	l.compressor.stop()
 	l.mu.Lock()
 	err := l.err
 	head := l.headLocked()
 	l.mu.Unlock()
 	if err == nil {
-		err = writeCheckpoint(l.dir, l.logID, head)
+		// The records are durable: the writer's last flush fsynced them.
+		// The final checkpoint is signed, cosigned and queued for the
+		// backup before the shipper's last round, which puts it after the
+		// batches it covers.
+		ctx, cancel := context.WithTimeout(context.Background(), l.opts.WitnessTimeout)
+		if _, cerr := l.checkpointNow(ctx, true, &head); cerr != nil && !errors.Is(cerr, ErrWitness) {
+			err = cerr
+		}
+		cancel()
+	}
+	var backupErr error
+	if l.shipper != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), l.opts.BackupCloseTimeout)
+		backupErr = l.shipper.close(ctx)
+		cancel()
 	}
 	if cerr := l.f.Close(); err == nil {
 		err = cerr

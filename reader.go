@@ -1557,20 +1557,22 @@ func (r *Reader) Stats(ctx context.Context) (Stats, error) {
 // the Reader sees, so that a record being written meanwhile is not reported
 // as damage. It returns the verified head.
 func (r *Reader) Verify(ctx context.Context) (Head, error) {
-	// The checkpoint first: every record it counts was durable when it was
-	// written, so the refresh below sees them all.
-	cp, err := readCheckpoint(r.dir, r.logID)
-	if err != nil {
-		return Head{}, err
-	}
-	v, head, err := r.refresh()
-	if err != nil {
-		return Head{}, err
-	}
-	if len(v.Indexes) == 0 {
-		return verifyDir(ctx, r.dir, r.logID, cp, nil)
-	}
-	return verifyDir(ctx, r.dir, r.logID, cp, &verifyLimit{Head: head, SegmentSeq: v.ActiveSeq, SegmentLen: v.ActiveLen})
+	rep, err := r.VerifyWith(ctx, VerifyOptions{})
+	return rep.Head, err
+}
+
+// VerifyWith verifies the log as Verify does and also against the trusted
+// checkpoints opts names (see VerifyOptions).
+func (r *Reader) VerifyWith(ctx context.Context, opts VerifyOptions) (VerifyReport, error) {
+	// CHECKPOINT is read first (verifyLocal does): every record it counts
+	// was durable when it was written, so the refresh below sees them all.
+	return verifyLocal(ctx, r.dir, func() (*verifyLimit, error) {
+		v, head, err := r.refresh()
+		if err != nil || len(v.Indexes) == 0 {
+			return nil, err
+		}
+		return &verifyLimit{Head: head, SegmentSeq: v.ActiveSeq, SegmentLen: v.ActiveLen}, nil
+	}, opts)
 }
 
 func (r *Reader) snapshot() (*readView, error) {

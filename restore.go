@@ -559,13 +559,13 @@ func (b *backupScan) checkCheckpoint(ctx context.Context, logID [16]byte, size u
 	if err != nil {
 		return fmt.Errorf("treeoflife: read backup checkpoint %s: %w", key, err)
 	}
-	cp, err := parseCheckpoint(logID, body)
+	cp, err := parseBackupCheckpoint(logID, body)
 	switch {
 	case err != nil || cp.Size != size:
 		return &TamperError{Segment: key, Seq: size, Offset: -1, Reason: "backup checkpoint is malformed or belongs to another log"}
 	case cp.Chain != chain:
 		return &TamperError{Segment: key, Seq: size, Offset: -1, Reason: "the backup's batches differ from its checkpoint at this size"}
-	case root != nil && cp.Root != *root:
+	case root != nil && cp.Head().Root != *root:
 		return &TamperError{Segment: key, Seq: size, Offset: -1, Reason: "the backup's Merkle root differs from its checkpoint"}
 	}
 	return nil
@@ -682,4 +682,21 @@ func (l *ImmutableLogger) appendStored(payload []byte, level Level, t int64, wan
 	c.data = append(c.data, payload...)
 	l.commitLocked(c, coff, leaf, level, t)
 	return nil
+}
+
+// parseBackupCheckpoint parses a checkpoint object of the backup (signed or
+// not; signatures are checked by VerifyOptions, not here) of the log logID.
+func parseBackupCheckpoint(logID [16]byte, b []byte) (*Checkpoint, error) {
+	text, _, err := splitCheckpoint(b)
+	if err != nil {
+		return nil, err
+	}
+	c, err := ParseCheckpoint(text)
+	if err != nil {
+		return nil, err
+	}
+	if c.Origin != checkpointOrigin(logID) {
+		return nil, fmt.Errorf("%w: checkpoint of another log (%s)", ErrBadCheckpoint, c.Origin)
+	}
+	return c, nil
 }

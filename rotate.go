@@ -41,7 +41,7 @@ func (l *ImmutableLogger) cut(h *segmentHeader, sealedIdx *segmentIndex) error {
 	}
 	l.f = nil
 	sealed := frontier{n: h.FirstSeq, hashes: h.Frontier}
-	if err := writeCheckpoint(l.dir, l.logID, Head{Size: h.FirstSeq, Chain: h.PrevChain, Root: sealed.root()}); err != nil {
+	if err := l.writeCheckpoint(Head{Size: h.FirstSeq, Chain: h.PrevChain, Root: sealed.root()}); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
 	if err := writeIndex(l.dir, sealedIdx); err != nil {

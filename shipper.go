@@ -152,6 +152,55 @@ type shipper struct {
 	stopped       bool          // a conflict stopped shipping for good
 	savedShipped  uint64
 	lastCPShipped uint64
+	// Signed checkpoints waiting for the batches they cover (s.mu).
+	pendingCP []pendingCheckpoint
+}
+
+// pendingCheckpoint is a signed checkpoint of size records, put into the
+// backup once the batches hold them: a checkpoint beyond the batches would
+// read as records removed from the backup.
+type pendingCheckpoint struct {
+	size uint64
+	body []byte
+}
+
+// maxPendingCheckpoints bounds the signed checkpoints kept for a shipper
+// that lags behind: only the newest that the batches cover is put, so the
+// older ones are dropped first.
+const maxPendingCheckpoints = 16
+
+// publishCheckpoint queues a signed checkpoint (the CHECKPOINT file's
+// bytes) for the backup.
+func (s *shipper) publishCheckpoint(size uint64, body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.pendingCP); n > 0 && s.pendingCP[n-1].size == size {
+		s.pendingCP[n-1].body = body // the same size with more cosignatures
+		return
+	}
+	if len(s.pendingCP) == maxPendingCheckpoints {
+		s.pendingCP = s.pendingCP[1:]
+	}
+	s.pendingCP = append(s.pendingCP, pendingCheckpoint{size, body})
+}
+
+// nextCheckpoint returns the newest queued signed checkpoint that the
+// shipped batches cover, dropping it and the older ones.
+func (s *shipper) nextCheckpoint(shipped uint64) (pendingCheckpoint, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := -1
+	for j, p := range s.pendingCP {
+		if p.size <= shipped {
+			i = j
+		}
+	}
+	if i < 0 {
+		return pendingCheckpoint{}, false
+	}
+	p := s.pendingCP[i]
+	s.pendingCP = s.pendingCP[i+1:]
+	return p, true
 }
 
 // startShipper takes the lease, reconciles the cursor with the backup and
@@ -629,14 +678,27 @@ func (s *shipper) saveProgress(ctx context.Context, final bool) {
 		s.l.log.Warn("saving backup cursor failed", "err", err)
 	}
 	s.savedShipped = shipped
+	if s.l.opts.Signer != nil {
+		// The logger's own signed checkpoints, as soon as the batches
+		// cover them.
+		if p, ok := s.nextCheckpoint(shipped); ok && p.size > s.lastCPShipped {
+			if err := s.putOnce(ctx, checkpointKey(s.root, p.size), p.body, nil); err == nil {
+				s.lastCPShipped, s.lastCP = p.size, time.Now()
+			}
+		}
+		return
+	}
 	if shipped == 0 || shipped == s.lastCPShipped || (!final && time.Since(s.lastCP) < backupCheckpointEvery) {
 		return
 	}
-	cp := formatCheckpoint(s.l.logID, Head{Size: shipped, Chain: chain, Root: root})
-	key := fmt.Sprintf("%scheckpoints/%020d", s.root, shipped)
-	if err := s.putOnce(ctx, key, cp, nil); err == nil {
+	c := s.l.newCheckpoint(Head{Size: shipped, Chain: chain, Root: root}, IndexDigest{})
+	if err := s.putOnce(ctx, checkpointKey(s.root, shipped), c.Marshal(), nil); err == nil {
 		s.lastCPShipped, s.lastCP = shipped, time.Now()
 	}
+}
+
+func checkpointKey(root string, size uint64) string {
+	return fmt.Sprintf("%scheckpoints/%020d", root, size)
 }
 
 // status reports the shipper's state; committed is the local log's size.

@@ -441,7 +441,9 @@ func (t *Tenants) Erase(ctx context.Context, id string) error {
 	if _, err := t.sys.Log(ctx, LevelAudit, "tenant erasure started", fields); err != nil {
 		return fmt.Errorf("treeoflife: erase tenant %q: record in system log: %w", id, err)
 	}
-	ids, err := eraseDataKeys(dir, t.sys.opts.Clock())
+	ids, err := eraseDataKeys(dir, t.sys.opts.Clock(), func(h Hash) error {
+		return recommitHeader(dir, logID, h, t.opts.Signer, t.sys.opts.Clock())
+	})
 	if err != nil {
 		return fmt.Errorf("treeoflife: erase tenant %q: %w", id, err)
 	}
