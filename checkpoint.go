@@ -354,7 +354,7 @@ func (l *ImmutableLogger) newCheckpoint(h Head, idx IndexDigest) *Checkpoint {
 		Size:    h.Size,
 		Root:    h.Root,
 		Chain:   h.Chain,
-		Time:    l.opts.Clock().UTC(),
+		Time:    time.Now().UTC(),
 		Tenant:  l.opts.Tenant,
 		Indexes: idx,
 	}
@@ -391,6 +391,9 @@ func (l *ImmutableLogger) storeCheckpoint(c *Checkpoint, b []byte) error {
 		return err
 	}
 	l.cpLast, l.cpSize, l.cpSigned = c, c.Size, b
+	if l.shipper != nil && l.opts.Signer != nil {
+		l.shipper.publishCheckpoint(c.Size, b)
+	}
 	return nil
 }
 
@@ -463,9 +466,6 @@ func (l *ImmutableLogger) checkpointNow(ctx context.Context, force bool, head *H
 		}
 	}
 	l.cpTime.Store(time.Now().UnixNano())
-	if l.shipper != nil {
-		l.shipper.publishCheckpoint(c.Size, b)
-	}
 	return b, werr
 }
 

@@ -677,7 +677,7 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *localCheckpoint) error
 		return &TamperError{Segment: last.Name, Seq: h.FirstSeq, Offset: 0, Reason: "segment file name does not match its first seq (renamed segment)"}
 	}
 	if cp != nil && cp.Size > h.FirstSeq {
-		v.pins = []pin{cp.pin("CHECKPOINT")}
+		v.pins = []pin{cp.pin("the checkpoint in CHECKPOINT")}
 	}
 	active := newSegmentIndex(h.FirstSeq, h.size())
 	var tornAt int64 = -1
@@ -1574,11 +1574,18 @@ func (l *ImmutableLogger) Close() error {
 		// The final checkpoint is signed, cosigned and queued for the
 		// backup before the shipper's last round, which puts it after the
 		// batches it covers.
-		ctx, cancel := context.WithTimeout(context.Background(), l.opts.WitnessTimeout)
-		if _, cerr := l.checkpointNow(ctx, true, &head); cerr != nil && !errors.Is(cerr, ErrWitness) {
-			err = cerr
+		// A log closed without new records keeps its checkpoint: Open and
+		// Close change nothing on disk.
+		l.cpMu.Lock()
+		same := l.cpLast != nil && !l.cpLast.Legacy && l.cpLast.Head() == head
+		l.cpMu.Unlock()
+		if !same {
+			ctx, cancel := context.WithTimeout(context.Background(), l.opts.WitnessTimeout)
+			if _, cerr := l.checkpointNow(ctx, true, &head); cerr != nil && !errors.Is(cerr, ErrWitness) {
+				err = cerr
+			}
+			cancel()
 		}
-		cancel()
 	}
 	var backupErr error
 	if l.shipper != nil {

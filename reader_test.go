@@ -812,8 +812,10 @@ func TestOpenReaderCopy(t *testing.T) {
 	// still read: the indexes are built in memory.
 	require.NoError(t, os.Remove(filepath.Join(dir, indexName(segs[0].FirstSeq))))
 	require.NoError(t, os.Remove(filepath.Join(dir, indexName(segs[2].FirstSeq))))
-	require.NoError(t, os.Remove(filepath.Join(dir, checkpointFile)))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, indexName(segs[1].FirstSeq)), []byte("TOLIDX01 nonsense"), 0o444))
+	// A copy taken while the log was written, before its first seal and
+	// before Close: CHECKPOINT still records the empty log.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, checkpointFile), formatCheckpoint(l.logID, Head{Chain: genesisChain(l.logID)}), 0o644))
 	before := dirState(t, dir)
 
 	r, err := OpenReader(dir)

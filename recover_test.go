@@ -707,19 +707,23 @@ func TestRecoverCutTailErrorMatchesVerify(t *testing.T) {
 	assert.Equal(t, "", ote.Segment, "the tail is missing, not damaged in a segment: %v", oerr)
 }
 
-// TestRecoverTornFirstRecord tears the only record of a new log (no
-// checkpoint yet, no record to search after): Open must fall back to the
-// empty log and the first record logged after is seq 0 again.
+// TestRecoverTornFirstRecord tears the only record of a new log (only the
+// checkpoint of its creation, no record to search after): Open must fall
+// back to the empty log and the first record logged after is seq 0 again.
 func TestRecoverTornFirstRecord(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	l, err := Open(dir, Options{})
 	require.NoError(t, err)
 	genesis := l.Head()
+	created, err := os.ReadFile(filepath.Join(dir, checkpointFile))
+	require.NoError(t, err)
 	_, err = l.Info("torn", nil)
 	require.NoError(t, err)
 	require.NoError(t, l.Close())
-	require.NoError(t, os.Remove(filepath.Join(dir, checkpointFile)))
+	// As if the process died before Close: CHECKPOINT is still the one
+	// written when the log was created.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, checkpointFile), created, 0o644))
 	name := segmentName(0)
 	_, frames := segmentFrames(t, dir, name)
 	require.Len(t, frames, 1)

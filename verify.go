@@ -122,7 +122,7 @@ func verifyLocal(ctx context.Context, dir string, limit func() (*verifyLimit, er
 	}
 	var pins []pin
 	if cp != nil {
-		pins = append(pins, cp.pin("CHECKPOINT"))
+		pins = append(pins, cp.pin("the checkpoint in CHECKPOINT"))
 		cr := CheckpointReport{Source: "CHECKPOINT", Size: cp.Size}
 		if opts.Verifiers != nil && cp.signed {
 			_, n, err := OpenCheckpoint(cp.raw, opts.Verifiers)
