@@ -476,15 +476,15 @@ func Open(dir string, opts Options) (*ImmutableLogger, error) {
 		}
 	}
 	go l.run()
-	if opts.CheckpointInterval > 0 {
-		l.cpDone = make(chan struct{})
-		go l.checkpointer()
-	}
 	if opts.Backup != nil {
 		if l.shipper, err = startShipper(context.Background(), l); err != nil {
 			l.Close()
 			return nil, err
 		}
+	}
+	if opts.CheckpointInterval > 0 {
+		l.cpDone = make(chan struct{})
+		go l.checkpointer()
 	}
 	return l, nil
 }
