@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -154,6 +155,9 @@ type shipper struct {
 	lastCPShipped uint64
 	// Signed checkpoints waiting for the batches they cover (s.mu).
 	pendingCP []pendingCheckpoint
+	// checked: the local log continues the backup's newest checkpoint
+	// (checkDiverged); nothing ships before.
+	checked bool
 }
 
 // pendingCheckpoint is a signed checkpoint of size records, put into the
@@ -394,10 +398,69 @@ func batchBody(v *readView, from, to uint64, body []byte) ([]byte, error) {
 	return body, err
 }
 
+// ErrBackupDiverged is reported (BackupStatus.LastError, SyncBackup) when
+// the local log does not continue the backup's newest checkpoint: the local
+// directory was rolled back, cut or rewritten. Shipping stops rather than
+// fork the backup; the backup keeps the history it has.
+var ErrBackupDiverged = errors.New("treeoflife: the local log does not continue the backup")
+
+// checkDiverged compares the local log with the backup's newest checkpoint:
+// the log must hold at least its records and agree with it at its size.
+// It runs in the shipping goroutine before anything is shipped, so that Open
+// does not wait for the store.
+func (s *shipper) checkDiverged(ctx context.Context) (permanent bool, err error) {
+	b, err := BackupAnchor{Sink: s.sink, Prefix: s.l.opts.BackupPrefix}.Latest(ctx, checkpointOrigin(s.l.logID))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	c, err := parseBackupCheckpoint(s.l.logID, b)
+	if err != nil {
+		return true, &TamperError{Segment: checkpointKey(s.root, 0), Seq: 0, Offset: -1, Reason: "the backup's newest checkpoint is malformed: " + err.Error()}
+	}
+	v, _ := s.l.durableView()
+	if c.Size > v.Size {
+		return true, fmt.Errorf("%w: the backup has a checkpoint of %d records but the local log holds %d (rolled back or cut); shipping stopped", ErrBackupDiverged, c.Size, v.Size)
+	}
+	if c.Size == 0 {
+		return false, nil
+	}
+	chain, f, err := stateAt(v, c.Size)
+	if err != nil {
+		return false, err
+	}
+	if chain != c.Chain || f.root() != c.Head().Root {
+		return true, fmt.Errorf("%w: the local log differs from the backup's checkpoint at size %d (history rewritten); shipping stopped", ErrBackupDiverged, c.Size)
+	}
+	return false, nil
+}
+
 func (s *shipper) run() {
 	defer close(s.done)
 	timer := time.NewTimer(s.interval)
 	defer timer.Stop()
+	for {
+		permanent, err := s.checkDiverged(context.Background())
+		if err == nil {
+			s.mu.Lock()
+			s.checked = true
+			s.mu.Unlock()
+			break
+		}
+		s.recordErr(err, permanent)
+		if permanent {
+			<-s.quit
+			return
+		}
+		select {
+		case <-s.quit:
+			return
+		case <-timer.C:
+			timer.Reset(s.interval)
+		}
+	}
 	for {
 		size, committed := s.l.durableSize()
 		s.mu.Lock()
@@ -443,6 +506,12 @@ const shipParallel = 4
 // durable when the round began, so that a busy log is not cut into small
 // objects by chasing its end.
 func (s *shipper) round(ctx context.Context, force bool) {
+	s.mu.Lock()
+	checked := s.checked
+	s.mu.Unlock()
+	if !checked {
+		return
+	}
 	var target uint64
 	if force {
 		target, _ = s.l.durableSize()

@@ -330,3 +330,41 @@ func TestBackupAnchor(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBackupStopsOnRollback: a logger opened on a rolled-back copy of its
+// directory does not fork the backup: shipping stops with
+// ErrBackupDiverged, and no batch is added.
+func TestBackupStopsOnRollback(t *testing.T) {
+	ctx := context.Background()
+	sink, err := file.New(ctx, file.Config{Dir: t.TempDir()})
+	require.NoError(t, err)
+	dir, old := t.TempDir(), t.TempDir()
+	o := Options{Backup: sink, BackupBatchSize: 10}
+	l := openT(t, dir, o)
+	logN(t, l, 20)
+	require.NoError(t, l.Close())
+	copyDir(t, dir, old)
+	l = openT(t, dir, o)
+	logN(t, l, 20)
+	require.NoError(t, l.Close())
+	objects := func() int {
+		n := 0
+		for _, err := range sink.List(ctx, "") {
+			require.NoError(t, err)
+			n++
+		}
+		return n
+	}
+	before := objects()
+
+	l = openT(t, old, o)
+	logN(t, l, 5) // diverges from the backup at record 20
+	err = l.SyncBackup(ctx)
+	require.ErrorIs(t, err, ErrBackupDiverged)
+	require.ErrorIs(t, l.BackupStatus().LastError, ErrBackupDiverged)
+	require.Error(t, l.Close())
+	require.Equal(t, before, objects(), "nothing shipped from the rolled-back copy")
+	h, err := VerifyBackup(ctx, sink, RestoreOptions{})
+	require.NoError(t, err)
+	require.Equal(t, uint64(40), h.Size)
+}
