@@ -2,7 +2,8 @@
 // their backups. It needs no key to verify: the hash chain covers the stored
 // (sealed) bytes.
 //
-//	treeoflife verify DIR...                 verify log directories from disk
+//	treeoflife verify [flags] DIR...         verify log directories from disk, against signed checkpoints
+//	treeoflife checkpoint DIR                print (or, with a signing key, write) a log's checkpoint
 //	treeoflife stats DIR                     entries per level, size, time range, head
 //	treeoflife search [-n N] DIR TEXT        entries containing TEXT (unencrypted logs)
 //	treeoflife verify-backup [flags]         verify a backup in S3, GCS or a directory
@@ -44,7 +45,8 @@ func main() {
 }
 
 const usage = `usage:
-  treeoflife verify DIR...
+  treeoflife verify [--key PUB]... [--anchor FILE|backup|s3://B/P|gs://B/P|http://WITNESS]... [--require-signed] DIR...
+  treeoflife checkpoint [--key-file F | --key-env VAR] DIR
   treeoflife stats DIR
   treeoflife search [-n N] DIR TEXT
   treeoflife verify-backup [-prefix P] [-log ID] [-tenant T] [-records N]
@@ -67,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "verify":
 		err = verify(ctx, rest, stdout)
+	case "checkpoint":
+		err = checkpoint(ctx, rest, stdout)
 	case "stats":
 		err = stats(ctx, rest, stdout)
 	case "search":
@@ -114,26 +118,6 @@ func parse(fs *flag.FlagSet, args []string) error {
 
 func printHead(w io.Writer, what string, h treeoflife.Head) {
 	fmt.Fprintf(w, "%s: OK, %d records\n  chain head  %s\n  merkle root %s\n", what, h.Size, h.Chain, h.Root)
-}
-
-func verify(ctx context.Context, args []string, w io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: verify needs at least one log directory", errUsage)
-	}
-	var firstErr error
-	for _, dir := range args {
-		h, err := treeoflife.VerifyDir(ctx, dir)
-		if err != nil {
-			// Go on with the other directories; tampering wins the exit status.
-			fmt.Fprintf(w, "%s: FAILED: %v\n", dir, err)
-			if firstErr == nil || errors.Is(err, treeoflife.ErrTampered) && !errors.Is(firstErr, treeoflife.ErrTampered) {
-				firstErr = fmt.Errorf("%s: %w", dir, err)
-			}
-			continue
-		}
-		printHead(w, dir, h)
-	}
-	return firstErr
 }
 
 func stats(ctx context.Context, args []string, w io.Writer) error {
