@@ -107,4 +107,3 @@ func copyTree(t *testing.T, from, to string) {
 		require.NoError(t, os.WriteFile(filepath.Join(to, de.Name()), b, fi.Mode().Perm()))
 	}
 }
-
