@@ -215,3 +215,10 @@ func (tw *testWitness) verifier() note.Verifier {
 	require.NoError(tw.t, err)
 	return v
 }
+
+// httptestServer serves h until the test ends and returns its URL.
+func httptestServer(t testing.TB, h http.Handler) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
