@@ -59,11 +59,8 @@ func ParseCheckpoint(text []byte) (origin string, size uint64, root tlog.Hash, e
 	return string(lines[0]), size, root, nil
 }
 
-// maxSize is the largest tree size accepted: tlog addresses trees with int64.
-const maxSize = 1<<63 - 1
-
 // parseDecimal parses a canonical ASCII decimal (no sign, no leading zero
-// unless it is "0") of at most maxSize.
+// unless it is "0") of at most 2^63-1: tlog addresses trees with int64.
 func parseDecimal(b []byte) (uint64, bool) {
 	if len(b) == 0 || len(b) > 19 || len(b) > 1 && b[0] == '0' {
 		return 0, false

@@ -149,27 +149,27 @@ func newLogConfig(l Log, signer note.Signer) (logConfig, error) {
 		lc.origin, lc.prefix = base, true
 	}
 	if lc.origin == "" {
-		return lc, errors.New("Origin is empty")
+		return lc, errors.New("empty Origin")
 	}
 	if strings.ContainsAny(lc.origin, "*\n") {
-		return lc, fmt.Errorf("Origin %q: a \"*\" may only end it and it is one line", l.Origin)
+		return lc, fmt.Errorf("invalid Origin %q: a \"*\" may only end it, and it is one line", l.Origin)
 	}
 	if len(l.Keys) == 0 {
-		return lc, fmt.Errorf("Keys of %q is empty", l.Origin)
+		return lc, fmt.Errorf("empty Keys for %q", l.Origin)
 	}
 	var vs []note.Verifier
 	seen := make(map[string]bool)
 	for _, k := range l.Keys {
 		v, err := note.NewVerifier(k)
 		if err != nil {
-			return lc, fmt.Errorf("Keys of %q: %q: %w", l.Origin, k, err)
+			return lc, fmt.Errorf("invalid key %q in Keys for %q: %w", k, l.Origin, err)
 		}
 		id := fmt.Sprintf("%s+%08x", v.Name(), v.KeyHash())
 		if seen[id] {
-			return lc, fmt.Errorf("Keys of %q: key %s listed twice", l.Origin, id)
+			return lc, fmt.Errorf("key %s listed twice in Keys for %q", id, l.Origin)
 		}
 		if v.Name() == signer.Name() && v.KeyHash() == signer.KeyHash() {
-			return lc, fmt.Errorf("Keys of %q: key %s is the witness's own", l.Origin, id)
+			return lc, fmt.Errorf("key %s in Keys for %q is the witness's own", id, l.Origin)
 		}
 		seen[id] = true
 		vs = append(vs, v)
