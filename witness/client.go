@@ -107,7 +107,8 @@ func (c *Client) Name() string { return c.verifier.Name() }
 // calls prove for a consistency proof from that size to the checkpoint's;
 // prove is not called when the proof is empty. On a 409 whose body is the
 // witness's size, Cosign learns that size and tries once more: it returns an
-// error wrapping ErrRollback when the size is larger than the checkpoint's,
+// error wrapping ErrRollback (and a *ConflictError with the size) when the
+// size is larger than the checkpoint's,
 // and a *ConflictError when the second attempt conflicts again. A witness
 // refusing a checkpoint inconsistent with its own yields ErrFork.
 func (c *Client) Cosign(ctx context.Context, signedCheckpoint []byte, prove func(ctx context.Context, oldSize, newSize uint64) (tlog.TreeProof, error)) ([]note.Signature, error) {

@@ -65,12 +65,12 @@ func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) addCheckpoint(rw http.ResponseWriter, r *http.Request) {
-	max := h.w.maxRequest
-	if r.ContentLength > max {
+	limit := h.w.maxRequest
+	if r.ContentLength > limit {
 		http.Error(rw, "request body too large", http.StatusRequestEntityTooLarge)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, max))
+	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, limit))
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):

@@ -70,10 +70,11 @@ func TestSizeZeroAndGrowth(t *testing.T) {
 	l.grow(100)
 	tw.add(l, 7, 107)
 	tw.add(l, 107, 107)
-	_, size, root, err := ParseCheckpoint([]byte(strings.SplitN(string(tw.stateBytes(l.origin)), "\n", 2)[1][:len(l.text(107))]))
+	st, err := loadState(tw.dir, l.origin, tw.signer)
 	require.NoError(t, err)
-	require.EqualValues(t, 107, size)
-	require.Equal(t, l.root(107), root)
+	require.EqualValues(t, 107, st.size)
+	require.Equal(t, l.root(107), st.root)
+	require.True(t, bytes.HasPrefix(st.note, []byte(l.text(107)+"\n— ")))
 }
 
 func TestRefusals(t *testing.T) {
