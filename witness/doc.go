@@ -39,11 +39,12 @@
 // checks run in the order of the specification, each with its status:
 //
 //   - 413: the body exceeds Config.MaxRequestBytes;
-//   - 400: the body or the checkpoint is malformed (ParseCheckpoint), a proof
-//     from size 0 is not empty, or the old size exceeds the checkpoint's;
+//   - 400: the body or the checkpoint is malformed (ParseCheckpoint), or a
+//     proof from size 0 is not empty;
 //   - 404: no Config.Logs entry matches the origin;
 //   - 403: no trusted key of the log signed the checkpoint (signatures by
 //     unknown keys are ignored, an invalid one by a trusted key is refused);
+//   - 400: the old size exceeds the checkpoint's;
 //   - 409: the old size is not the size the witness recorded for the origin
 //     (zero if none). The body is that size in decimal and a newline, with
 //     Content-Type text/x.tlog.size, so a client can retry from it;
