@@ -8,6 +8,7 @@
 //	treeoflife search [-n N] DIR TEXT        entries containing TEXT (unencrypted logs)
 //	treeoflife verify-backup [flags]         verify a backup in S3, GCS or a directory
 //	treeoflife restore [flags] DIR           rebuild a log directory from a backup
+//	treeoflife witness keygen|serve [flags]  run a C2SP tlog-witness (package witness)
 //
 // The backup commands take the backend from the environment, as
 // treeoflife.OptionsFromEnv does: BACKUP_PROVIDER (s3, gcs or file) and its
@@ -51,6 +52,8 @@ const usage = `usage:
   treeoflife search [-n N] DIR TEXT
   treeoflife verify-backup [-prefix P] [-log ID] [-tenant T] [-records N]
   treeoflife restore [-prefix P] [-log ID] [-tenant T] [-records N] [-until RFC3339] DIR
+  treeoflife witness keygen --out FILE NAME
+  treeoflife witness serve --state DIR [--addr ADDR] --key-file FILE|--key-env VAR --log ORIGIN=VKEY...
 
 The backup commands read BACKUP_PROVIDER (s3, gcs, file) and its variables
 from the environment; restore reads TOL_ENCRYPTION_KEY for an encrypted log.
@@ -79,6 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = verifyBackup(ctx, rest, stdout)
 	case "restore":
 		err = restore(ctx, rest, stdout)
+	case "witness":
+		err = witnessCmd(ctx, rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
