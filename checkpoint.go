@@ -501,6 +501,9 @@ func (l *ImmutableLogger) witness(ctx context.Context, c *Checkpoint, b []byte) 
 		if newSize != c.Size {
 			return nil, fmt.Errorf("treeoflife: witness asked for a proof to size %d, the checkpoint has %d", newSize, c.Size)
 		}
+		if oldSize == 0 || oldSize == newSize {
+			return nil, nil // RFC 6962: the empty proof
+		}
 		return l.ProveConsistency(ctx, oldSize, newSize)
 	}
 	for _, w := range l.opts.Witnesses {

@@ -141,7 +141,7 @@ func parseAnchor(ctx context.Context, a, witnessKey string) (treeoflife.Anchor, 
 		}
 		return treeoflife.BackupAnchor{Sink: sink, Prefix: prefix}, nil
 	case "http", "https":
-		return witnessAnchor(a, witnessKey)
+		return newWitnessAnchor(a, witnessKey)
 	}
 	return nil, fmt.Errorf("unknown anchor scheme %q", u.Scheme)
 }
