@@ -97,6 +97,9 @@ func NewClient(url, vkey string, hc *http.Client) (*Client, error) {
 	return &Client{url: strings.TrimSuffix(url, "/"), verifier: v, hc: hc, last: make(map[string]uint64)}, nil
 }
 
+// String names the witness by its URL, in reports.
+func (c *Client) String() string { return "witness " + c.url }
+
 // Name returns the witness's name, from its vkey.
 func (c *Client) Name() string { return c.verifier.Name() }
 
