@@ -56,6 +56,7 @@ func TestVerifyWithKeyAndAnchor(t *testing.T) {
 	copyTree(t, dir, old)
 	code, out, stderr = runCLI(t, "checkpoint", "--key-file", skeyFile, dir)
 	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, "\n\n\u2014 cli-test ", "a signed checkpoint")
 	signedLog(t, dir, skey, 5)
 	code, cp, _ = runCLI(t, "checkpoint", dir)
 	require.Equal(t, 0, code)
