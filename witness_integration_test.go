@@ -89,7 +89,7 @@ func TestWitnessedLog(t *testing.T) {
 	_, err = l.Checkpoint(ctx)
 	require.NoError(t, err)
 	logSome(l, 40, "second") // crosses segments: the witnesses check a consistency proof
-	cp, err = l.Checkpoint(ctx)
+	cp, err := l.Checkpoint(ctx)
 	require.NoError(t, err)
 	require.NoError(t, l.Close())
 
