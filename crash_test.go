@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // The crash tests run the logger in a child process (this test binary,
@@ -31,6 +32,7 @@ const (
 	crashEnvDurability = "TOL_CRASH_CHILD_DURABILITY" // "sync" or "buffered"
 	crashEnvCompress   = "TOL_CRASH_CHILD_COMPRESS"   // "1" to gzip sealed segments
 	crashEnvSeed       = "TOL_CRASH_CHILD_SEED"       // seeds the child's entry contents
+	crashEnvSignKey    = "TOL_CRASH_CHILD_SIGN_KEY"   // a signing key: checkpoints every millisecond
 	// TOL_CRASH_SEED, set by a developer, reproduces a failed run.
 	crashEnvParentSeed = "TOL_CRASH_SEED"
 )
@@ -68,6 +70,12 @@ func crashChild(dir string) {
 	seed, err := strconv.ParseUint(os.Getenv(crashEnvSeed), 10, 64)
 	if err != nil {
 		fail("bad seed: %v", err)
+	}
+	if skey := os.Getenv(crashEnvSignKey); skey != "" {
+		if opts.Signer, err = note.NewSigner(skey); err != nil {
+			fail("signing key: %v", err)
+		}
+		opts.CheckpointInterval = time.Millisecond // kills land in checkpoint writes
 	}
 	l, err := Open(dir, opts)
 	if err != nil {
@@ -223,6 +231,30 @@ func TestCrashBuffered(t *testing.T) {
 	testCrash(t, "buffered", 10)
 }
 
+// TestCrashSigned kills a logger that writes a signed checkpoint every
+// millisecond: a kill during a checkpoint write leaves a log that opens,
+// and verifies with every record covered by a checkpoint signed by its key
+// once it is closed.
+func TestCrashSigned(t *testing.T) {
+	skey, vkey, err := GenerateSigningKey("crash-test")
+	require.NoError(t, err)
+	t.Setenv(crashEnvSignKey, skey)
+	signer, err := note.NewSigner(skey)
+	require.NoError(t, err)
+	vs, err := NewVerifiers(vkey)
+	require.NoError(t, err)
+	crashSigner, crashVerifiers = signer, vs
+	t.Cleanup(func() { crashSigner, crashVerifiers = nil, nil })
+	testCrash(t, "buffered", 8)
+}
+
+// crashSigner and crashVerifiers are set by TestCrashSigned, which does
+// not run in parallel with the other crash tests.
+var (
+	crashSigner    note.Signer
+	crashVerifiers note.Verifiers
+)
+
 func testCrash(t *testing.T, durability string, iterations int) {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv(crashEnvParentSeed); s != "" {
@@ -241,7 +273,7 @@ func testCrash(t *testing.T, durability string, iterations int) {
 		n := runCrashChild(t, dir, durability, compress, rng.Uint64(), killAfter, acked)
 		t.Logf("iteration %d: compress=%v, killed after %d acks, %d acked", it, compress, killAfter, n)
 
-		l, err := Open(dir, Options{SegmentSize: crashSegmentSize, Compress: compress})
+		l, err := Open(dir, Options{SegmentSize: crashSegmentSize, Compress: compress, Signer: crashSigner, CheckpointInterval: -1})
 		require.NoError(t, err, "iteration %d: Open after the kill", it)
 		l.compressor.wait() // so the segments do not change under readDiskRecords
 		tmps, err := filepath.Glob(filepath.Join(dir, "*.tmp"))
@@ -273,6 +305,11 @@ func testCrash(t *testing.T, durability string, iterations int) {
 		vh, err := VerifyDir(ctx, dir)
 		require.NoError(t, err, "iteration %d", it)
 		require.Equal(t, uint64(len(recs)+1), vh.Size)
+		if crashVerifiers != nil {
+			rep, err := VerifyDirWith(ctx, dir, VerifyOptions{Verifiers: crashVerifiers, RequireSigned: true})
+			require.NoError(t, err, "iteration %d", it)
+			require.Equal(t, vh.Size, rep.Anchored)
+		}
 	}
 	segs, err := listSegments(dir)
 	require.NoError(t, err)
