@@ -560,7 +560,11 @@ func (s *scan) match(fr *frame, prev *Hash) (bool, error) {
 		searched = known
 	}
 	e := &s.e
-	if err := s.st.dec.decode(p, fr.Seq, e); err != nil {
+	if err := s.st.dec.decode(p, fr.Seq, s.v.Tenant, e); err != nil {
+		var me *misplacedError
+		if errors.As(err, &me) {
+			return false, &TamperError{Segment: s.st.r.name, Seq: fr.Seq, Offset: fr.Offset, Reason: me.reason}
+		}
 		return false, fmt.Errorf("treeoflife: record %d in %s is not a valid entry: %w", fr.Seq, s.st.r.name, err)
 	}
 	if cf.levels != allLevels && cf.levels&(1<<e.Level) == 0 {
@@ -913,13 +917,30 @@ type entryDecoder struct {
 
 var errSyntax = errors.New("malformed JSON")
 
-func (d *entryDecoder) decode(p []byte, seq uint64, e *Entry) error {
+// A misplacedError is an entry that is well formed but not the record it is
+// stored as: its seq is not the frame's, or its tenantId not the log's.
+type misplacedError struct{ reason string }
+
+func (e *misplacedError) Error() string { return e.reason }
+
+func tenantName(t string) string {
+	if t == "" {
+		return "no tenant"
+	}
+	return fmt.Sprintf("tenant %q", t)
+}
+
+// decode decodes the stored entry p of the record at seq in the log of
+// tenant ("" for none). An entry whose seq or tenantId is not the record's
+// (one copied from another position or another tenant's log) is refused
+// with a *misplacedError.
+func (d *entryDecoder) decode(p []byte, seq uint64, tenant string, e *Entry) error {
 	*e = Entry{}
 	c := jsonCursor{b: p, d: d}
 	if !c.consume('{') {
 		return errSyntax
 	}
-	haveSeq := false
+	haveSeq, haveTenant := false, false
 	for first := true; ; first = false {
 		if c.consume('}') {
 			break
@@ -996,7 +1017,11 @@ func (d *entryDecoder) decode(p []byte, seq uint64, e *Entry) error {
 				e.PID = int(n)
 			}
 		case "tenantId":
+			haveTenant = true
 			if c.literal("null") {
+				if tenant != "" {
+					err = &misplacedError{fmt.Sprintf("entry has tenantId null in the log of tenant %q", tenant)}
+				}
 				break
 			}
 			raw, esc, ok := c.rawString()
@@ -1011,10 +1036,13 @@ func (d *entryDecoder) decode(p []byte, seq uint64, e *Entry) error {
 			default:
 				e.Tenant = string(unescape(d.scratch[:0], raw))
 			}
+			if err == nil && (tenant == "" || e.Tenant != tenant) {
+				err = &misplacedError{fmt.Sprintf("entry has tenantId %q in the log of %s", e.Tenant, tenantName(tenant))}
+			}
 		case "seq":
 			var n int64
 			if n, err = c.int(); err == nil && uint64(n) != seq {
-				err = fmt.Errorf("entry says seq %d but its frame says %d", n, seq)
+				err = &misplacedError{fmt.Sprintf("entry says seq %d but its frame says %d", n, seq)}
 			}
 			haveSeq = true
 		default:
@@ -1033,6 +1061,9 @@ func (d *entryDecoder) decode(p []byte, seq uint64, e *Entry) error {
 	}
 	if !haveSeq {
 		return errors.New("entry has no seq")
+	}
+	if !haveTenant && tenant != "" {
+		return &misplacedError{fmt.Sprintf("entry has no tenantId in the log of tenant %q", tenant)}
 	}
 	e.Seq = seq
 	if e.Metadata == nil {
@@ -1471,6 +1502,7 @@ func hex4(b []byte) (rune, int) {
 type Reader struct {
 	dir       string
 	logID     [16]byte
+	tenant    string // HEADER's
 	encrypted bool
 
 	mu     sync.Mutex
@@ -1494,7 +1526,7 @@ func OpenReader(dir string) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{dir: dir, logID: id, encrypted: hdr.Encryption != nil, chain: genesisChain(id)}
+	r := &Reader{dir: dir, logID: id, tenant: hdr.Tenant, encrypted: hdr.Encryption != nil, chain: genesisChain(id)}
 	if _, _, err := r.refresh(); err != nil {
 		return nil, err
 	}
@@ -1603,7 +1635,7 @@ func (r *Reader) refresh() (*readView, Head, error) {
 		r.sealed, r.active, r.activeEnd, r.chain, r.front = nil, nil, 0, genesisChain(r.logID), frontier{}
 		return nil, Head{}, err
 	}
-	v := &readView{Dir: r.dir, LogID: r.logID}
+	v := &readView{Dir: r.dir, LogID: r.logID, Tenant: r.tenant}
 	v.Indexes = make([]*segmentIndex, 0, len(r.sealed)+1)
 	v.Indexes = append(v.Indexes, r.sealed...)
 	if r.active != nil {
