@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -270,4 +271,148 @@ func TestSealedRecordBoundToTenant(t *testing.T) {
 	l.keys.tenant = saved
 	require.Equal(t, uint32(1), binary.BigEndian.Uint32(fr.Payload[1:5]))
 	require.NoError(t, l.Close())
+}
+
+// writeForgedIndexLog writes a log of several sealed segments and returns
+// its directory and the true Stats.
+func writeForgedIndexLog(t *testing.T, opts Options) (string, Stats) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	opts.SegmentSize = 96 << 10 // more than one index block per segment
+	l := openT(t, dir, opts)
+	levels := []Level{LevelInfo, LevelRevenue, LevelError, LevelAudit}
+	for i := range 1500 {
+		_, err := l.Log(ctx, levels[i%len(levels)], "event", Fields{"i": i, "pad": "0123456789abcdef0123456789abcdef"})
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Sync(ctx))
+	l.compressor.wait()
+	st, err := l.Stats(ctx)
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	segs, err := listSegments(dir)
+	require.NoError(t, err)
+	require.Greater(t, len(segs), 2)
+	require.Equal(t, opts.Compress, segs[0].Compressed)
+
+	// The checkpoint commits to every sealed segment's index, and the
+	// digest is that of the index files (with or without member offsets).
+	cp, err := readCheckpoint(dir, headerID(t, dir))
+	require.NoError(t, err)
+	require.Equal(t, len(segs)-1, cp.Indexes.Segments)
+	var xs []*segmentIndex
+	for _, sf := range segs[:len(segs)-1] {
+		x, err := readIndexFile(dir, sf.FirstSeq)
+		require.NoError(t, err)
+		require.Greater(t, len(x.Blocks), 1)
+		require.Equal(t, opts.Compress, x.Blocks[1].ZOffset > 0)
+		xs = append(xs, x)
+	}
+	require.Equal(t, cp.Indexes.Digest, digestIndexes(xs))
+	return dir, st
+}
+
+func headerID(t *testing.T, dir string) [16]byte {
+	t.Helper()
+	_, id, err := readHeader(dir)
+	require.NoError(t, err)
+	return id
+}
+
+// forgeIndex rewrites the index of segment 0 so that it counts fewer ERROR
+// records and no block admits one, with a valid CRC-32C: only the digest
+// in CHECKPOINT tells it from the true one.
+func forgeIndex(t *testing.T, dir string) string {
+	t.Helper()
+	x, err := readIndexFile(dir, 0)
+	require.NoError(t, err)
+	x.LevelCounts[LevelInfo] += x.LevelCounts[LevelError]
+	x.LevelCounts[LevelError] = 0
+	for i := range x.Blocks {
+		x.Blocks[i].Levels &^= 1 << LevelError
+	}
+	path := filepath.Join(dir, indexName(0))
+	require.NoError(t, os.Chmod(path, 0o644))
+	require.NoError(t, os.WriteFile(path, x.marshal(), 0o444))
+	_, err = readIndexFile(dir, 0)
+	require.NoError(t, err, "the forged index parses")
+	return indexName(0)
+}
+
+type statsReader interface {
+	entryReader
+	Stats(context.Context) (Stats, error)
+}
+
+// checkTrueResults requires src to return what the log holds.
+func checkTrueResults(t *testing.T, src statsReader, want Stats) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := src.Stats(ctx)
+	require.NoError(t, err)
+	require.Equal(t, want.Levels, st.Levels)
+	require.Equal(t, want.TotalEntries, st.TotalEntries)
+	es, err := src.Query(ctx, Query{"level": "ERROR"})
+	require.NoError(t, err)
+	require.Len(t, es, int(want.Levels[LevelError]))
+	require.EqualValues(t, 2, es[0].Seq, "the forged segment's records are found")
+	es, err = src.Read(ctx, Filter{Levels: []Level{LevelError}, Limit: 1000})
+	require.NoError(t, err)
+	require.Len(t, es, int(want.Levels[LevelError]))
+}
+
+// TestForgedIndex: an index file forged with a valid checksum changes
+// nothing that Stats, Query or Read return, and Verify names it.
+func TestForgedIndex(t *testing.T) {
+	ctx := context.Background()
+	for _, compress := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compress=%v", compress), func(t *testing.T) {
+			dir, want := writeForgedIndexLog(t, Options{Compress: compress})
+			forged := forgeIndex(t, dir)
+
+			_, err := VerifyDir(ctx, dir)
+			var te *TamperError
+			require.ErrorAs(t, err, &te)
+			require.Equal(t, forged, te.Segment)
+
+			r, err := OpenReader(dir)
+			require.NoError(t, err)
+			checkTrueResults(t, r, want)
+			require.NoError(t, r.Close())
+
+			var logged bytes.Buffer
+			l := openT(t, dir, Options{Compress: compress, SegmentSize: 96 << 10, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+			checkTrueResults(t, l, want)
+			require.Contains(t, logged.String(), forged)
+			require.Error(t, l.Verify(ctx), "the forged file is kept, as evidence")
+			require.NoError(t, l.Close())
+		})
+	}
+}
+
+// TestForgedIndexEncrypted: with the key, the index is rebuilt from the
+// decrypted records; a Reader, which has no key, refuses.
+func TestForgedIndexEncrypted(t *testing.T) {
+	ctx := context.Background()
+	for _, compress := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compress=%v", compress), func(t *testing.T) {
+			opts := Options{Compress: compress, EncryptionKey: testKey(0x61)}
+			dir, want := writeForgedIndexLog(t, opts)
+			forged := forgeIndex(t, dir)
+
+			_, err := VerifyDir(ctx, dir)
+			require.ErrorIs(t, err, ErrTampered)
+
+			_, err = OpenReader(dir)
+			var te *TamperError
+			require.ErrorAs(t, err, &te)
+			require.Equal(t, forged, te.Segment)
+
+			opts.SegmentSize = 96 << 10
+			l := openT(t, dir, opts)
+			checkTrueResults(t, l, want)
+			require.NoError(t, l.Close())
+		})
+	}
 }

@@ -1508,6 +1508,8 @@ type Reader struct {
 	mu     sync.Mutex
 	closed bool
 	sealed []*segmentIndex // the segments before the last, in order
+	// trusted is how many of sealed were checked (checkSealed).
+	trusted int
 	// The last segment, read up to activeEnd; nil before the log has one.
 	active    *segmentIndex
 	activeEnd int64
@@ -1632,7 +1634,7 @@ func (r *Reader) refresh() (*readView, Head, error) {
 	}
 	if err := r.catchUp(); err != nil {
 		// Start afresh next time rather than build on a partial state.
-		r.sealed, r.active, r.activeEnd, r.chain, r.front = nil, nil, 0, genesisChain(r.logID), frontier{}
+		r.sealed, r.active, r.activeEnd, r.chain, r.front, r.trusted = nil, nil, 0, genesisChain(r.logID), frontier{}, 0
 		return nil, Head{}, err
 	}
 	v := &readView{Dir: r.dir, LogID: r.logID, Tenant: r.tenant}
@@ -1647,6 +1649,12 @@ func (r *Reader) refresh() (*readView, Head, error) {
 }
 
 func (r *Reader) catchUp() error {
+	// CHECKPOINT before the segments: every sealed segment it commits to
+	// is then in the listing (see checkSealed).
+	cp, err := readCheckpoint(r.dir, r.logID)
+	if err != nil {
+		return err
+	}
 	segs, err := listSegments(r.dir)
 	if err != nil {
 		return fmt.Errorf("treeoflife: list %s: %w", r.dir, err)
@@ -1668,7 +1676,7 @@ func (r *Reader) catchUp() error {
 		if segs[i].Compressed && !hasMemberOffsets(x) {
 			// Compressed since it was loaded: its index now says where
 			// each block's gzip member starts.
-			if y, err := loadIndexReadOnly(r.dir, segs[i]); err == nil && y.Count == x.Count {
+			if y, err := loadIndexReadOnly(r.dir, segs[i]); err == nil && y.digest() == x.digest() {
 				r.sealed[i] = y
 			}
 		}
@@ -1693,7 +1701,46 @@ func (r *Reader) catchUp() error {
 	if last.FirstSeq != next {
 		return segmentGap(last, next)
 	}
+	if err := r.checkSealed(cp, last); err != nil {
+		return err
+	}
 	return r.scanActive(last)
+}
+
+// checkSealed checks the sealed segments' indexes loaded since the last
+// call against the checkpoint cp, and those it does not cover against
+// their segments (see indexCheck). The last segment listed may be sealed
+// and covered too: CHECKPOINT is written after a segment is sealed and
+// before its successor is created.
+func (r *Reader) checkSealed(cp *localCheckpoint, last segmentFile) error {
+	var d IndexDigest
+	if cp != nil {
+		d = cp.Indexes
+	}
+	if d.Segments == 0 && r.trusted == 0 {
+		return nil // no commitment (a log written before indexes were)
+	}
+	c := &indexCheck{dir: r.dir, rebuild: func(sf segmentFile) (*segmentIndex, bool, error) {
+		x, err := buildIndex(r.dir, sf, -1)
+		return x, !r.encrypted, err
+	}}
+	sealed := r.sealed
+	if d.Segments == len(r.sealed)+1 {
+		x, err := loadIndexReadOnly(r.dir, last)
+		if err != nil {
+			return err
+		}
+		sealed = append(slices.Clip(r.sealed), x)
+	}
+	if d.Segments < r.trusted {
+		d = IndexDigest{} // an older checkpoint than one already checked
+	}
+	if err := c.run(sealed, r.trusted, d); err != nil {
+		return err
+	}
+	copy(r.sealed, sealed)
+	r.trusted = len(r.sealed)
+	return nil
 }
 
 func segmentGap(sf segmentFile, want uint64) error {
