@@ -34,22 +34,28 @@ import (
 //
 // A sealed record's payload is an envelope:
 //
-//	0x01 || data key ID (4) || nonce (12) || AES-256-GCM ciphertext || tag (16)
+//	0x02 || data key ID (4) || nonce (12) || AES-256-GCM ciphertext || tag (16)
 //
-// with additional data logID (16) || seq (8) || the envelope's first 5 bytes,
-// so that a sealed record opens only at its own position in its own log.
-// The hash chain covers the envelope, so Verify needs no key.
+// with additional data logID (16) || seq (8) || tenant length (1) || tenant
+// || the envelope's first 5 bytes, so that a sealed record opens only at its
+// own position in its own tenant's log. Version 0x01 envelopes, written
+// before, have the additional data without the tenant and still open. The
+// hash chain covers the envelope, so Verify needs no key.
 
 // KeySize is the size of every key: AES-256.
 const KeySize = 32
 
 const (
-	sealedVersion      = 0x01 // first byte of a sealed payload; an entry starts with '{'
+	// The first byte of a sealed payload (an entry starts with '{'): records
+	// are sealed as version 2, which binds the tenant; version 1 records,
+	// written before, still open.
+	sealedVersion      = 0x02
+	sealedVersion1     = 0x01
 	envelopeHeaderSize = 1 + 4
 	nonceSize          = 12
 	tagSize            = 16
 	envelopeOverhead   = envelopeHeaderSize + nonceSize + tagSize
-	recordAADSize      = 16 + 8 + envelopeHeaderSize
+	recordAADSize      = 16 + 8 + 1 + MaxTenantIDLen + envelopeHeaderSize
 
 	cipherName = "AES-256-GCM"
 	kdfName    = "scrypt"
@@ -77,6 +83,19 @@ var (
 var dataKeyMaxRecords uint64 = 1 << 30
 
 var leafPrefix = []byte{0x00} // RFC 6962 leaf hash prefix
+
+// legacySealing makes new data keys wrapped and records sealed as before
+// the tenant was bound (legacy wrapping additional data, version 1
+// envelopes). Only tests set it, to write logs in the earlier format.
+var legacySealing bool
+
+// wrapAAD is the additional data a new data key is wrapped with.
+func wrapAAD(logID [16]byte, id uint32, tenant string) []byte {
+	if legacySealing {
+		return legacyDataKeyAAD(logID, id)
+	}
+	return dataKeyAAD(logID, id, tenant)
+}
 
 // A KeyProvider holds master keys and wraps (encrypts) and unwraps data keys
 // with them, so that master keys never leave it: Keyring holds keys in
@@ -415,13 +434,16 @@ type dataKey struct {
 	master   string                   // ID of the master key that wraps it
 	aead     cipher.AEAD              // nil when it cannot be used; err says why
 	err      error                    // ErrErased or ErrKeyRequired, with details
-	env      [envelopeHeaderSize]byte // 0x01 || id: how sealed payloads start
+	env      [envelopeHeaderSize]byte // 0x02 || id: how sealed payloads start
 	rotateAt atomic.Uint64            // record count at which a new data key is due
 }
 
 func newDataKey(hk *headerDataKey) *dataKey {
 	dk := &dataKey{id: hk.ID, master: hk.MasterKeyID}
 	dk.env[0] = sealedVersion
+	if legacySealing {
+		dk.env[0] = sealedVersion1
+	}
 	binary.BigEndian.PutUint32(dk.env[1:], hk.ID)
 	dk.rotateAt.Store(hk.From + dataKeyMaxRecords)
 	return dk
@@ -431,6 +453,7 @@ func newDataKey(hk *headerDataKey) *dataKey {
 type logKeys struct {
 	dir      string
 	logID    [16]byte
+	tenant   []byte // tenant length (1) || tenant: the record additional data's fixed part after the seq
 	provider KeyProvider
 	keyring  *Keyring // provider, when it is a Keyring: RotateKey adds to it
 
@@ -464,17 +487,64 @@ type sealState struct {
 // once; the bytes are fresh random bytes all the same.
 const nonceBatch = 64
 
-func dataKeyAAD(logID [16]byte, id uint32) []byte {
-	b := make([]byte, 0, len(dataKeyAADLabel)+16+4)
+// dataKeyAAD is the additional data data key id of the log is wrapped
+// with: "treeoflife data key" || 0x00 || logID (16) || id (4) || tenant
+// length (1) || tenant, so that a wrapped key is accepted only for its own
+// log, number and tenant.
+func dataKeyAAD(logID [16]byte, id uint32, tenant string) []byte {
+	b := legacyDataKeyAAD(logID, id)
+	b = append(b, byte(len(tenant)))
+	return append(b, tenant...)
+}
+
+// legacyDataKeyAAD is dataKeyAAD without the tenant, as data keys were
+// wrapped before the tenant was bound (see unwrapDataKey).
+func legacyDataKeyAAD(logID [16]byte, id uint32) []byte {
+	b := make([]byte, 0, len(dataKeyAADLabel)+16+4+1+MaxTenantIDLen)
 	b = append(b, dataKeyAADLabel...)
 	b = append(b, logID[:]...)
 	return binary.BigEndian.AppendUint32(b, id)
 }
 
-func recordAAD(aad *[recordAADSize]byte, logID *[16]byte, seq uint64, env *[envelopeHeaderSize]byte) {
+// unwrapDataKey unwraps data key hk of the log logID for tenant.
+//
+// It tries the additional data with the tenant first and, only when the
+// provider refuses it (ErrWrongKey), the legacy additional data without it,
+// so that logs whose keys were wrapped before keep opening. The fallback
+// does not weaken the binding: a key wrapped with a tenant in its
+// additional data never unwraps without it, so editing HEADER's tenant (to
+// pass one tenant's log off as another's) makes both attempts fail; only a
+// key genuinely wrapped the old way takes the fallback. For such a key the
+// tenant is still checked in every entry read (entryDecoder.decode).
+func unwrapDataKey(p KeyProvider, logID [16]byte, tenant string, hk *headerDataKey) ([]byte, error) {
+	raw, err := p.UnwrapKey(context.Background(), hk.MasterKeyID, hk.Wrapped, dataKeyAAD(logID, hk.ID, tenant))
+	if err != nil && errors.Is(err, ErrWrongKey) {
+		if old, oerr := p.UnwrapKey(context.Background(), hk.MasterKeyID, hk.Wrapped, legacyDataKeyAAD(logID, hk.ID)); oerr == nil {
+			return old, nil
+		}
+	}
+	return raw, err
+}
+
+// tenantAAD returns tenant length (1) || tenant, the part of a record's
+// additional data (version 2) that follows its seq.
+func tenantAAD(tenant string) []byte {
+	return append([]byte{byte(len(tenant))}, tenant...)
+}
+
+// recordAAD fills in the additional data of the record at seq whose
+// envelope starts with env, and returns it: logID (16) || seq (8) || env
+// for version 1, logID (16) || seq (8) || tenant (tenantAAD) || env for
+// version 2.
+func recordAAD(aad *[recordAADSize]byte, logID *[16]byte, seq uint64, tenant []byte, env []byte) []byte {
 	copy(aad[:16], logID[:])
 	binary.BigEndian.PutUint64(aad[16:24], seq)
-	copy(aad[24:], env[:])
+	n := 24
+	if env[0] != sealedVersion1 {
+		n += copy(aad[n:], tenant)
+	}
+	n += copy(aad[n:], env[:envelopeHeaderSize])
+	return aad[:n]
 }
 
 // initHeader fills in the HEADER of a new log: its tenant and, when
@@ -498,7 +568,7 @@ func (l *ImmutableLogger) initHeader(h *logHeader, id [16]byte) error {
 	rand.Read(raw)
 	defer clear(raw)
 	master := p.ActiveKeyID()
-	wrapped, err := p.WrapKey(context.Background(), master, raw, dataKeyAAD(id, 1))
+	wrapped, err := p.WrapKey(context.Background(), master, raw, wrapAAD(id, 1, h.Tenant))
 	if err != nil {
 		return fmt.Errorf("treeoflife: wrap data key 1 with master key %s: %w", master, err)
 	}
@@ -534,7 +604,7 @@ func (l *ImmutableLogger) loadKeys(h *logHeader) error {
 		}
 		k = &logKeys{provider: p, keyring: kr}
 	}
-	k.dir, k.logID, k.hdr = l.dir, l.logID, *h
+	k.dir, k.logID, k.hdr, k.tenant = l.dir, l.logID, *h, tenantAAD(h.Tenant)
 	keys := make([]*dataKey, len(enc.DataKeys))
 	usable := 0
 	var masters []string
@@ -554,7 +624,7 @@ func (l *ImmutableLogger) loadKeys(h *logHeader) error {
 			dk.err = fmt.Errorf("%w: data key %d was erased at %s", ErrErased, hk.ID, hk.ErasedAt.UTC().Format(time.RFC3339))
 			continue
 		}
-		raw, err := k.provider.UnwrapKey(context.Background(), hk.MasterKeyID, hk.Wrapped, dataKeyAAD(l.logID, hk.ID))
+		raw, err := unwrapDataKey(k.provider, l.logID, h.Tenant, hk)
 		switch {
 		case errors.Is(err, ErrKeyRequired):
 			dk.err = fmt.Errorf("%w: data key %d is wrapped by master key %s, which was not given", ErrKeyRequired, hk.ID, hk.MasterKeyID)
@@ -623,7 +693,7 @@ func (k *logKeys) rotate(ctx context.Context, from uint64) error {
 	rand.Read(raw)
 	defer clear(raw)
 	master := k.provider.ActiveKeyID()
-	wrapped, err := k.provider.WrapKey(ctx, master, raw, dataKeyAAD(k.logID, id))
+	wrapped, err := k.provider.WrapKey(ctx, master, raw, wrapAAD(k.logID, id, k.hdr.Tenant))
 	if err != nil {
 		return fmt.Errorf("treeoflife: wrap data key %d with master key %s: %w", id, master, err)
 	}
@@ -687,8 +757,8 @@ func (k *logKeys) sealLocked(dst []byte, e *encoder, seq uint64) ([]byte, Hash) 
 	dst = append(dst, e.nonce...)
 	e.buf = strconv.AppendUint(e.buf, seq, 10)
 	e.buf = append(e.buf, '}')
-	recordAAD(&e.aad, &k.logID, seq, &e.key.env)
-	dst = e.key.aead.Seal(dst, e.nonce, e.buf, e.aad[:])
+	aad := recordAAD(&e.aad, &k.logID, seq, k.tenant, e.key.env[:])
+	dst = e.key.aead.Seal(dst, e.nonce, e.buf, aad)
 	e.h.Reset()
 	e.h.Write(leafPrefix)
 	e.h.Write(dst[start:])
@@ -698,7 +768,7 @@ func (k *logKeys) sealLocked(dst []byte, e *encoder, seq uint64) ([]byte, Hash) 
 // open returns the entry sealed in payload, the record at seq, appended to
 // dst.
 func (k *logKeys) open(seq uint64, p, dst []byte) ([]byte, error) {
-	if len(p) < envelopeOverhead || p[0] != sealedVersion {
+	if len(p) < envelopeOverhead || (p[0] != sealedVersion && p[0] != sealedVersion1) {
 		return nil, fmt.Errorf("%w: record %d is not a sealed record", ErrDecrypt, seq)
 	}
 	id := binary.BigEndian.Uint32(p[1:envelopeHeaderSize])
@@ -711,8 +781,7 @@ func (k *logKeys) open(seq uint64, p, dst []byte) ([]byte, error) {
 		return nil, fmt.Errorf("treeoflife: record %d: %w", seq, dk.err)
 	}
 	var aad [recordAADSize]byte
-	recordAAD(&aad, &k.logID, seq, &dk.env)
-	out, err := dk.aead.Open(dst, p[envelopeHeaderSize:envelopeHeaderSize+nonceSize], p[envelopeHeaderSize+nonceSize:], aad[:])
+	out, err := dk.aead.Open(dst, p[envelopeHeaderSize:envelopeHeaderSize+nonceSize], p[envelopeHeaderSize+nonceSize:], recordAAD(&aad, &k.logID, seq, k.tenant, p))
 	if err != nil {
 		return nil, fmt.Errorf("%w: record %d does not authenticate under data key %d: it was modified, or moved from another position or log", ErrDecrypt, seq, id)
 	}

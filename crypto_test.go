@@ -509,7 +509,8 @@ func TestSealedRecordBoundToPosition(t *testing.T) {
 		"plain JSON":    []byte(`{"id":"x"}`),
 		"unknown key":   append([]byte{sealedVersion, 0, 0, 0, 9}, p[envelopeHeaderSize:]...),
 		"key ID zero":   append([]byte{sealedVersion, 0, 0, 0, 0}, p[envelopeHeaderSize:]...),
-		"other version": append([]byte{0x02}, p[1:]...),
+		"other version": append([]byte{0x03}, p[1:]...),
+		"version 1":     append([]byte{sealedVersion1}, p[1:]...),
 		"nonce changed": append(append(bytes.Clone(p[:envelopeHeaderSize]), 0xff), p[envelopeHeaderSize+1:]...),
 	} {
 		_, err := a.openPayload(3, bad, nil)

@@ -50,6 +50,12 @@ type segmentIndex struct {
 	MaxTime     int64
 	LevelCounts [LevelSystem + 1]uint64
 	Blocks      []indexBlock
+
+	// partial: rebuilt without the key of some records (level 0, time 0),
+	// so not the index a checkpoint commits to.
+	partial bool
+	sum     Hash // digest(), once summed
+	summed  bool
 }
 
 func newSegmentIndex(firstSeq uint64, headerSize int64) *segmentIndex {
@@ -191,6 +197,7 @@ func loadIndex(dir string, sf segmentFile, open payloadOpener) (*segmentIndex, e
 		return nil, err
 	}
 	if !complete {
+		x.partial = true
 		return x, nil
 	}
 	if err := writeIndex(dir, x); err != nil {

@@ -542,6 +542,9 @@ func (l *ImmutableLogger) open() error {
 		err = l.startFresh()
 	} else {
 		err = l.recover(segs, cp)
+		if err == nil {
+			err = l.checkIndexes(cp)
+		}
 	}
 	if err == nil && l.keys != nil {
 		l.keys.commit = l.commitHeader
@@ -706,6 +709,9 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *localCheckpoint) error
 			return err
 		}
 		level, t := l.payloadLevelTime(fr.Seq, fr.Payload, &scratch)
+		if level == 0 {
+			active.partial = true // a record it could not open
+		}
 		active.add(fr.Seq, fr.Offset, int64(frameHeaderSize+len(fr.Payload)), level, t, &prev)
 	}
 	if cp != nil && v.size < cp.Size {

@@ -18,7 +18,7 @@ func sampleEntry(t testing.TB) *Entry {
 	t.Helper()
 	var d entryDecoder
 	var e Entry
-	require.NoError(t, d.decode([]byte(sampleEntryJSON), 7, &e))
+	require.NoError(t, d.decode([]byte(sampleEntryJSON), 7, "", &e))
 	return &e
 }
 
@@ -460,7 +460,7 @@ func FuzzMatch(f *testing.F) {
 		}
 		var d entryDecoder
 		var e Entry
-		decodeErr := d.decode(payload, 0, &e)
+		decodeErr := d.decode(payload, 0, "", &e)
 		if q != nil && decodeErr == nil {
 			cq, err := compileQuery(q)
 			require.NoError(t, err)

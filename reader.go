@@ -560,7 +560,11 @@ func (s *scan) match(fr *frame, prev *Hash) (bool, error) {
 		searched = known
 	}
 	e := &s.e
-	if err := s.st.dec.decode(p, fr.Seq, e); err != nil {
+	if err := s.st.dec.decode(p, fr.Seq, s.v.Tenant, e); err != nil {
+		var me *misplacedError
+		if errors.As(err, &me) {
+			return false, &TamperError{Segment: s.st.r.name, Seq: fr.Seq, Offset: fr.Offset, Reason: me.reason}
+		}
 		return false, fmt.Errorf("treeoflife: record %d in %s is not a valid entry: %w", fr.Seq, s.st.r.name, err)
 	}
 	if cf.levels != allLevels && cf.levels&(1<<e.Level) == 0 {
@@ -913,13 +917,30 @@ type entryDecoder struct {
 
 var errSyntax = errors.New("malformed JSON")
 
-func (d *entryDecoder) decode(p []byte, seq uint64, e *Entry) error {
+// A misplacedError is an entry that is well formed but not the record it is
+// stored as: its seq is not the frame's, or its tenantId not the log's.
+type misplacedError struct{ reason string }
+
+func (e *misplacedError) Error() string { return e.reason }
+
+func tenantName(t string) string {
+	if t == "" {
+		return "no tenant"
+	}
+	return fmt.Sprintf("tenant %q", t)
+}
+
+// decode decodes the stored entry p of the record at seq in the log of
+// tenant ("" for none). An entry whose seq or tenantId is not the record's
+// (one copied from another position or another tenant's log) is refused
+// with a *misplacedError.
+func (d *entryDecoder) decode(p []byte, seq uint64, tenant string, e *Entry) error {
 	*e = Entry{}
 	c := jsonCursor{b: p, d: d}
 	if !c.consume('{') {
 		return errSyntax
 	}
-	haveSeq := false
+	haveSeq, haveTenant := false, false
 	for first := true; ; first = false {
 		if c.consume('}') {
 			break
@@ -996,7 +1017,11 @@ func (d *entryDecoder) decode(p []byte, seq uint64, e *Entry) error {
 				e.PID = int(n)
 			}
 		case "tenantId":
+			haveTenant = true
 			if c.literal("null") {
+				if tenant != "" {
+					err = &misplacedError{fmt.Sprintf("entry has tenantId null in the log of tenant %q", tenant)}
+				}
 				break
 			}
 			raw, esc, ok := c.rawString()
@@ -1011,10 +1036,13 @@ func (d *entryDecoder) decode(p []byte, seq uint64, e *Entry) error {
 			default:
 				e.Tenant = string(unescape(d.scratch[:0], raw))
 			}
+			if err == nil && (tenant == "" || e.Tenant != tenant) {
+				err = &misplacedError{fmt.Sprintf("entry has tenantId %q in the log of %s", e.Tenant, tenantName(tenant))}
+			}
 		case "seq":
 			var n int64
 			if n, err = c.int(); err == nil && uint64(n) != seq {
-				err = fmt.Errorf("entry says seq %d but its frame says %d", n, seq)
+				err = &misplacedError{fmt.Sprintf("entry says seq %d but its frame says %d", n, seq)}
 			}
 			haveSeq = true
 		default:
@@ -1033,6 +1061,9 @@ func (d *entryDecoder) decode(p []byte, seq uint64, e *Entry) error {
 	}
 	if !haveSeq {
 		return errors.New("entry has no seq")
+	}
+	if !haveTenant && tenant != "" {
+		return &misplacedError{fmt.Sprintf("entry has no tenantId in the log of tenant %q", tenant)}
 	}
 	e.Seq = seq
 	if e.Metadata == nil {
@@ -1471,11 +1502,14 @@ func hex4(b []byte) (rune, int) {
 type Reader struct {
 	dir       string
 	logID     [16]byte
+	tenant    string // HEADER's
 	encrypted bool
 
 	mu     sync.Mutex
 	closed bool
 	sealed []*segmentIndex // the segments before the last, in order
+	// trusted is how many of sealed were checked (checkSealed).
+	trusted int
 	// The last segment, read up to activeEnd; nil before the log has one.
 	active    *segmentIndex
 	activeEnd int64
@@ -1494,7 +1528,7 @@ func OpenReader(dir string) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{dir: dir, logID: id, encrypted: hdr.Encryption != nil, chain: genesisChain(id)}
+	r := &Reader{dir: dir, logID: id, tenant: hdr.Tenant, encrypted: hdr.Encryption != nil, chain: genesisChain(id)}
 	if _, _, err := r.refresh(); err != nil {
 		return nil, err
 	}
@@ -1600,10 +1634,10 @@ func (r *Reader) refresh() (*readView, Head, error) {
 	}
 	if err := r.catchUp(); err != nil {
 		// Start afresh next time rather than build on a partial state.
-		r.sealed, r.active, r.activeEnd, r.chain, r.front = nil, nil, 0, genesisChain(r.logID), frontier{}
+		r.sealed, r.active, r.activeEnd, r.chain, r.front, r.trusted = nil, nil, 0, genesisChain(r.logID), frontier{}, 0
 		return nil, Head{}, err
 	}
-	v := &readView{Dir: r.dir, LogID: r.logID}
+	v := &readView{Dir: r.dir, LogID: r.logID, Tenant: r.tenant}
 	v.Indexes = make([]*segmentIndex, 0, len(r.sealed)+1)
 	v.Indexes = append(v.Indexes, r.sealed...)
 	if r.active != nil {
@@ -1615,6 +1649,12 @@ func (r *Reader) refresh() (*readView, Head, error) {
 }
 
 func (r *Reader) catchUp() error {
+	// CHECKPOINT before the segments: every sealed segment it commits to
+	// is then in the listing (see checkSealed).
+	cp, err := readCheckpoint(r.dir, r.logID)
+	if err != nil {
+		return err
+	}
 	segs, err := listSegments(r.dir)
 	if err != nil {
 		return fmt.Errorf("treeoflife: list %s: %w", r.dir, err)
@@ -1636,7 +1676,7 @@ func (r *Reader) catchUp() error {
 		if segs[i].Compressed && !hasMemberOffsets(x) {
 			// Compressed since it was loaded: its index now says where
 			// each block's gzip member starts.
-			if y, err := loadIndexReadOnly(r.dir, segs[i]); err == nil && y.Count == x.Count {
+			if y, err := loadIndexReadOnly(r.dir, segs[i]); err == nil && y.digest() == x.digest() {
 				r.sealed[i] = y
 			}
 		}
@@ -1661,7 +1701,46 @@ func (r *Reader) catchUp() error {
 	if last.FirstSeq != next {
 		return segmentGap(last, next)
 	}
+	if err := r.checkSealed(cp, last); err != nil {
+		return err
+	}
 	return r.scanActive(last)
+}
+
+// checkSealed checks the sealed segments' indexes loaded since the last
+// call against the checkpoint cp, and those it does not cover against
+// their segments (see indexCheck). The last segment listed may be sealed
+// and covered too: CHECKPOINT is written after a segment is sealed and
+// before its successor is created.
+func (r *Reader) checkSealed(cp *localCheckpoint, last segmentFile) error {
+	var d IndexDigest
+	if cp != nil {
+		d = cp.Indexes
+	}
+	if d.Segments == 0 && r.trusted == 0 {
+		return nil // no commitment (a log written before indexes were)
+	}
+	c := &indexCheck{dir: r.dir, rebuild: func(sf segmentFile) (*segmentIndex, bool, error) {
+		x, err := buildIndex(r.dir, sf, -1)
+		return x, !r.encrypted, err
+	}}
+	sealed := r.sealed
+	if d.Segments == len(r.sealed)+1 {
+		x, err := loadIndexReadOnly(r.dir, last)
+		if err != nil {
+			return err
+		}
+		sealed = append(slices.Clip(r.sealed), x)
+	}
+	if d.Segments < r.trusted {
+		d = IndexDigest{} // an older checkpoint than one already checked
+	}
+	if err := c.run(sealed, r.trusted, d); err != nil {
+		return err
+	}
+	copy(r.sealed, sealed)
+	r.trusted = len(r.sealed)
+	return nil
 }
 
 func segmentGap(sf segmentFile, want uint64) error {

@@ -935,10 +935,10 @@ func TestDecoderRejectsMalformedEntries(t *testing.T) {
 		`{"seq":0,"metadata":{"a":tru}}`, `{"seq":0,"metadata":{"a" 1}}`, `{"id":"x"}`,
 		`{"seq":0,"metadata":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`,
 	} {
-		require.Error(t, d.decode([]byte(p), 0, &e), "%s", p)
+		require.Error(t, d.decode([]byte(p), 0, "", &e), "%s", p)
 	}
 	// Unknown keys, whitespace and key order are accepted.
-	require.NoError(t, d.decode([]byte(` { "seq" : 0 , "future" : {"x":[1,2]}, "message":"m\u00e9\ud83d\ude00", "level":"info" } `), 0, &e))
+	require.NoError(t, d.decode([]byte(` { "seq" : 0 , "future" : {"x":[1,2]}, "message":"m\u00e9\ud83d\ude00", "level":"info" } `), 0, "", &e))
 	require.Equal(t, "mé😀", e.Message)
 	require.Equal(t, LevelInfo, e.Level)
 	require.NotNil(t, e.Metadata)
@@ -952,7 +952,7 @@ func TestSearchFallsBackWithoutLayout(t *testing.T) {
 	require.False(t, ok)
 	var d entryDecoder
 	var e Entry
-	require.NoError(t, d.decode(p, 0, &e))
+	require.NoError(t, d.decode(p, 0, "", &e))
 	st := &scanState{}
 	for needle, want := range map[string]bool{"hello": true, "WÖRLD": true, "k": true, "info": true, "h": true, "x": false, "2026": false} {
 		s := newSearcher(needle)

@@ -21,8 +21,10 @@ import (
 //
 //  1. make the open segment read-only (0444) and fsync it: data and mode are
 //     durable together, so a read-only segment is always complete;
-//  2. write CHECKPOINT for the sealed prefix (temporary file, fsync, rename);
-//  3. write the sealed segment's index (a cache: a failure is logged);
+//  2. write the sealed segment's index (a cache: a failure is logged);
+//  3. write CHECKPOINT for the sealed prefix (temporary file, fsync, rename),
+//     committing to the sealed segments' indexes: the index is on disk
+//     first, so that a reader that finds the checkpoint finds the index;
 //  4. create the next segment (temporary file, fsync, rename, fsync dir);
 //  5. queue the sealed segment for compression.
 //
@@ -40,12 +42,12 @@ func (l *ImmutableLogger) cut(h *segmentHeader, sealedIdx *segmentIndex) error {
 		return fmt.Errorf("close %s: %w", old.Name, err)
 	}
 	l.f = nil
+	if err := writeIndex(l.dir, sealedIdx); err != nil {
+		l.log.Warn("writing segment index failed; it is rebuilt on the next Open", "segment", old.Name, "err", err)
+	}
 	sealed := frontier{n: h.FirstSeq, hashes: h.Frontier}
 	if err := l.writeCheckpoint(Head{Size: h.FirstSeq, Chain: h.PrevChain, Root: sealed.root()}); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
-	}
-	if err := writeIndex(l.dir, sealedIdx); err != nil {
-		l.log.Warn("writing segment index failed; it is rebuilt on the next Open", "segment", old.Name, "err", err)
 	}
 	if err := l.createSegment(h); err != nil {
 		return err

@@ -184,7 +184,7 @@ func TestAnchoredAttacks(t *testing.T) {
 		h, err := VerifyDir(ctx, dir)
 		var te *TamperError
 		require.ErrorAs(t, err, &te)
-		forgeCheckpoint(t, dir, h)
+		forgeHeadCheckpoint(t, dir, h)
 		_, err = VerifyDir(ctx, dir)
 		require.NoError(t, err, "locally consistent again")
 		_, err = VerifyDirWith(ctx, dir, opts(anchor))
@@ -227,7 +227,7 @@ func TestAnchoredAttacks(t *testing.T) {
 		rechain(t, dir, last, readSegmentHeaderFile(t, dir, last).PrevChain)
 		h, err := VerifyDir(ctx, dir)
 		requireTamper(t, err, last.Name, "differs from the checkpoint")
-		forgeCheckpoint(t, dir, h)
+		forgeHeadCheckpoint(t, dir, h)
 		_, err = VerifyDir(ctx, dir)
 		require.NoError(t, err, "locally consistent again")
 		_, err = VerifyDirWith(ctx, dir, opts(anchor))
@@ -282,9 +282,9 @@ func TestAnchoredAttacks(t *testing.T) {
 	})
 }
 
-// forgeCheckpoint writes the unsigned checkpoint of head h for the log in
+// forgeHeadCheckpoint writes the unsigned checkpoint of head h for the log in
 // dir, as an attacker without the signing key can.
-func forgeCheckpoint(t *testing.T, dir string, h Head) {
+func forgeHeadCheckpoint(t *testing.T, dir string, h Head) {
 	t.Helper()
 	_, id, raw, err := readHeaderRaw(dir)
 	require.NoError(t, err)

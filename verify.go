@@ -105,7 +105,7 @@ func verifyLocal(ctx context.Context, dir string, limit func() (*verifyLimit, er
 	if opts.RequireSigned && opts.Verifiers == nil {
 		return rep, fmt.Errorf("%w: VerifyOptions.RequireSigned needs Verifiers", ErrInvalidOptions)
 	}
-	_, id, raw, err := readHeaderRaw(dir)
+	hdr, id, raw, err := readHeaderRaw(dir)
 	if err != nil {
 		return rep, fmt.Errorf("treeoflife: %s: %w", dir, err)
 	}
@@ -170,6 +170,12 @@ func verifyLocal(ctx context.Context, dir string, limit func() (*verifyLimit, er
 	rep.Head, err = verifyDir(ctx, dir, id, pins, lim)
 	if err != nil {
 		return rep, err
+	}
+	if cp != nil {
+		// The chain is verified: now the indexes the checkpoint commits to.
+		if err := verifyIndexFiles(dir, segs, cp.Indexes, hdr.Encryption != nil); err != nil {
+			return rep, err
+		}
 	}
 	rep.Unanchored = rep.Head.Size - min(rep.Anchored, rep.Head.Size)
 	if opts.RequireSigned && (rep.Unanchored > 0 || (cp != nil && !rep.Checkpoints[0].Trusted)) {

@@ -6,6 +6,7 @@ package treeoflife
 type readView struct {
 	Dir     string
 	LogID   [16]byte
+	Tenant  string          // the log's tenant ("" for none): every entry read must name it
 	Indexes []*segmentIndex // one per segment, in order; the last may be the active one (a copy)
 	Size    uint64          // records visible
 	// The active segment may be read up to ActiveLen bytes.
@@ -62,7 +63,7 @@ func (l *ImmutableLogger) durableSize() (uint64, <-chan struct{}) {
 }
 
 func (l *ImmutableLogger) viewLocked(w writtenState) *readView {
-	v := &readView{Dir: l.dir, LogID: l.logID, Size: w.size, ActiveSeq: w.segSeq, ActiveLen: w.segLen}
+	v := &readView{Dir: l.dir, LogID: l.logID, Tenant: l.opts.Tenant, Size: w.size, ActiveSeq: w.segSeq, ActiveLen: w.segLen}
 	v.Indexes = make([]*segmentIndex, 0, len(l.indexes))
 	for _, x := range l.indexes {
 		if x.FirstSeq > w.segSeq {
