@@ -130,6 +130,17 @@ func (c *indexCheck) run(sealed []*segmentIndex, trusted int, d IndexDigest) err
 			}
 		}
 		if digestIndexes(sealed[:k]) != d.Digest {
+			if len(unknown) > 0 && allPartial(unknown) {
+				// Every index that could not be compared was rebuilt from
+				// its segment when loaded (its file was missing or
+				// damaged), without the key of some records: no file is
+				// trusted, and the difference is those records' levels and
+				// times, which cannot be read anyway.
+				if c.log != nil {
+					c.log.Warn("indexes rebuilt without the key of some records; their levels and times are unknown", "segments", len(unknown))
+				}
+				return nil
+			}
 			if len(unknown) > 0 {
 				return &TamperError{Segment: indexName(unknown[0].FirstSeq), Seq: unknown[0].FirstSeq, Offset: -1,
 					Reason: fmt.Sprintf("the indexes of the first %d segments do not match the digest CHECKPOINT records, and without the key %s cannot be rebuilt to be sure", k, indexName(unknown[0].FirstSeq))}
@@ -263,4 +274,15 @@ func readIndexFile(dir string, firstSeq uint64) (*segmentIndex, error) {
 		return nil, errBadIndex
 	}
 	return x, nil
+}
+
+// allPartial reports whether every index in xs was rebuilt in part from its
+// segment rather than read from a file.
+func allPartial(xs []*segmentIndex) bool {
+	for _, x := range xs {
+		if !x.partial {
+			return false
+		}
+	}
+	return true
 }
