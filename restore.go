@@ -619,24 +619,82 @@ func restoreInto(ctx context.Context, sink backup.Sink, root string, l *Immutabl
 // limits the check to a prefix; UpToTime, which needs the entries' times,
 // and Options are not used.
 func VerifyBackup(ctx context.Context, sink backup.Sink, opts RestoreOptions) (Head, error) {
+	rep, err := VerifyBackupWith(ctx, sink, opts, VerifyOptions{})
+	return rep.Head, err
+}
+
+// VerifyBackupWith is VerifyBackup that also checks the backup against
+// trusted checkpoints, as VerifyDirWith checks a directory: with
+// vopts.Verifiers, the backup's newest checkpoint is trusted when one of
+// them signed it (a trusted key's signature that does not verify is
+// tampering); each anchor's newest checkpoint must lie on the backup's
+// batches; under RequireSigned every record of the backup must be covered
+// by a trusted checkpoint. An auditor runs it with the log's public key and
+// no encryption key.
+func VerifyBackupWith(ctx context.Context, sink backup.Sink, opts RestoreOptions, vopts VerifyOptions) (VerifyReport, error) {
+	var rep VerifyReport
+	if (len(vopts.Anchors) > 0 || vopts.RequireSigned) && vopts.Verifiers == nil {
+		return rep, fmt.Errorf("%w: VerifyOptions.Anchors and RequireSigned need Verifiers", ErrInvalidOptions)
+	}
 	root, err := findBackupRoot(ctx, sink, opts)
 	if err != nil {
-		return Head{}, err
+		return rep, err
 	}
 	hb, err := latestHeader(ctx, sink, root)
 	if err != nil {
-		return Head{}, err
+		return rep, err
 	}
 	_, logID, err := parseHeader(hb, root+"headers/")
 	if err != nil {
-		return Head{}, err
+		return rep, err
 	}
 	scan, err := openBackupScan(ctx, sink, root)
 	if err != nil {
-		return Head{}, err
+		return rep, err
 	}
-	head := Head{Chain: genesisChain(logID)}
-	var front frontier
+	origin := checkpointOrigin(logID)
+	var pins []pin
+	if vopts.Verifiers != nil {
+		var newest uint64
+		var key string
+		for n, k := range scan.checkpoints {
+			if key == "" || n > newest {
+				newest, key = n, k
+			}
+		}
+		if key != "" {
+			b, err := getObject(ctx, sink, key)
+			if err != nil {
+				return rep, fmt.Errorf("treeoflife: read backup checkpoint %s: %w", key, err)
+			}
+			cr := CheckpointReport{Source: key, Size: newest}
+			_, n, err := OpenCheckpoint(b, vopts.Verifiers)
+			if err := signatureError(err, key); err != nil {
+				return rep, err
+			}
+			if n != nil {
+				cr.Trusted, cr.Signers = true, sigNames(n.Sigs)
+				rep.Anchored = newest
+			}
+			rep.Checkpoints = append(rep.Checkpoints, cr)
+		}
+	}
+	for _, a := range vopts.Anchors {
+		p, cr, err := anchorPin(ctx, a, origin, vopts.Verifiers)
+		if err != nil {
+			return rep, err
+		}
+		rep.Checkpoints = append(rep.Checkpoints, cr)
+		if !cr.Missing {
+			pins = append(pins, p)
+			rep.Anchored = max(rep.Anchored, cr.Size)
+		}
+	}
+	v := newVerifier("", logID)
+	v.pins = sortPins(pins)
+	if err := v.checkPins("", 0, -1); err != nil {
+		return rep, err
+	}
 	var cpSize uint64
 	var cpChain Hash
 	err = scan.each(ctx, 0, opts.Parallel, func(key string, fr *frame) error {
@@ -644,23 +702,40 @@ func VerifyBackup(ctx context.Context, sink backup.Sink, opts RestoreOptions) (H
 			return errStop
 		}
 		leaf := leafHash(fr.Payload)
-		c := chainHash(&head.Chain, &leaf)
+		c := chainHash(&v.chain, &leaf)
 		if c != fr.Chain {
 			return &TamperError{Segment: key, Seq: fr.Seq, Offset: fr.Offset, Reason: "chain value mismatch in backup: the record or its predecessor was modified"}
 		}
-		head.Chain = c
-		head.Size++
-		front.append(leaf)
-		if _, ok := scan.checkpoints[head.Size]; ok {
-			cpSize, cpChain = head.Size, c
+		v.chain = c
+		v.frontier.append(leaf)
+		v.size++
+		if _, ok := scan.checkpoints[v.size]; ok {
+			cpSize, cpChain = v.size, c
+		}
+		if v.next < len(v.pins) && v.pins[v.next].size <= v.size {
+			return v.checkPins(key, fr.Seq, fr.Offset)
 		}
 		return nil
 	})
-	head.Root = front.root()
+	rep.Head = v.head()
 	if err != nil {
-		return head, err
+		return rep, err
 	}
-	return head, scan.checkHead(ctx, logID, head, cpSize, cpChain, opts.Records == 0)
+	if err := scan.checkHead(ctx, logID, rep.Head, cpSize, cpChain, opts.Records == 0); err != nil {
+		return rep, err
+	}
+	if len(v.pins) > 0 && opts.Records == 0 {
+		if p := v.pins[len(v.pins)-1]; p.size > rep.Head.Size {
+			return rep, &TamperError{Seq: rep.Head.Size, Offset: -1,
+				Reason: fmt.Sprintf("the backup ends after %d records but %s records %d (batches removed from the end)", rep.Head.Size, p.source, p.size)}
+		}
+	}
+	rep.Unanchored = rep.Head.Size - min(rep.Anchored, rep.Head.Size)
+	if vopts.RequireSigned && rep.Unanchored > 0 {
+		return rep, fmt.Errorf("%w: backup records %d to %d (%d records) follow the newest trusted checkpoint, of size %d",
+			ErrUnanchored, rep.Anchored, rep.Head.Size-1, rep.Unanchored, rep.Anchored)
+	}
+	return rep, nil
 }
 
 // appendStored appends a payload copied from a backup, whose entry has the

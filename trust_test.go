@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -297,7 +298,8 @@ func forgeHeadCheckpoint(t *testing.T, dir string, h Head) {
 func TestBackupAnchor(t *testing.T) {
 	ctx := context.Background()
 	signer, vs, _ := testSigner(t, "treeoflife-backup")
-	sink, err := file.New(ctx, file.Config{Dir: t.TempDir()})
+	sinkDir := t.TempDir()
+	sink, err := file.New(ctx, file.Config{Dir: sinkDir})
 	require.NoError(t, err)
 	dir := t.TempDir()
 	old := t.TempDir()
@@ -326,8 +328,37 @@ func TestBackupAnchor(t *testing.T) {
 	h, err := VerifyBackup(ctx, sink, RestoreOptions{})
 	require.NoError(t, err)
 	require.Equal(t, uint64(50), h.Size)
-	if errors.Is(err, ErrTampered) {
-		t.Fatal(err)
+	brep, err := VerifyBackupWith(ctx, sink, RestoreOptions{}, VerifyOptions{Verifiers: vs, RequireSigned: true})
+	require.NoError(t, err)
+	require.Equal(t, uint64(50), brep.Anchored)
+	require.True(t, brep.Checkpoints[0].Trusted)
+
+	// Someone with the bucket's write access removes the newest batches
+	// and every checkpoint covering them: the backup alone looks complete,
+	// the auditor's saved checkpoint does not agree.
+	saved := saveFile(t, b)
+	root := l.LogID() + "/_/"
+	var removed int
+	for info, err := range sink.List(ctx, root) {
+		require.NoError(t, err)
+		if f, _, ok := parseBatchKey(root, info.Key); ok && f >= 35 {
+			require.NoError(t, os.Remove(filepath.Join(sinkDir, filepath.FromSlash(info.Key))))
+			removed++
+		}
+		if n, ok := strings.CutPrefix(info.Key, root+"checkpoints/"); ok {
+			if size, err := strconv.ParseUint(n, 10, 64); err == nil && size > 35 {
+				require.NoError(t, os.Remove(filepath.Join(sinkDir, filepath.FromSlash(info.Key))))
+			}
+		}
+	}
+	require.Equal(t, 2, removed, "batches 35-44 and 45-49")
+	h, err = VerifyBackup(ctx, sink, RestoreOptions{})
+	require.NoError(t, err, "the backup alone cannot tell")
+	require.Equal(t, uint64(35), h.Size)
+	_, err = VerifyBackupWith(ctx, sink, RestoreOptions{}, VerifyOptions{Verifiers: vs, Anchors: []Anchor{AnchorFile(saved)}})
+	requireTamper(t, err, "", "batches removed from the end")
+	if errors.Is(err, ErrUnanchored) {
+		t.Fatal("reported as tampering, not as an unanchored tail")
 	}
 }
 

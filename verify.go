@@ -138,28 +138,15 @@ func verifyLocal(ctx context.Context, dir string, limit func() (*verifyLimit, er
 	}
 	origin := checkpointOrigin(id)
 	for _, a := range opts.Anchors {
-		src := anchorName(a)
-		b, err := a.Latest(ctx, origin)
-		if errors.Is(err, fs.ErrNotExist) {
-			rep.Checkpoints = append(rep.Checkpoints, CheckpointReport{Source: src, Missing: true})
-			continue
-		}
+		p, cr, err := anchorPin(ctx, a, origin, opts.Verifiers)
 		if err != nil {
-			return rep, fmt.Errorf("treeoflife: anchor %s: %w", src, err)
-		}
-		c, n, err := OpenCheckpoint(b, opts.Verifiers)
-		if err := signatureError(err, src); err != nil {
 			return rep, err
 		}
-		if n == nil {
-			return rep, &TamperError{Segment: src, Seq: 0, Offset: -1, Reason: "the anchor's checkpoint is signed by none of the trusted keys"}
+		rep.Checkpoints = append(rep.Checkpoints, cr)
+		if !cr.Missing {
+			pins = append(pins, p)
+			rep.Anchored = max(rep.Anchored, cr.Size)
 		}
-		if c.Origin != origin {
-			return rep, &TamperError{Segment: src, Seq: 0, Offset: -1, Reason: fmt.Sprintf("the anchor's checkpoint is of another log (%s)", c.Origin)}
-		}
-		pins = append(pins, c.pin(src))
-		rep.Checkpoints = append(rep.Checkpoints, CheckpointReport{Source: src, Size: c.Size, Trusted: true, Signers: sigNames(n.Sigs)})
-		rep.Anchored = max(rep.Anchored, c.Size)
 	}
 	var lim *verifyLimit
 	if limit != nil {
@@ -186,6 +173,31 @@ func verifyLocal(ctx context.Context, dir string, limit func() (*verifyLimit, er
 			ErrUnanchored, rep.Anchored, rep.Head.Size-1, rep.Unanchored, rep.Anchored)
 	}
 	return rep, nil
+}
+
+// anchorPin fetches an anchor's newest checkpoint of the log origin names,
+// checks that one of the trusted keys signed it, and returns it as a pin.
+// An anchor that holds no checkpoint of the log is reported Missing.
+func anchorPin(ctx context.Context, a Anchor, origin string, known note.Verifiers) (pin, CheckpointReport, error) {
+	src := anchorName(a)
+	b, err := a.Latest(ctx, origin)
+	if errors.Is(err, fs.ErrNotExist) {
+		return pin{}, CheckpointReport{Source: src, Missing: true}, nil
+	}
+	if err != nil {
+		return pin{}, CheckpointReport{}, fmt.Errorf("treeoflife: anchor %s: %w", src, err)
+	}
+	c, n, err := OpenCheckpoint(b, known)
+	if err := signatureError(err, src); err != nil {
+		return pin{}, CheckpointReport{}, err
+	}
+	if n == nil {
+		return pin{}, CheckpointReport{}, &TamperError{Segment: src, Seq: 0, Offset: -1, Reason: "the anchor's checkpoint is signed by none of the trusted keys"}
+	}
+	if c.Origin != origin {
+		return pin{}, CheckpointReport{}, &TamperError{Segment: src, Seq: 0, Offset: -1, Reason: fmt.Sprintf("the anchor's checkpoint is of another log (%s)", c.Origin)}
+	}
+	return c.pin(src), CheckpointReport{Source: src, Size: c.Size, Trusted: true, Signers: sigNames(n.Sigs)}, nil
 }
 
 // signatureError turns the failure of note.Open into what a verification

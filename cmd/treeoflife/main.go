@@ -50,7 +50,7 @@ const usage = `usage:
   treeoflife checkpoint [--key-file F | --key-env VAR] DIR
   treeoflife stats DIR
   treeoflife search [-n N] DIR TEXT
-  treeoflife verify-backup [-prefix P] [-log ID] [-tenant T] [-records N]
+  treeoflife verify-backup [-prefix P] [-log ID] [-tenant T] [-records N] [--key PUB]... [--anchor WHERE]... [--require-signed]
   treeoflife restore [-prefix P] [-log ID] [-tenant T] [-records N] [-until RFC3339] DIR
   treeoflife witness keygen --out FILE NAME
   treeoflife witness serve --state DIR [--addr ADDR] --key-file FILE|--key-env VAR --log ORIGIN=VKEY...
@@ -200,21 +200,27 @@ func openSink(ctx context.Context) (backup.Sink, error) {
 func verifyBackup(ctx context.Context, args []string, w io.Writer) error {
 	fs := newFlags("verify-backup")
 	o := backupFlags(fs)
+	trust := trustFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("%w: verify-backup takes no arguments", errUsage)
 	}
+	opts, err := trust(ctx)
+	if err != nil {
+		return err
+	}
 	sink, err := openSink(ctx)
 	if err != nil {
 		return err
 	}
-	h, err := treeoflife.VerifyBackup(ctx, sink, *o)
+	rep, err := treeoflife.VerifyBackupWith(ctx, sink, *o, opts)
 	if err != nil {
 		return err
 	}
-	printHead(w, "backup", h)
+	printHead(w, "backup", rep.Head)
+	printAnchors(w, rep, opts)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -33,39 +34,16 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 //	                   checkpoint
 func verify(ctx context.Context, args []string, w io.Writer) error {
 	fs := newFlags("verify")
-	var keys, anchors listFlag
-	fs.Var(&keys, "key", "trusted public `key` (vkey, or a file holding one); repeatable")
-	fs.Var(&anchors, "anchor", "where trusted checkpoints are (`FILE`, backup, s3://, gs://, file://, http(s)://); repeatable")
-	requireSigned := fs.Bool("require-signed", false, "fail unless every record is covered by a trusted checkpoint")
-	witnessKey := fs.String("witness-key", "", "the witness's cosignature `key`, for http(s) anchors")
+	trust := trustFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
 		return fmt.Errorf("%w: verify needs at least one log directory", errUsage)
 	}
-	var opts treeoflife.VerifyOptions
-	if len(keys) > 0 {
-		var vkeys []string
-		for _, k := range keys {
-			vkeys = append(vkeys, readKeyArg(k))
-		}
-		vs, err := treeoflife.NewVerifiers(vkeys...)
-		if err != nil {
-			return fmt.Errorf("%w: --key: %v", errUsage, err)
-		}
-		opts.Verifiers = vs
-	}
-	for _, a := range anchors {
-		anchor, err := parseAnchor(ctx, a, *witnessKey)
-		if err != nil {
-			return fmt.Errorf("%w: --anchor %s: %v", errUsage, a, err)
-		}
-		opts.Anchors = append(opts.Anchors, anchor)
-	}
-	opts.RequireSigned = *requireSigned
-	if (len(opts.Anchors) > 0 || opts.RequireSigned) && opts.Verifiers == nil {
-		return fmt.Errorf("%w: --anchor and --require-signed need --key", errUsage)
+	opts, err := trust(ctx)
+	if err != nil {
+		return err
 	}
 	var firstErr error
 	for _, dir := range fs.Args() {
@@ -79,25 +57,67 @@ func verify(ctx context.Context, args []string, w io.Writer) error {
 			continue
 		}
 		printHead(w, dir, rep.Head)
-		for _, c := range rep.Checkpoints {
-			switch {
-			case c.Missing:
-				fmt.Fprintf(w, "  %s: no checkpoint of this log\n", c.Source)
-			case c.Trusted:
-				fmt.Fprintf(w, "  %s: %d records, signed by %s\n", c.Source, c.Size, strings.Join(c.Signers, ", "))
-			default:
-				fmt.Fprintf(w, "  %s: %d records, not signed by a trusted key\n", c.Source, c.Size)
-			}
-		}
-		if opts.Verifiers != nil {
-			if rep.Unanchored > 0 {
-				fmt.Fprintf(w, "  unanchored: records %d to %d are covered by no trusted checkpoint\n", rep.Anchored, rep.Head.Size-1)
-			} else {
-				fmt.Fprintf(w, "  anchored: every record is covered by a trusted checkpoint\n")
-			}
-		}
+		printAnchors(w, rep, opts)
 	}
 	return firstErr
+}
+
+// trustFlags defines the flags that say what a verification trusts, and
+// returns the function that turns them into VerifyOptions after parsing.
+func trustFlags(fs *flag.FlagSet) func(ctx context.Context) (treeoflife.VerifyOptions, error) {
+	var keys, anchors listFlag
+	fs.Var(&keys, "key", "trusted public `key` (vkey, or a file holding one); repeatable")
+	fs.Var(&anchors, "anchor", "where trusted checkpoints are (`FILE`, backup, s3://, gs://, file://, http(s)://); repeatable")
+	requireSigned := fs.Bool("require-signed", false, "fail unless every record is covered by a trusted checkpoint")
+	witnessKey := fs.String("witness-key", "", "the witness's cosignature `key`, for http(s) anchors")
+	return func(ctx context.Context) (treeoflife.VerifyOptions, error) {
+		var opts treeoflife.VerifyOptions
+		if len(keys) > 0 {
+			var vkeys []string
+			for _, k := range keys {
+				vkeys = append(vkeys, readKeyArg(k))
+			}
+			vs, err := treeoflife.NewVerifiers(vkeys...)
+			if err != nil {
+				return opts, fmt.Errorf("%w: --key: %v", errUsage, err)
+			}
+			opts.Verifiers = vs
+		}
+		for _, a := range anchors {
+			anchor, err := parseAnchor(ctx, a, *witnessKey)
+			if err != nil {
+				return opts, fmt.Errorf("%w: --anchor %s: %v", errUsage, a, err)
+			}
+			opts.Anchors = append(opts.Anchors, anchor)
+		}
+		opts.RequireSigned = *requireSigned
+		if (len(opts.Anchors) > 0 || opts.RequireSigned) && opts.Verifiers == nil {
+			return opts, fmt.Errorf("%w: --anchor and --require-signed need --key", errUsage)
+		}
+		return opts, nil
+	}
+}
+
+// printAnchors prints the checkpoints a verification compared and how much
+// of the log they cover.
+func printAnchors(w io.Writer, rep treeoflife.VerifyReport, opts treeoflife.VerifyOptions) {
+	for _, c := range rep.Checkpoints {
+		switch {
+		case c.Missing:
+			fmt.Fprintf(w, "  %s: no checkpoint of this log\n", c.Source)
+		case c.Trusted:
+			fmt.Fprintf(w, "  %s: %d records, signed by %s\n", c.Source, c.Size, strings.Join(c.Signers, ", "))
+		default:
+			fmt.Fprintf(w, "  %s: %d records, not signed by a trusted key\n", c.Source, c.Size)
+		}
+	}
+	if opts.Verifiers != nil {
+		if rep.Unanchored > 0 {
+			fmt.Fprintf(w, "  unanchored: records %d to %d are covered by no trusted checkpoint\n", rep.Anchored, rep.Head.Size-1)
+		} else {
+			fmt.Fprintf(w, "  anchored: every record is covered by a trusted checkpoint\n")
+		}
+	}
 }
 
 // readKeyArg returns a key given on the command line, or the contents of
