@@ -41,15 +41,19 @@ const (
 	RowShipCapacity      = "treeoflife-ship-capacity"
 	RowRestoreS3         = "treeoflife-restore-s3"
 	RowRSS               = "treeoflife-buffered-rss"
+	RowBufferedSigned    = "treeoflife-buffered-signed"
+	RowSyncSigned        = "treeoflife-sync-signed"
+	RowVerifyAnchored    = "treeoflife-verify-anchored"
 )
 
 // AllRows lists the rows Run knows, in the order it runs them. RowVerify needs
-// RowBuffered (it verifies that log), and RowRestoreS3 needs RowShipCapacity
+// RowBuffered (it verifies that log), RowVerifyAnchored needs
+// RowBufferedSigned, and RowRestoreS3 needs RowShipCapacity
 // (it restores that backup). The S3Rows run only with Config.MinIOBin; RowRSS
 // runs only when Config.RSSN > 0.
 var AllRows = []string{
-	RowBuffered, RowBufferedEncrypted, RowSync, RowSlog, RowZap, RowZerolog, RowVerify,
-	RowReadPage, RowSearch, RowEntries, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3, RowRSS,
+	RowBuffered, RowBufferedSigned, RowBufferedEncrypted, RowSync, RowSyncSigned, RowSlog, RowZap, RowZerolog,
+	RowVerify, RowVerifyAnchored, RowReadPage, RowSearch, RowEntries, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3, RowRSS,
 }
 
 // S3Rows are the rows that ship to, or restore from, a MinIO server that the
@@ -211,12 +215,12 @@ func Run(ctx context.Context, cfg Config) (rows []Row, err error) {
 		cfg.logf("tolbench: skipping %s: no MinIO; %s", strings.Join(S3Rows, ", "), minioHint)
 	}
 	needEntries := 0
-	for _, name := range []string{RowBuffered, RowBufferedEncrypted, RowSlog, RowZap, RowZerolog, RowReadPage, RowSearch, RowEntries, RowShipCapacity} {
+	for _, name := range []string{RowBuffered, RowBufferedSigned, RowBufferedEncrypted, RowSlog, RowZap, RowZerolog, RowReadPage, RowSearch, RowEntries, RowShipCapacity} {
 		if want(name) {
 			needEntries = cfg.N
 		}
 	}
-	if want(RowSync) {
+	if want(RowSync) || want(RowSyncSigned) {
 		needEntries = max(needEntries, cfg.NSync)
 	}
 	if want(RowShipS3) || want(RowShipS3Paced) {
@@ -294,6 +298,9 @@ func (c Config) withDefaults() (Config, error) {
 	if slices.Contains(c.Rows, RowVerify) && !slices.Contains(c.Rows, RowBuffered) {
 		return c, fmt.Errorf("tolbench: row %s needs row %s", RowVerify, RowBuffered)
 	}
+	if slices.Contains(c.Rows, RowVerifyAnchored) && !slices.Contains(c.Rows, RowBufferedSigned) {
+		return c, fmt.Errorf("tolbench: row %s needs row %s", RowVerifyAnchored, RowBufferedSigned)
+	}
 	if slices.Contains(c.Rows, RowRestoreS3) && !slices.Contains(c.Rows, RowShipCapacity) {
 		return c, fmt.Errorf("tolbench: row %s needs row %s", RowRestoreS3, RowShipCapacity)
 	}
@@ -339,6 +346,12 @@ func (r *runner) run(ctx context.Context, name string) (Row, error) {
 		return r.tolBufferedEncrypted(ctx)
 	case RowSync:
 		return r.tolSync(ctx)
+	case RowBufferedSigned:
+		return r.tolBufferedSigned(ctx)
+	case RowSyncSigned:
+		return r.tolSyncSigned(ctx)
+	case RowVerifyAnchored:
+		return r.tolVerifyAnchored(ctx)
 	case RowSlog:
 		return r.slog(ctx)
 	case RowZap:
