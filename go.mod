@@ -1,6 +1,6 @@
 module github.com/treeoflife/treeoflife
 
-go 1.24
+go 1.24.0
 
 require (
 	cloud.google.com/go/storage v1.56.0
@@ -10,8 +10,10 @@ require (
 	github.com/aws/smithy-go v1.28.8
 	github.com/googleapis/gax-go/v2 v2.15.0
 	github.com/stretchr/testify v1.11.1
+	github.com/transparency-dev/formats v0.1.0
+	github.com/transparency-dev/merkle v0.0.2
 	golang.org/x/crypto v0.40.0
-	golang.org/x/mod v0.27.0
+	golang.org/x/mod v0.32.0
 	google.golang.org/api v0.243.0
 )
 

@@ -281,6 +281,7 @@ type ImmutableLogger struct {
 	quit       chan struct{} // closed by Close
 	writerDone chan struct{}
 	compressor *compressor
+	hashes     *hashCache // HASHES, for proofs (hashes.go)
 
 	// HEADER as the logger last read or wrote it: checkpoints record its
 	// hash, never that of whatever the file holds now.
@@ -465,6 +466,8 @@ func Open(dir string, opts Options) (*ImmutableLogger, error) {
 		return nil, err
 	}
 	l.compressor = startCompressor(l)
+	l.hashes = newHashCache(dir, true, l.log)
+	l.hashes.startBackground(l.proofSource)
 	if opts.Compress {
 		segs, err := listSegments(dir)
 		if err == nil {
@@ -1571,6 +1574,7 @@ func (l *ImmutableLogger) Close() error {
 		<-l.cpDone
 	}
 	l.compressor.stop()
+	l.hashes.stopBackground()
 	l.mu.Lock()
 	err := l.err
 	head := l.headLocked()
@@ -1601,6 +1605,9 @@ func (l *ImmutableLogger) Close() error {
 	}
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
+	}
+	if herr := l.hashes.close(); err == nil {
+		err = herr
 	}
 	if l.keys != nil {
 		l.keys.close() // no HEADER change after the lock is released

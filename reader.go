@@ -1515,6 +1515,8 @@ type Reader struct {
 	activeEnd int64
 	chain     Hash     // chain value after the last record read
 	front     frontier // Merkle frontier of the records read
+
+	hashes *hashCache // HASHES, read-only, for proofs (hashes.go)
 }
 
 // OpenReader opens the log in dir for reading. It fails with an error
@@ -1528,7 +1530,7 @@ func OpenReader(dir string) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{dir: dir, logID: id, tenant: hdr.Tenant, encrypted: hdr.Encryption != nil, chain: genesisChain(id)}
+	r := &Reader{dir: dir, logID: id, tenant: hdr.Tenant, encrypted: hdr.Encryption != nil, chain: genesisChain(id), hashes: newHashCache(dir, false, nil)}
 	if _, _, err := r.refresh(); err != nil {
 		return nil, err
 	}
@@ -1548,7 +1550,7 @@ func (r *Reader) Close() error {
 	}
 	r.closed = true
 	r.sealed, r.active = nil, nil
-	return nil
+	return r.hashes.close()
 }
 
 // Read is ImmutableLogger.Read for the log on disk.

@@ -55,6 +55,7 @@ func (l *ImmutableLogger) cut(h *segmentHeader, sealedIdx *segmentIndex) error {
 	if l.opts.Compress {
 		l.compressor.add(old)
 	}
+	l.hashes.kick()
 	return nil
 }
 

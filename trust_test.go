@@ -17,8 +17,8 @@ import (
 	"github.com/treeoflife/treeoflife/backup/file"
 )
 
-// testSigner returns a new signing key pair as a signer and its verifiers.
-func testSigner(t testing.TB, name string) (note.Signer, note.Verifiers, string) {
+// newTestSigner returns a new signing key pair as a signer and its verifiers.
+func newTestSigner(t testing.TB, name string) (note.Signer, note.Verifiers, string) {
 	t.Helper()
 	skey, vkey, err := GenerateSigningKey(name)
 	require.NoError(t, err)
@@ -107,7 +107,7 @@ func TestLocalChecksWithoutSigner(t *testing.T) {
 func TestSignedCheckpoints(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s1, v1, vkey1 := testSigner(t, "treeoflife-test-1")
+	s1, v1, vkey1 := newTestSigner(t, "treeoflife-test-1")
 	signedLog(t, dir, s1, 40)
 
 	b, err := os.ReadFile(filepath.Join(dir, checkpointFile))
@@ -127,7 +127,7 @@ func TestSignedCheckpoints(t *testing.T) {
 
 	// Rotation: the log continues under a new key; verifiers that know
 	// both keys trust every checkpoint.
-	s2, _, vkey2 := testSigner(t, "treeoflife-test-2")
+	s2, _, vkey2 := newTestSigner(t, "treeoflife-test-2")
 	l := openT(t, dir, Options{SegmentSize: 8 << 10, Signer: s2, CheckpointInterval: -1})
 	logN(t, l, 5)
 	cp, err := l.Checkpoint(ctx)
@@ -158,7 +158,7 @@ func saveFile(t *testing.T, b []byte) string {
 // that only a signed checkpoint kept off the host catches.
 func TestAnchoredAttacks(t *testing.T) {
 	ctx := context.Background()
-	signer, vs, _ := testSigner(t, "treeoflife-anchor")
+	signer, vs, _ := newTestSigner(t, "treeoflife-anchor")
 
 	// build writes a signed log of 60 records and returns its directory and
 	// the auditor's copy of its newest signed checkpoint.
@@ -252,7 +252,7 @@ func TestAnchoredAttacks(t *testing.T) {
 	})
 	t.Run("checkpoint signed by another key", func(t *testing.T) {
 		dir, _ := build(t)
-		other, _, _ := testSigner(t, "treeoflife-anchor") // same name, another key
+		other, _, _ := newTestSigner(t, "treeoflife-anchor") // same name, another key
 		b, err := os.ReadFile(filepath.Join(dir, checkpointFile))
 		require.NoError(t, err)
 		text, _, err := splitCheckpoint(b)
@@ -297,7 +297,7 @@ func forgeHeadCheckpoint(t *testing.T, dir string, h Head) {
 // they cover, and the backup then serves as an anchor.
 func TestBackupAnchor(t *testing.T) {
 	ctx := context.Background()
-	signer, vs, _ := testSigner(t, "treeoflife-backup")
+	signer, vs, _ := newTestSigner(t, "treeoflife-backup")
 	sinkDir := t.TempDir()
 	sink, err := file.New(ctx, file.Config{Dir: sinkDir})
 	require.NoError(t, err)

@@ -9,6 +9,9 @@
 //	treeoflife verify-backup [flags]         verify a backup in S3, GCS or a directory
 //	treeoflife restore [flags] DIR           rebuild a log directory from a backup
 //	treeoflife witness keygen|serve [flags]  run a C2SP tlog-witness (package witness)
+//	treeoflife keygen --name N --out FILE    a new checkpoint signing key
+//	treeoflife prove DIR SEQ [--out FILE]    a receipt of record SEQ (signed CHECKPOINT)
+//	treeoflife verify-receipt --key PUB FILE check a receipt offline
 //
 // The backup commands take the backend from the environment, as
 // treeoflife.OptionsFromEnv does: BACKUP_PROVIDER (s3, gcs or file) and its
@@ -16,7 +19,8 @@
 // BACKUP_DIR), BACKUP_PREFIX; credentials from the SDKs' standard chains.
 // restore reads the key of an encrypted log from TOL_ENCRYPTION_KEY.
 //
-// Exit status: 0 when everything verified, 1 when tampering was found, 2 for
+// Exit status: 0 when everything verified, 1 when tampering was found or a
+// receipt does not verify, 2 for
 // any other error (bad usage, unreadable files, no access to the bucket).
 package main
 
@@ -54,10 +58,13 @@ const usage = `usage:
   treeoflife restore [-prefix P] [-log ID] [-tenant T] [-records N] [-until RFC3339] DIR
   treeoflife witness keygen --out FILE NAME
   treeoflife witness serve --state DIR [--addr ADDR] --key-file FILE|--key-env VAR --log ORIGIN=VKEY...
+  treeoflife keygen --name NAME --out FILE
+  treeoflife prove DIR SEQ [--out FILE]
+  treeoflife verify-receipt --key PUB [--key PUB2 ...] FILE
 
 The backup commands read BACKUP_PROVIDER (s3, gcs, file) and its variables
 from the environment; restore reads TOL_ENCRYPTION_KEY for an encrypted log.
-Exit status: 0 verified, 1 tampering found, 2 other errors.
+Exit status: 0 verified, 1 tampering found or receipt not verified, 2 other errors.
 `
 
 // errUsage is a usage error: run prints the usage after it.
@@ -84,6 +91,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = restore(ctx, rest, stdout)
 	case "witness":
 		err = witnessCmd(ctx, rest, stdout, stderr)
+	case "keygen":
+		err = keygen(rest, stdout)
+	case "prove":
+		err = prove(ctx, rest, stdout)
+	case "verify-receipt":
+		err = verifyReceipt(rest, stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -98,6 +111,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	case errors.Is(err, treeoflife.ErrTampered):
 		fmt.Fprintf(stderr, "TAMPERED: %v\n", err)
+		return 1
+	case errors.Is(err, errNotVerified):
+		fmt.Fprintf(stderr, "NOT VERIFIED: %v\n", err)
 		return 1
 	}
 	msg := err.Error()
