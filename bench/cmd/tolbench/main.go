@@ -51,6 +51,7 @@ func run() int {
 	flag.IntVar(&cfg.WritersPeers, "writers-peers", tolbench.DefaultWritersPeers, "writer goroutines for slog, zap and zerolog")
 	flag.IntVar(&cfg.BufferSize, "buffer", tolbench.DefaultBufferSize, "write buffer size in bytes for the peers' files")
 	flag.Int64Var(&cfg.SegmentSize, "segment-size", 0, "treeoflife Options.SegmentSize in bytes (0: the library's default)")
+	flag.IntVar(&cfg.ProveN, "prove-n", tolbench.DefaultProveN, fmt.Sprintf("records in the log the %s row proves records of (the targets are set at 10000000)", tolbench.RowProve))
 	flag.IntVar(&cfg.RSSN, "rss-n", 0, fmt.Sprintf("if positive, also run the %s row: write this many entries with Buffered in a child process and report its peak RSS (the target is <= 64 MiB at 10000000)", tolbench.RowRSS))
 	flag.StringVar(&cfg.Dir, "dir", os.TempDir(), "directory in which a temporary directory for the logs is made")
 	flag.BoolVar(&cfg.Keep, "keep", false, "keep the logs (their directory is printed on stderr)")

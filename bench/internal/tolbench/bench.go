@@ -44,6 +44,7 @@ const (
 	RowBufferedSigned    = "treeoflife-buffered-signed"
 	RowSyncSigned        = "treeoflife-sync-signed"
 	RowVerifyAnchored    = "treeoflife-verify-anchored"
+	RowProve             = "treeoflife-prove"
 )
 
 // AllRows lists the rows Run knows, in the order it runs them. RowVerify needs
@@ -53,7 +54,7 @@ const (
 // runs only when Config.RSSN > 0.
 var AllRows = []string{
 	RowBuffered, RowBufferedSigned, RowBufferedEncrypted, RowSync, RowSyncSigned, RowSlog, RowZap, RowZerolog,
-	RowVerify, RowVerifyAnchored, RowReadPage, RowSearch, RowEntries, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3, RowRSS,
+	RowVerify, RowVerifyAnchored, RowProve, RowReadPage, RowSearch, RowEntries, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3, RowRSS,
 }
 
 // S3Rows are the rows that ship to, or restore from, a MinIO server that the
@@ -73,6 +74,7 @@ const (
 	DefaultWritersPeers    = 8
 	DefaultBufferSize      = 64 << 10
 	DefaultShipRate        = 100_000
+	DefaultProveN          = 10_000_000
 )
 
 // Config says what Run measures. The zero value runs every row but RowRSS
@@ -101,6 +103,10 @@ type Config struct {
 
 	// SegmentSize is passed to treeoflife's Options (0: its default).
 	SegmentSize int64
+
+	// ProveN is the size of the log RowProve proves records of; default
+	// DefaultProveN.
+	ProveN int
 
 	// RSSN, when positive, adds RowRSS: RSSN entries written with Buffered
 	// in a child process, reporting that process's peak RSS.
@@ -176,6 +182,8 @@ type Row struct {
 	PUTs          int64   `json:"puts,omitempty"`
 	UploadedBytes int64   `json:"uploaded_bytes,omitempty"`
 	Batches       int64   `json:"batches,omitempty"`
+	// VerifyP99ms is RowProve's p99 time to verify an inclusion proof.
+	VerifyP99ms float64 `json:"verify_p99_ms,omitempty"`
 	// OfferedPerSec is the rate RowShipS3Paced tried to log at.
 	OfferedPerSec float64 `json:"offered_per_sec,omitempty"`
 
@@ -215,7 +223,7 @@ func Run(ctx context.Context, cfg Config) (rows []Row, err error) {
 		cfg.logf("tolbench: skipping %s: no MinIO; %s", strings.Join(S3Rows, ", "), minioHint)
 	}
 	needEntries := 0
-	for _, name := range []string{RowBuffered, RowBufferedSigned, RowBufferedEncrypted, RowSlog, RowZap, RowZerolog, RowReadPage, RowSearch, RowEntries, RowShipCapacity} {
+	for _, name := range []string{RowBuffered, RowBufferedSigned, RowBufferedEncrypted, RowProve, RowSlog, RowZap, RowZerolog, RowReadPage, RowSearch, RowEntries, RowShipCapacity} {
 		if want(name) {
 			needEntries = cfg.N
 		}
@@ -266,6 +274,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ShipRate == 0 {
 		c.ShipRate = DefaultShipRate
 	}
+	if c.ProveN == 0 {
+		c.ProveN = DefaultProveN
+	}
 	if c.Distinct == 0 {
 		c.Distinct = DefaultDistinct
 	}
@@ -287,7 +298,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ProfileRow == "" {
 		c.ProfileRow = RowBuffered
 	}
-	if c.N < 0 || c.NSync < 0 || c.NShip < 0 || c.ShipRate < 0 || c.Distinct < 0 || c.RSSN < 0 || c.WritersBuffered < 0 || c.WritersSync < 0 || c.WritersPeers < 0 || c.BufferSize < 0 {
+	if c.N < 0 || c.ProveN < 0 || c.NSync < 0 || c.NShip < 0 || c.ShipRate < 0 || c.Distinct < 0 || c.RSSN < 0 || c.WritersBuffered < 0 || c.WritersSync < 0 || c.WritersPeers < 0 || c.BufferSize < 0 {
 		return c, errors.New("tolbench: counts must not be negative")
 	}
 	for _, name := range c.Rows {
@@ -352,6 +363,8 @@ func (r *runner) run(ctx context.Context, name string) (Row, error) {
 		return r.tolSyncSigned(ctx)
 	case RowVerifyAnchored:
 		return r.tolVerifyAnchored(ctx)
+	case RowProve:
+		return r.tolProve(ctx)
 	case RowSlog:
 		return r.slog(ctx)
 	case RowZap:

@@ -195,6 +195,17 @@ func Targets(rows []Row) []Target {
 	ratio(RowSyncSigned, RowSync, 0.98, "a signed checkpoint every second")
 	ratio(RowVerifyAnchored, RowVerify, 0.95, "signed checkpoint and anchor checked")
 	rate(RowVerifyAnchored, 1_170_000)
+	if r, ok := by[RowProve]; ok {
+		ts = append(ts, Target{
+			Name: fmt.Sprintf("%s: inclusion proof p99 <= 1 ms", RowProve),
+			Got:  fmt.Sprintf("%.3f ms (p50 %.3f ms)", r.P99ms, r.P50ms),
+			Pass: r.P99ms <= 1,
+		}, Target{
+			Name: fmt.Sprintf("%s: verifying an inclusion proof p99 <= 0.2 ms", RowProve),
+			Got:  fmt.Sprintf("%.3f ms", r.VerifyP99ms),
+			Pass: r.VerifyP99ms > 0 && r.VerifyP99ms <= 0.2,
+		})
+	}
 	if r, ok := by[RowRSS]; ok {
 		ts = append(ts, Target{
 			Name: fmt.Sprintf("%s peak RSS <= 64 MiB (%s entries)", RowRSS, thousands(float64(r.Entries))),
