@@ -30,6 +30,7 @@ func TestBenchmark(t *testing.T) {
 		NSync:       n,
 		WritersSync: 16,
 		RSSN:        n,
+		ProveN:      n,
 		Exe:         os.Args[0],
 		SegmentSize: 64 << 10, // several segments, so Verify and the reads cross a seal
 		Dir:         t.TempDir(),
@@ -41,8 +42,11 @@ func TestBenchmark(t *testing.T) {
 	for _, r := range rows {
 		names = append(names, r.Name)
 		want := n
-		if r.Name == tolbench.RowReadPage {
+		switch r.Name {
+		case tolbench.RowReadPage:
 			want = 2 * 100 * 100 // two pages of 100, read 100 times each
+		case tolbench.RowProve:
+			want = tolbench.ProveSamples // proofs timed
 		}
 		if r.Entries != want || r.EntriesPerSec <= 0 || r.BytesPerEntry <= 0 {
 			t.Errorf("%s: entries %d, %v entries/s, %v bytes/entry; want %d and positive rates", r.Name, r.Entries, r.EntriesPerSec, r.BytesPerEntry, want)
@@ -59,7 +63,7 @@ func TestBenchmark(t *testing.T) {
 	}
 	for _, r := range rows {
 		switch r.Name {
-		case tolbench.RowSync, tolbench.RowReadPage:
+		case tolbench.RowSync, tolbench.RowReadPage, tolbench.RowProve:
 			if r.P50ms <= 0 || r.P99ms < r.P50ms {
 				t.Errorf("%s: p50 %v ms, p99 %v ms; want 0 < p50 <= p99", r.Name, r.P50ms, r.P99ms)
 			}

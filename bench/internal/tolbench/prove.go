@@ -12,16 +12,16 @@ import (
 	tol "github.com/treeoflife/treeoflife"
 )
 
-// proveSamples is how many proofs RowProve times.
-const proveSamples = 2000
+// ProveSamples is how many proofs RowProve times (its Entries).
+const ProveSamples = 2000
 
 // tolProve writes ProveN entries with Buffered and a signer (not timed),
 // builds the proof cache with a first proof (timed apart: Note), then times
-// ProveInclusion for proveSamples random records against the whole tree
+// ProveInclusion for ProveSamples random records against the whole tree
 // (the row's p50/p99; entries/s is proofs/s), and reports the time to verify
 // one (VerifyInclusion) in the note.
 func (r *runner) tolProve(ctx context.Context) (Row, error) {
-	row := Row{Name: RowProve, Writers: 1, Entries: proveSamples}
+	row := Row{Name: RowProve, Writers: 1, Entries: ProveSamples}
 	s, _, err := benchSigner()
 	if err != nil {
 		return row, err
@@ -52,7 +52,7 @@ func (r *runner) tolProve(ctx context.Context) (Row, error) {
 	build := time.Since(t0)
 
 	rng := rand.New(rand.NewPCG(1, 2))
-	lat := make([]int64, proveSamples)
+	lat := make([]int64, ProveSamples)
 	m, err := r.startMeter(RowProve)
 	if err != nil {
 		return row, err
