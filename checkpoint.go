@@ -382,19 +382,27 @@ func (l *ImmutableLogger) signCheckpoint(c *Checkpoint, cosigs []note.Signature)
 // file, fsync, rename, fsync of the directory, so a crash leaves the old or
 // the new one. It is serialised by cpMu.
 func (l *ImmutableLogger) storeCheckpoint(c *Checkpoint, b []byte) error {
+	_, err := l.storeNewer(c, b)
+	return err
+}
+
+// storeNewer is storeCheckpoint that reports whether c was stored: not when
+// CHECKPOINT already holds one of more records (a seal can write one of
+// records that the durable head the caller read did not count yet).
+func (l *ImmutableLogger) storeNewer(c *Checkpoint, b []byte) (bool, error) {
 	l.cpMu.Lock()
 	defer l.cpMu.Unlock()
 	if c.Size < l.cpSize {
-		return nil
+		return false, nil
 	}
 	if err := fileutil.WriteFileAtomic(filepath.Join(l.dir, checkpointFile), b, 0o644); err != nil {
-		return err
+		return false, err
 	}
 	l.cpLast, l.cpSize, l.cpSigned = c, c.Size, b
 	if l.shipper != nil && l.opts.Signer != nil {
 		l.shipper.publishCheckpoint(c.Size, b)
 	}
-	return nil
+	return true, nil
 }
 
 // writeCheckpoint records head h (durable on disk) in CHECKPOINT, signed when
@@ -451,8 +459,16 @@ func (l *ImmutableLogger) checkpointNow(ctx context.Context, force bool, head *H
 	if err != nil {
 		return nil, fmt.Errorf("treeoflife: sign checkpoint: %w", err)
 	}
-	if err := l.storeCheckpoint(c, b); err != nil {
+	stored, err := l.storeNewer(c, b)
+	if err != nil {
 		return nil, fmt.Errorf("treeoflife: write checkpoint: %w", err)
+	}
+	if !stored {
+		// A seal stored a newer checkpoint meanwhile; the next round
+		// witnesses it.
+		l.cpMu.Lock()
+		defer l.cpMu.Unlock()
+		return l.cpSigned, nil
 	}
 	var werr error
 	if len(l.opts.Witnesses) > 0 && l.opts.Signer != nil {

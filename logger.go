@@ -1536,14 +1536,7 @@ func (l *ImmutableLogger) Dir() string { return l.dir }
 // is intact, a *TamperError (errors.Is ErrTampered) locating the first
 // problem, or an I/O error. Records logged while Verify runs are not checked.
 func (l *ImmutableLogger) Verify(ctx context.Context) error {
-	if err := l.Sync(ctx); err != nil {
-		return err
-	}
-	l.mu.Lock()
-	w := l.written
-	l.mu.Unlock()
-	lim := &verifyLimit{Head: Head{Size: w.size, Chain: w.chain, Root: w.front.root()}, SegmentSeq: w.segSeq, SegmentLen: w.segLen}
-	_, err := verifyLocal(ctx, l.dir, func() (*verifyLimit, error) { return lim, nil }, VerifyOptions{})
+	_, err := l.VerifyWith(ctx, VerifyOptions{})
 	return err
 }
 
