@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -137,6 +139,45 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		require.Equal(t, uint64(500), cs.LocalBlocks)
 		require.Equal(t, 500-(refs[1].last-refs[1].first+1)-(refs[3].last-refs[3].first+1), cs.CloudBlocks)
 		require.Less(t, cs.SyncPercentage, 100.0)
+	})
+
+	t.Run("signed checkpoints anchor the backup", func(t *testing.T) {
+		tg := newTarget(t)
+		signer, vs, _ := newTestSigner(t, "backup-suite")
+		o := opts(tg)
+		o.Signer, o.CheckpointInterval = signer, 10*time.Millisecond
+		l := openT(t, t.TempDir(), o)
+		writeConcurrently(t, l, 4, 150)
+		require.NoError(t, l.SyncBackup(ctx))
+		saved, err := l.Checkpoint(ctx)
+		require.NoError(t, err)
+		require.NoError(t, l.Close())
+		root := l.shipper.root
+
+		ropts := RestoreOptions{Prefix: tg.prefix, Tenant: "acme"}
+		rep, err := VerifyBackupWith(ctx, tg.sink, ropts, VerifyOptions{Verifiers: vs, RequireSigned: true})
+		require.NoError(t, err, "every record of the backup is under a checkpoint the logger signed")
+		require.Equal(t, uint64(600), rep.Anchored)
+		require.True(t, rep.Checkpoints[0].Trusted)
+
+		// A writer of the bucket removes the newest batch and every
+		// checkpoint that covers it: only an anchor kept elsewhere tells.
+		refs, err := listBatches(ctx, tg.sink, root)
+		require.NoError(t, err)
+		last := refs[len(refs)-1]
+		tg.del(t, last.key)
+		for info, err := range tg.sink.List(ctx, root+"checkpoints/") {
+			require.NoError(t, err)
+			if n, err := strconv.ParseUint(strings.TrimPrefix(info.Key, root+"checkpoints/"), 10, 64); err == nil && n > last.first {
+				tg.del(t, info.Key)
+			}
+		}
+		h, err := VerifyBackup(ctx, tg.sink, ropts)
+		require.NoError(t, err, "the backup alone cannot tell")
+		require.Equal(t, last.first, h.Size)
+		_, err = VerifyBackupWith(ctx, tg.sink, ropts, VerifyOptions{Verifiers: vs, Anchors: []Anchor{AnchorFile(saveFile(t, saved))}})
+		require.ErrorIs(t, err, ErrTampered)
+		require.ErrorContains(t, err, "batches removed from the end")
 	})
 
 	t.Run("restore after losing the machine", func(t *testing.T) {
