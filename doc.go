@@ -66,6 +66,22 @@
 // for them, VerifyCloudBackup re-verifies the cloud copy against the local
 // chain, and RestoreFromCloud rebuilds a log directory from it.
 //
+// # Signed checkpoints, witnesses and proofs
+//
+// Verify alone cannot catch someone who rewrites the whole directory
+// consistently. With Options.Signer (GenerateSigningKey, SigningKeyFromEnv,
+// LoadSigningKey) every checkpoint is a C2SP signed note, written every
+// CheckpointInterval while records arrive, at every seal, at Close and by
+// Checkpoint; each is cosigned by Options.Witnesses (package witness, C2SP
+// tlog-witness) and put into the backup, off the host. VerifyWith,
+// VerifyDirWith and VerifyBackupWith take VerifyOptions: the public keys to
+// trust and the Anchors (AnchorFile, BackupAnchor, a witness) whose newest
+// checkpoint the log must agree with, so that a log cut, rolled back or
+// rewritten on its host is found. ProveInclusion, ProveConsistency and
+// Receipt make RFC 6962 proofs that anyone verifies offline with the public
+// key (VerifyInclusion, VerifyConsistency, Receipt.Verify). README.md lists
+// what each configuration defends against.
+//
 // # Format
 //
 // The on-disk format is specified byte by byte in FORMAT.md, with a golden

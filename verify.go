@@ -298,7 +298,12 @@ func (a BackupAnchor) Latest(ctx context.Context, origin string) ([]byte, error)
 	return getObject(ctx, a.Sink, key)
 }
 
-func (a BackupAnchor) String() string { return "backup " + a.Prefix }
+func (a BackupAnchor) String() string {
+	if p := strings.Trim(a.Prefix, "/"); p != "" {
+		return "backup " + p
+	}
+	return "backup"
+}
 
 // headerInTransit reports whether cp names the HEADER that a writer is
 // putting in place: HEADER.new, or HEADER as it is after the rename.

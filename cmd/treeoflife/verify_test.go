@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/treeoflife/treeoflife"
+	"github.com/treeoflife/treeoflife/backup/file"
+	"github.com/treeoflife/treeoflife/witness"
 )
 
 // signedLog writes n entries to the log in dir, signing its checkpoints
@@ -107,4 +110,59 @@ func copyTree(t *testing.T, from, to string) {
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(to, de.Name()), b, fi.Mode().Perm()))
 	}
+}
+
+// TestVerifyAnchors: the backup (file://) and a witness (http://) as
+// anchors on the command line.
+func TestVerifyAnchors(t *testing.T) {
+	ctx := t.Context()
+	skey, vkey, err := treeoflife.GenerateSigningKey("cli-anchors")
+	require.NoError(t, err)
+	signer, err := note.NewSigner(skey)
+	require.NoError(t, err)
+	wskey, wvkey, err := witness.GenerateKey("cli-witness")
+	require.NoError(t, err)
+	cosigner, err := witness.NewCosigner(wskey)
+	require.NoError(t, err)
+	w, err := witness.New(witness.Config{StateDir: t.TempDir(), Signer: cosigner, Logs: []witness.Log{{Origin: "treeoflife/*", Keys: []string{vkey}}}})
+	require.NoError(t, err)
+	t.Cleanup(func() { w.Close() })
+	srv := httptest.NewServer(witness.NewHandler(w))
+	t.Cleanup(srv.Close)
+	wc, err := witness.NewClient(srv.URL, wvkey, nil)
+	require.NoError(t, err)
+
+	bdir := t.TempDir()
+	sink, err := file.New(ctx, file.Config{Dir: bdir})
+	require.NoError(t, err)
+	dir := t.TempDir()
+	opts := treeoflife.Options{Signer: signer, Witnesses: []treeoflife.Witness{wc}, Backup: sink, BackupBatchSize: 10, CheckpointInterval: -1}
+	l, err := treeoflife.Open(dir, opts)
+	require.NoError(t, err)
+	for i := 0; i < 25; i++ {
+		_, err := l.Audit("event "+strconv.Itoa(i), nil)
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Close())
+	old := t.TempDir()
+	copyTree(t, dir, old)
+	l, err = treeoflife.Open(dir, opts)
+	require.NoError(t, err)
+	_, err = l.Audit("one more", nil)
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+
+	args := []string{"verify", "--key", vkey, "--anchor", "file://" + bdir, "--anchor", srv.URL, "--witness-key", wvkey, "--require-signed"}
+	code, out, stderr := runCLI(t, append(args, dir)...)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, "OK, 26 records")
+	require.Contains(t, out, "backup: 26 records, signed by cli-anchors")
+	require.Contains(t, out, "witness "+srv.URL+": 26 records, signed by cli-anchors")
+	code, out, _ = runCLI(t, append(args, old)...)
+	require.Equal(t, 1, code)
+	require.Contains(t, out, "rolled back")
+
+	code, _, stderr = runCLI(t, "verify", "--key", vkey, "--anchor", srv.URL, dir)
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "--witness-key")
 }
