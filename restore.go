@@ -679,17 +679,11 @@ func VerifyBackupWith(ctx context.Context, sink backup.Sink, opts RestoreOptions
 			rep.Checkpoints = append(rep.Checkpoints, cr)
 		}
 	}
-	for _, a := range vopts.Anchors {
-		p, cr, err := anchorPin(ctx, a, origin, vopts.Verifiers)
-		if err != nil {
-			return rep, err
-		}
-		rep.Checkpoints = append(rep.Checkpoints, cr)
-		if !cr.Missing {
-			pins = append(pins, p)
-			rep.Anchored = max(rep.Anchored, cr.Size)
-		}
+	anchored, err := rep.addAnchors(ctx, vopts, origin)
+	if err != nil {
+		return rep, err
 	}
+	pins = append(pins, anchored...)
 	v := newVerifier("", logID)
 	v.pins = sortPins(pins)
 	if err := v.checkPins("", 0, -1); err != nil {

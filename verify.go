@@ -147,17 +147,11 @@ func verifyLocal(ctx context.Context, dir string, limit func() (*verifyLimit, er
 		rep.Checkpoints = append(rep.Checkpoints, cr)
 	}
 	origin := checkpointOrigin(id)
-	for _, a := range opts.Anchors {
-		p, cr, err := anchorPin(ctx, a, origin, opts.Verifiers)
-		if err != nil {
-			return rep, err
-		}
-		rep.Checkpoints = append(rep.Checkpoints, cr)
-		if !cr.Missing {
-			pins = append(pins, p)
-			rep.Anchored = max(rep.Anchored, cr.Size)
-		}
+	anchored, err := rep.addAnchors(ctx, opts, origin)
+	if err != nil {
+		return rep, err
 	}
+	pins = append(pins, anchored...)
 	var lim *verifyLimit
 	if limit != nil {
 		if lim, err = limit(); err != nil {
@@ -183,6 +177,24 @@ func verifyLocal(ctx context.Context, dir string, limit func() (*verifyLimit, er
 			ErrUnanchored, rep.Anchored, rep.Head.Size-1, rep.Unanchored, rep.Anchored)
 	}
 	return rep, nil
+}
+
+// addAnchors fetches the newest checkpoint of each of opts.Anchors, adds
+// them to the report, and returns them as pins.
+func (rep *VerifyReport) addAnchors(ctx context.Context, opts VerifyOptions, origin string) ([]pin, error) {
+	var pins []pin
+	for _, a := range opts.Anchors {
+		p, cr, err := anchorPin(ctx, a, origin, opts.Verifiers)
+		if err != nil {
+			return nil, err
+		}
+		rep.Checkpoints = append(rep.Checkpoints, cr)
+		if !cr.Missing {
+			pins = append(pins, p)
+			rep.Anchored = max(rep.Anchored, cr.Size)
+		}
+	}
+	return pins, nil
 }
 
 // anchorPin fetches an anchor's newest checkpoint of the log origin names,

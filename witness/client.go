@@ -175,18 +175,9 @@ func (c *Client) add(ctx context.Context, old uint64, proof tlog.TreeProof, sign
 	body.WriteString("\n")
 	body.Write(signed)
 	u := c.url + addCheckpointPath
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, &body)
+	resp, b, err := c.do(ctx, http.MethodPost, u, &body)
 	if err != nil {
 		return nil, err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("witness: %s: %w", u, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return nil, fmt.Errorf("witness: %s: %w", u, err)
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:
@@ -243,18 +234,9 @@ func (c *Client) verifyCosignatures(text, lines []byte) ([]note.Signature, error
 // log's keys. When the witness has none, the error wraps os.ErrNotExist.
 func (c *Client) Latest(ctx context.Context, origin string) ([]byte, error) {
 	u := c.url + checkpointPrefix + url.PathEscape(origin)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, b, err := c.do(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("witness: %s: %w", u, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return nil, fmt.Errorf("witness: %s: %w", u, err)
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:
@@ -275,4 +257,23 @@ func (c *Client) Latest(ctx context.Context, origin string) ([]byte, error) {
 		return nil, fmt.Errorf("witness: %s: checkpoint has origin %q", u, got)
 	}
 	return b, nil
+}
+
+// do sends a request to the witness and returns its response with the body
+// read (at most maxResponseBytes) and closed.
+func (c *Client) do(ctx context.Context, method, u string, body io.Reader) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("witness: %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return nil, nil, fmt.Errorf("witness: %s: %w", u, err)
+	}
+	return resp, b, nil
 }
