@@ -35,6 +35,9 @@ const minioHint = "pass -minio PATH or set TOL_MINIO_BIN to a minio server binar
 // A minioServer is a MinIO process the benchmark started on a free
 // loopback port, with its data in a directory of its own.
 type minioServer struct {
+	bin      string
+	dataDir  string
+	addr     string // 127.0.0.1:PORT
 	cmd      *exec.Cmd
 	exited   chan struct{} // closed when cmd.Wait has returned
 	endpoint string        // http://127.0.0.1:PORT
@@ -52,7 +55,11 @@ func startMinIO(ctx context.Context, bin, dataDir string) (*minioServer, error) 
 	logPath := filepath.Join(filepath.Dir(dataDir), "minio.log")
 	var lastErr error
 	for attempt := 1; attempt <= 3; attempt++ {
-		srv, err := startMinIOOnce(ctx, bin, dataDir, logPath)
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		srv, err := startMinIOOnce(ctx, bin, dataDir, logPath, fmt.Sprintf("127.0.0.1:%d", port))
 		if err == nil {
 			return srv, nil
 		}
@@ -68,12 +75,7 @@ func startMinIO(ctx context.Context, bin, dataDir string) (*minioServer, error) 
 	return nil, fmt.Errorf("starting MinIO (%s): %w; its log ends:\n%s", bin, lastErr, bytes.TrimSpace(tail))
 }
 
-func startMinIOOnce(ctx context.Context, bin, dataDir, logPath string) (*minioServer, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+func startMinIOOnce(ctx context.Context, bin, dataDir, logPath, addr string) (*minioServer, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -88,7 +90,10 @@ func startMinIOOnce(ctx context.Context, bin, dataDir, logPath string) (*minioSe
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	srv := &minioServer{cmd: cmd, exited: make(chan struct{}), endpoint: "http://" + addr, logPath: logPath}
+	srv := &minioServer{
+		bin: bin, dataDir: dataDir, addr: addr,
+		cmd: cmd, exited: make(chan struct{}), endpoint: "http://" + addr, logPath: logPath,
+	}
 	go func() {
 		cmd.Wait()
 		close(srv.exited)
@@ -157,6 +162,45 @@ func (m *minioServer) stop() {
 		m.cmd.Process.Kill()
 		<-m.exited
 	}
+}
+
+// kill ends the server at once with SIGKILL, as a crash or the OOM killer
+// would: no shutdown, requests in flight are cut off. It waits until the
+// process has exited.
+func (m *minioServer) kill() {
+	select {
+	case <-m.exited:
+		return
+	default:
+	}
+	m.cmd.Process.Kill()
+	<-m.exited
+}
+
+// restart starts the server again, after it exited, on the same address
+// and data directory, so that clients holding its endpoint (a sink) reach
+// it again, and waits until it is ready. Another process can take the port
+// while the server is down, or the kernel may not have released it yet; a
+// start that fails is retried a few times, half a second apart. It must
+// not be called while another goroutine uses m.
+func (m *minioServer) restart(ctx context.Context) error {
+	var lastErr error
+	for attempt := 1; attempt <= 5; attempt++ {
+		srv, err := startMinIOOnce(ctx, m.bin, m.dataDir, m.logPath, m.addr)
+		if err == nil {
+			m.cmd, m.exited = srv.cmd, srv.exited
+			return nil
+		}
+		lastErr = err
+		t := time.NewTimer(500 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("restarting MinIO on %s: %w (last attempt: %v)", m.addr, ctx.Err(), lastErr)
+		case <-t.C:
+		}
+	}
+	return fmt.Errorf("restarting MinIO on %s: %w", m.addr, lastErr)
 }
 
 // sink returns an S3 sink on the server's bucket with keys under prefix
