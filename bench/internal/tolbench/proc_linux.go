@@ -12,7 +12,31 @@ import (
 
 // peakRSS returns the process's peak resident set size (VmHWM in
 // /proc/self/status) in bytes, or 0 if it cannot be read.
-func peakRSS() uint64 {
+func peakRSS() uint64 { return statusKB("VmHWM:") }
+
+// currentRSS returns the process's resident set size now (VmRSS in
+// /proc/self/status) in bytes, or 0 if it cannot be read.
+func currentRSS() uint64 { return statusKB("VmRSS:") }
+
+// openFDs returns how many file descriptors the process has open (the
+// entries of /proc/self/fd, less the one that reading it takes), or -1 if
+// it cannot tell.
+func openFDs() int {
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return -1
+	}
+	return len(names) - 1
+}
+
+// statusKB returns the value of a field of /proc/self/status given in kB,
+// in bytes, or 0 if it cannot be read.
+func statusKB(field string) uint64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return 0
@@ -21,7 +45,7 @@ func peakRSS() uint64 {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Bytes()
-		v, ok := bytes.CutPrefix(line, []byte("VmHWM:"))
+		v, ok := bytes.CutPrefix(line, []byte(field))
 		if !ok {
 			continue
 		}

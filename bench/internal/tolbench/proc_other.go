@@ -11,6 +11,8 @@ import (
 // Peak RSS comes from /proc; elsewhere it is reported as 0.
 
 func peakRSS() uint64                        { return 0 }
+func currentRSS() uint64                     { return 0 }
+func openFDs() int                           { return -1 }
 func resetPeakRSS() bool                     { return false }
 func settle()                                {}
 func loadAverage() float64                   { return 0 }
