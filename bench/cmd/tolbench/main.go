@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -40,6 +41,7 @@ func run() int {
 		jsonOut bool
 		check   bool
 		only    string
+		soak    tolbench.SoakConfig
 	)
 	flag.IntVar(&cfg.N, "n", tolbench.DefaultN, "entries written by each row")
 	flag.IntVar(&cfg.NSync, "n-sync", 0, fmt.Sprintf("entries written by the %s row (default n); it fsyncs per group commit, so it is the slow row", tolbench.RowSync))
@@ -62,6 +64,11 @@ func run() int {
 	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the -profile-row row's timed section to this file")
 	flag.StringVar(&cfg.MemProfile, "memprofile", "", "write an allocation profile (all allocations since the program started) after the -profile-row row to this file")
 	flag.StringVar(&cfg.ProfileRow, "profile-row", tolbench.RowBuffered, "the row -cpuprofile and -memprofile profile")
+	flag.DurationVar(&soak.Duration, "soak", 0, "instead of the rows, run the soak for this long (e.g. 30m): one logger at -soak-rate with backup to MinIO, killed every -soak-kill-every, and a Reader following it; see bench/README.md, \"Soak\"")
+	flag.IntVar(&soak.Rate, "soak-rate", tolbench.DefaultSoakRate, "entries/s the soak logs at, in all")
+	flag.IntVar(&soak.Writers, "soak-writers", tolbench.DefaultSoakWriters, "writer goroutines of the soak")
+	flag.DurationVar(&soak.KillEvery, "soak-kill-every", 5*time.Minute, "SIGKILL and restart MinIO this often during the soak (0: never)")
+	flag.DurationVar(&soak.SampleEvery, "soak-sample", tolbench.DefaultSoakSample, "how often the soak samples RSS, open files, goroutines, heap and lags")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: tolbench [flags]\n\nWrites the same entries through treeoflife, log/slog, zap and zerolog and reports\nentries/s, latency, bytes per entry and memory for each. See bench/README.md.\n\n")
 		flag.PrintDefaults()
@@ -75,6 +82,11 @@ func run() int {
 		cfg.Rows = strings.Split(only, ",")
 	}
 	cfg.Log = os.Stderr
+
+	if soak.Duration > 0 {
+		soak.SegmentSize, soak.MinIOBin, soak.Dir, soak.Keep, soak.Log = cfg.SegmentSize, cfg.MinIOBin, cfg.Dir, cfg.Keep, os.Stderr
+		return runSoak(soak, jsonOut)
+	}
 
 	// A signal cancels ctx, so that Run returns through its defers and stops
 	// the MinIO server it started.
@@ -110,6 +122,42 @@ func run() int {
 				return 1
 			}
 		}
+	}
+	return 0
+}
+
+// runSoak runs the soak, printing each sample as it is taken (a table, or
+// one JSON line each) and then the summary. It exits with 1 when the soak
+// could not finish or a check failed.
+func runSoak(cfg tolbench.SoakConfig, jsonOut bool) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	enc := json.NewEncoder(os.Stdout)
+	if jsonOut {
+		cfg.OnSample = func(s tolbench.SoakSample) { enc.Encode(s) }
+	} else {
+		fmt.Printf("tolbench -soak %v: %s, GOMAXPROCS=%d, %d CPUs; %d entries/s from %d writers; MinIO killed every %v; a sample every %v\n\n",
+			cfg.Duration, runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), cfg.Rate, cfg.Writers, cfg.KillEvery, cfg.SampleEvery)
+		tolbench.WriteSoakHeader(os.Stdout)
+		cfg.OnSample = func(s tolbench.SoakSample) { tolbench.WriteSoakSample(os.Stdout, s) }
+	}
+	res, err := tolbench.RunSoak(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tolbench: soak:", err)
+		return 1
+	}
+	if jsonOut {
+		err = enc.Encode(res)
+	} else {
+		fmt.Println()
+		err = tolbench.WriteSoakSummary(os.Stdout, res)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tolbench:", err)
+		return 1
+	}
+	if !res.Pass() {
+		return 1
 	}
 	return 0
 }

@@ -75,9 +75,9 @@ func thousands(v float64) string {
 
 // A Target is one of the performance goals of treeoflife (see README.md).
 type Target struct {
-	Name string
-	Got  string
-	Pass bool
+	Name string `json:"name"`
+	Got  string `json:"got"`
+	Pass bool   `json:"pass"`
 }
 
 // Targets checks rows against the goals. A goal whose rows did not run is
