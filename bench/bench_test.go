@@ -76,13 +76,7 @@ func TestBenchmark(t *testing.T) {
 // that the benchmark starts from TOL_MINIO_BIN (scripts/test.sh sets it).
 // Without it the test skips, unless TOL_REQUIRE_INTEGRATION=1.
 func TestBenchmarkS3(t *testing.T) {
-	bin := os.Getenv("TOL_MINIO_BIN")
-	if bin == "" {
-		if os.Getenv("TOL_REQUIRE_INTEGRATION") == "1" {
-			t.Fatal("TOL_MINIO_BIN is not set, and TOL_REQUIRE_INTEGRATION=1 requires the S3 rows")
-		}
-		t.Skip("TOL_MINIO_BIN is not set: the S3 rows need a minio binary (scripts/test.sh and `make bench` provide one)")
-	}
+	bin := minioBin(t, "the S3 rows")
 	const n = 2500 // not a multiple of the batch size: the last batch is partial
 	rows, err := tolbench.Run(context.Background(), tolbench.Config{
 		N:           n,
@@ -122,6 +116,20 @@ func TestBenchmarkS3(t *testing.T) {
 		t.Errorf("rows %v, want %v", names, tolbench.S3Rows)
 	}
 	checkOutput(t, rows)
+}
+
+// minioBin returns TOL_MINIO_BIN, or skips the test that needs it for what
+// (fails under TOL_REQUIRE_INTEGRATION=1).
+func minioBin(t *testing.T, what string) string {
+	t.Helper()
+	bin := os.Getenv("TOL_MINIO_BIN")
+	if bin == "" {
+		if os.Getenv("TOL_REQUIRE_INTEGRATION") == "1" {
+			t.Fatalf("TOL_MINIO_BIN is not set, and TOL_REQUIRE_INTEGRATION=1 requires %s", what)
+		}
+		t.Skipf("TOL_MINIO_BIN is not set: %s need a minio binary (scripts/test.sh and `make bench` provide one)", what)
+	}
+	return bin
 }
 
 // TestS3RowsNeedMinIO: naming an S3 row without a MinIO is an error that

@@ -440,24 +440,31 @@ func (s *soak) write(ctx context.Context, w int, stop <-chan struct{}) {
 	}
 }
 
-// killMinIO kills MinIO every KillEvery, restarts it, and watches the
-// backup catch up, until stop is closed. The recovery it is watching when
-// stop closes, it still waits for (bounded by soakFinishTimeout).
+// killMinIO kills MinIO at every multiple of KillEvery before the end of
+// the run, restarts it, and watches the backup catch up, until stop is
+// closed. The recovery it is watching when stop closes, it still waits for
+// (bounded by soakFinishTimeout).
 func (s *soak) killMinIO(ctx context.Context, stop <-chan struct{}) {
 	if s.cfg.KillEvery <= 0 {
 		return
 	}
 	next := time.NewTimer(s.cfg.KillEvery)
 	defer next.Stop()
-	for due := false; ; {
-		if !due {
+	for k := 1; time.Duration(k)*s.cfg.KillEvery < s.cfg.Duration; k++ {
+		// After a slow recovery the kill may be due already.
+		if !next.Stop() {
 			select {
-			case <-stop:
-				return
-			case <-ctx.Done():
-				return
 			case <-next.C:
+			default:
 			}
+		}
+		next.Reset(time.Until(s.start.Add(time.Duration(k) * s.cfg.KillEvery)))
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-next.C:
 		}
 		rs := SoakRestart{AtS: time.Since(s.start).Seconds(), RecoveredMs: -1}
 		t0 := time.Now()
@@ -470,45 +477,41 @@ func (s *soak) killMinIO(ctx context.Context, stop <-chan struct{}) {
 		rs.DownMs = float64(ready.Sub(t0)) / 1e6
 		s.nRestart.Add(1)
 		s.cfg.logf("soak: MinIO killed at %.1f s, ready again after %.1f s", rs.AtS, rs.DownMs/1e3)
-		next.Reset(s.cfg.KillEvery - time.Since(t0))
-		due = s.watchRecovery(ctx, &rs, ready, next.C, stop)
+		s.watchRecovery(ctx, &rs, ready, s.start.Add(time.Duration(k+1)*s.cfg.KillEvery), stop)
 		s.restarts = append(s.restarts, rs)
-		select {
-		case <-stop:
-			return
-		default:
-		}
 	}
 }
 
 // watchRecovery polls BackupStatus until the backup has uploaded since
-// ready and its lag is at most soakRecoveredLag, or the next kill is due,
-// which it reports. After stop, it keeps watching for up to
-// soakFinishTimeout.
-func (s *soak) watchRecovery(ctx context.Context, rs *SoakRestart, ready time.Time, nextKill <-chan time.Time, stop <-chan struct{}) (killDue bool) {
+// ready and its lag is at most soakRecoveredLag, or the next kill is due.
+// After stop, it keeps watching for up to soakFinishTimeout.
+func (s *soak) watchRecovery(ctx context.Context, rs *SoakRestart, ready, nextKill time.Time, stop <-chan struct{}) {
 	poll := time.NewTicker(soakLagPoll)
 	defer poll.Stop()
+	due := time.NewTimer(time.Until(nextKill))
+	defer due.Stop()
+	dueC := due.C // nil after stop: no kill follows
 	var deadline <-chan time.Time
 	for {
 		st := s.lg.BackupStatus()
 		rs.MaxLagMs = max(rs.MaxLagMs, float64(st.Lag)/1e6)
 		if st.LastUpload.After(ready) && st.Lag <= soakRecoveredLag {
 			rs.RecoveredMs = float64(time.Since(ready)) / 1e6
-			return false
+			return
 		}
 		select {
 		case <-poll.C:
-		case <-nextKill:
-			return true
+		case <-dueC:
+			return
 		case <-stop:
-			stop = nil
+			stop, dueC = nil, nil
 			t := time.NewTimer(soakFinishTimeout)
 			defer t.Stop()
 			deadline = t.C
 		case <-deadline:
-			return false
+			return
 		case <-ctx.Done():
-			return false
+			return
 		}
 	}
 }
@@ -730,9 +733,13 @@ func WriteSoakSample(w io.Writer, s SoakSample) error {
 // WriteSoakSummary writes what the soak found: the columns' first, last and
 // largest values, the restarts, the end, and the checks.
 func WriteSoakSummary(w io.Writer, r SoakResult) error {
-	fmt.Fprintf(w, "soak: %.1f s, %d writers, %s records (%s/s offered, %s/s logged), %d MiB segments, compressed, %d MinIO restarts\n\n",
+	seg := fmt.Sprintf("%d MiB", r.SegmentSize>>20)
+	if r.SegmentSize < 1<<20 {
+		seg = fmt.Sprintf("%d KiB", r.SegmentSize>>10)
+	}
+	fmt.Fprintf(w, "soak: %.1f s, %d writers, %s records (%s/s offered, %s/s logged), %s segments, compressed; MinIO restarted %d times\n\n",
 		r.Seconds, r.Writers, thousands(float64(r.Entries)), thousands(r.OfferedPerSec), thousands(r.EntriesPerSec),
-		r.SegmentSize>>20, len(r.Restarts))
+		seg, len(r.Restarts))
 	fmt.Fprintf(w, "%-20s %10s %10s %10s %18s %18s\n", "", "first", "last", "max", "first quarter max", "last quarter max")
 	for _, c := range []struct {
 		name string
