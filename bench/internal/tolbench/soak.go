@@ -235,8 +235,7 @@ func RunSoak(ctx context.Context, cfg SoakConfig) (res SoakResult, err error) {
 		SegmentSize: cfg.SegmentSize, Restarts: []SoakRestart{},
 	}
 
-	// Runs until the logger is closed and one last poll has read
-	// everything.
+	// The reader follows the log until it is closed, then reads once more.
 	rd := &soakReader{dir: dir, closed: make(chan struct{}), done: make(chan struct{})}
 	go rd.run(ctx)
 
@@ -612,7 +611,10 @@ func (rd *soakReader) recordErr(err error) {
 func (rd *soakReader) errorsSeen() (int, string) {
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
-	return rd.errs, errText(rd.lastErr)
+	if rd.lastErr == nil {
+		return rd.errs, ""
+	}
+	return rd.errs, rd.lastErr.Error()
 }
 
 // summarise fills the SoakStats from the samples.
@@ -692,7 +694,7 @@ func errText(err error) string {
 }
 
 func lastErrNote(s string) string {
-	if s == "" || s == "ok" {
+	if s == "" {
 		return ""
 	}
 	return "; last: " + s
