@@ -9,6 +9,11 @@
 //
 // It prints a table, or with -json one JSON object per row per line. See
 // bench/README.md for what each row measures.
+//
+// With -soak DURATION it runs no rows: it logs at a fixed rate for that long
+// with backup to a MinIO it kills and restarts now and then, samples the
+// process, and checks that nothing grows and every record arrives (README,
+// "Soak").
 package main
 
 import (
