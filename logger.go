@@ -359,6 +359,7 @@ type ImmutableLogger struct {
 	fLen     int64
 	dirty    bool // written since the last fsync
 	lastSync time.Time
+	synced   syncedWriter // SYNCED: how much of the open segment is fsynced
 }
 
 // chunk is a run of framed records for one segment; seg, when set, means
@@ -685,8 +686,17 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *localCheckpoint) error
 	if cp != nil && cp.Size > h.FirstSeq {
 		v.pins = []pin{cp.pin("the checkpoint in CHECKPOINT")}
 	}
+	sealed := last.Compressed
+	if !sealed {
+		fi, err := os.Stat(filepath.Join(l.dir, last.Name))
+		if err != nil {
+			return err
+		}
+		sealed = fi.Mode().Perm()&0o222 == 0
+	}
 	active := newSegmentIndex(h.FirstSeq, h.size())
 	var tornAt int64 = -1
+	hole := false
 	var scratch []byte
 	for {
 		fr, err := sr.Next()
@@ -698,11 +708,18 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *localCheckpoint) error
 			if !errors.As(err, &fe) {
 				return fmt.Errorf("treeoflife: read %s: %w", last.Name, err)
 			}
-			if torn, terr := l.isTornTail(last, fe.Offset, v.size); terr != nil {
+			torn, terr := l.isTornTail(last, fe.Offset, v.size)
+			if terr != nil {
 				return terr
-			} else if !torn {
-				return &TamperError{Segment: last.Name, Seq: v.size, Offset: fe.Offset,
-					Reason: "damaged frame followed by valid records: " + fe.Reason}
+			}
+			if !torn {
+				// Valid records follow the damage: a hole. A power cut
+				// can leave one only in bytes no fsync had made durable.
+				if reason := l.holeRefused(last, fe.Offset, sealed); reason != "" {
+					return &TamperError{Segment: last.Name, Seq: v.size, Offset: fe.Offset,
+						Reason: "damaged frame followed by valid records: " + fe.Reason + " (" + reason + ")"}
+				}
+				hole = true
 			}
 			tornAt = fe.Offset
 			break
@@ -721,21 +738,13 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *localCheckpoint) error
 		return &TamperError{Seq: v.size, Offset: -1,
 			Reason: fmt.Sprintf("log ends after %d records but its checkpoint records %d (records cut off the tail)", v.size, cp.Size)}
 	}
-	sealed := last.Compressed
-	if !sealed {
-		fi, err := os.Stat(filepath.Join(l.dir, last.Name))
-		if err != nil {
-			return err
-		}
-		sealed = fi.Mode().Perm()&0o222 == 0
-	}
 	if tornAt >= 0 && sealed {
 		return &TamperError{Segment: last.Name, Seq: v.size, Offset: tornAt, Reason: "sealed segment ends in a damaged frame"}
 	}
 	l.size, l.chain, l.wfront = v.size, v.chain, v.frontier
 	l.segRecords = v.size - h.FirstSeq
 	if tornAt >= 0 {
-		if err := l.repairTail(last, tornAt); err != nil {
+		if err := l.repairTail(last, tornAt, hole); err != nil {
 			return err
 		}
 	}
@@ -800,49 +809,90 @@ func readSegmentFrom(dir string, sf segmentFile, off int64) ([]byte, error) {
 	return io.ReadAll(sr.r)
 }
 
-// repairTail keeps a copy of the torn bytes in dir/repair/ and cuts them off
-// the segment.
-func (l *ImmutableLogger) repairTail(sf segmentFile, off int64) error {
+// holeRefused says why damage at off in the last segment, followed by valid
+// records, cannot be a power cut's hole, or "" when it can: a hole is
+// repairable only in an active segment, and only at or after the offset that
+// SYNCED records as fsynced (FORMAT.md, "Crash recovery").
+func (l *ImmutableLogger) holeRefused(sf segmentFile, off int64, sealed bool) string {
+	if sealed {
+		return "the segment is sealed, and was fsynced whole"
+	}
+	d, ok := readSynced(l.dir, l.logID, sf.FirstSeq)
+	if !ok {
+		return "SYNCED does not record how much of the segment was fsynced"
+	}
+	if off < d {
+		return fmt.Sprintf("the damage lies within the first %d bytes, which an fsync had made durable", d)
+	}
+	return ""
+}
+
+// repairTail keeps a copy of the damaged bytes in dir/repair/ and cuts them
+// off the segment: a torn tail, or (hole) a hole in unsynced bytes and every
+// record after it, which the chain cannot reach across the hole.
+func (l *ImmutableLogger) repairTail(sf segmentFile, off int64, hole bool) error {
 	rest, err := readSegmentFrom(l.dir, sf, off)
 	if err != nil {
 		return err
 	}
-	rdir := filepath.Join(l.dir, repairDir)
-	if err := os.MkdirAll(rdir, 0o750); err != nil {
+	saved, err := cutTail(l.dir, sf, off, rest, ".torn")
+	if err != nil {
 		return err
+	}
+	n, lastSeq := validFrames(rest, l.size)
+	attrs := []any{"segment", sf.Name, "offset", off, "bytes", len(rest), "saved", saved, "records", l.size}
+	if n == 0 {
+		l.log.Warn("repaired torn write at the end of the log", attrs...)
+		return nil
+	}
+	attrs = append(attrs, "cut", lastSeq-l.size+1, "cutFirst", l.size, "cutLast", lastSeq, "cutIntact", n)
+	if hole {
+		l.log.Warn("repaired a hole a power cut left in unsynced bytes; the records from the hole on are cut", attrs...)
+	} else {
+		l.log.Warn("repaired torn write at the end of the log", attrs...)
+	}
+	return nil
+}
+
+// cutTail copies rest, the bytes of segment sf from off to its end, into
+// dir/repair/ (as <segment>.<offset><ext>, numbered when that exists) and
+// then cuts the segment at off. It returns the copy's path.
+func cutTail(dir string, sf segmentFile, off int64, rest []byte, ext string) (string, error) {
+	rdir := filepath.Join(dir, repairDir)
+	if err := os.MkdirAll(rdir, 0o750); err != nil {
+		return "", err
 	}
 	// The copy must be durable before the cut: fsync the new repair/
 	// entry in the log directory too.
-	if err := fileutil.SyncDir(l.dir); err != nil {
-		return err
+	if err := fileutil.SyncDir(dir); err != nil {
+		return "", err
 	}
 	removeTemps(rdir)
 	// A crash can tear the same offset again after a repair: number the
 	// copies so that no earlier one is overwritten.
-	saved := filepath.Join(rdir, fmt.Sprintf("%s.%d.torn", sf.Name, off))
+	saved := filepath.Join(rdir, fmt.Sprintf("%s.%d%s", sf.Name, off, ext))
 	for n := 1; ; n++ {
 		if _, err := os.Lstat(saved); errors.Is(err, os.ErrNotExist) {
 			break
 		}
-		saved = filepath.Join(rdir, fmt.Sprintf("%s.%d.%d.torn", sf.Name, off, n))
+		saved = filepath.Join(rdir, fmt.Sprintf("%s.%d.%d%s", sf.Name, off, n, ext))
 	}
 	if err := fileutil.WriteFileAtomic(saved, rest, 0o444); err != nil {
-		return fmt.Errorf("treeoflife: save torn tail: %w", err)
+		return "", fmt.Errorf("treeoflife: save damaged tail: %w", err)
 	}
-	p := filepath.Join(l.dir, sf.Name)
+	p := filepath.Join(dir, sf.Name)
 	f, err := os.OpenFile(p, os.O_WRONLY, 0)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer f.Close()
 	if err := f.Truncate(off); err != nil {
-		return fmt.Errorf("treeoflife: cut torn tail of %s: %w", p, err)
+		return "", fmt.Errorf("treeoflife: cut damaged tail of %s: %w", p, err)
 	}
 	if err := f.Sync(); err != nil {
-		return err
+		return "", err
 	}
-	l.log.Warn("repaired torn write at the end of the log", "segment", sf.Name, "offset", off, "bytes", len(rest), "saved", saved, "records", l.size)
-	return nil
+	return saved, nil
 }
 
 // createSegment writes a new segment's header durably (temporary file,
@@ -1477,6 +1527,7 @@ func (l *ImmutableLogger) write(chunks []*chunk, doSync bool) error {
 		}
 		l.dirty = false
 		l.lastSync = time.Now()
+		l.synced.note(l.dir, l.logID, l.fSeq, l.fLen)
 	}
 	return nil
 }
@@ -1596,6 +1647,7 @@ func (l *ImmutableLogger) Close() error {
 		backupErr = l.shipper.close(ctx)
 		cancel()
 	}
+	l.synced.close()
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
 	}

@@ -423,6 +423,25 @@ func scanForFrame(b []byte, afterSeq uint64, haveAfter bool) bool {
 	return false
 }
 
+// validFrames counts the well-formed frames (as scanForFrame finds them)
+// for sequence numbers from nextSeq on in b, stepping over each one it finds,
+// and returns the largest sequence number among them.
+func validFrames(b []byte, nextSeq uint64) (n int, lastSeq uint64) {
+	for i := 0; i+frameHeaderSize < len(b); i++ {
+		hdr := b[i : i+frameHeaderSize]
+		fr, plen, ferr := parseFrameHeader(hdr, 0)
+		if ferr != nil || i+frameHeaderSize+plen > len(b) || fr.Seq < nextSeq {
+			continue
+		}
+		if frameCRC(hdr, b[i+frameHeaderSize:i+frameHeaderSize+plen]) == binary.BigEndian.Uint32(hdr[44:48]) {
+			n++
+			lastSeq = max(lastSeq, fr.Seq)
+			i += frameHeaderSize + plen - 1
+		}
+	}
+	return n, lastSeq
+}
+
 // putFrameHeader fills in the header of the frame fr (header and payload,
 // nothing after) but its checksum; finishFrame adds that.
 func putFrameHeader(fr []byte, seq uint64, chain *Hash) {
