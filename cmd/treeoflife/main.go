@@ -61,6 +61,7 @@ const usage = `usage:
   treeoflife keygen --name NAME --out FILE
   treeoflife prove DIR SEQ [--out FILE]
   treeoflife verify-receipt --key PUB [--key PUB2 ...] FILE
+  treeoflife repair DIR                   cut a damaged last segment (see repair -h; never run by Open)
 
 The backup commands read BACKUP_PROVIDER (s3, gcs, file) and its variables
 from the environment; restore reads TOL_ENCRYPTION_KEY for an encrypted log.
@@ -97,6 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = prove(ctx, rest, stdout)
 	case "verify-receipt":
 		err = verifyReceipt(rest, stdout)
+	case "repair":
+		err = repair(ctx, rest, stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
