@@ -16,6 +16,12 @@
 // fails with [ErrExist]; the caller tells "I already uploaded this" from "a
 // different object is there" by comparing [Sink.Stat]'s SHA256 with its own.
 //
+// # Replaced objects
+//
+// One small object, a lease, is replaced rather than written once: it is
+// created with [PutOptions.Mutable] and replaced with [PutOptions.IfMatch],
+// a compare-and-swap on the [ObjectInfo.Version] that Get or Stat returned.
+//
 // # Keys and metadata
 //
 // Keys are '/'-separated paths that mean the same thing on every backend; see
@@ -46,6 +52,11 @@ var (
 	// exist (PutOptions.IfNotExists) and it did. The existing object is
 	// unchanged. It matches fs.ErrExist too.
 	ErrExist = fmt.Errorf("backup: object already exists: %w", fs.ErrExist)
+
+	// ErrChanged means Put was asked to replace an object only at a given
+	// version (PutOptions.IfMatch) and the key holds another version, or
+	// nothing. Nothing was stored.
+	ErrChanged = errors.New("backup: object changed since it was read")
 
 	// ErrChecksum means the body does not match the checksum given to Put (the
 	// store or the sink refused it, and nothing was stored), or that an
@@ -146,6 +157,29 @@ type PutOptions struct {
 	// object already exists under the key (S3 If-None-Match: *, GCS
 	// DoesNotExist, O_EXCL/link on a file system).
 	IfNotExists bool
+
+	// IfMatch, when not empty, makes Put replace the object only if it is
+	// still the version that Get or Stat reported as ObjectInfo.Version
+	// (S3 If-Match with the ETag, GCS ifGenerationMatch, a lock and a
+	// rename on a file system). If the key holds another version, or
+	// nothing, Put fails with ErrChanged and stores nothing. It cannot be
+	// combined with IfNotExists.
+	IfMatch string
+
+	// Mutable marks an object that is meant to be replaced (with IfMatch)
+	// later: a sink that puts objects under retention or a hold (S3 Object
+	// Lock, GCS holds and object retention) leaves this one out, or it
+	// could not be replaced.
+	Mutable bool
+}
+
+// CheckPutOptions returns an error if opts combines conditions that
+// exclude each other.
+func CheckPutOptions(opts PutOptions) error {
+	if opts.IfNotExists && opts.IfMatch != "" {
+		return errors.New("backup: PutOptions.IfNotExists and IfMatch cannot both be set")
+	}
+	return nil
 }
 
 // ObjectInfo describes a stored object.
@@ -168,6 +202,12 @@ type ObjectInfo struct {
 
 	// ModTime is when the store last wrote the object.
 	ModTime time.Time
+
+	// Version identifies this version of the object, for
+	// PutOptions.IfMatch: the S3 ETag, the GCS generation, a digest of a
+	// file's header. Get and Stat set it; List may leave it empty. It is
+	// opaque: compare it only for equality.
+	Version string
 }
 
 // MaxKeyLen is the longest key, in bytes, that every sink accepts (the S3 and

@@ -55,6 +55,8 @@ func RunSinkTests(t *testing.T, newSink func(t *testing.T) backup.Sink) {
 		{"Missing", testMissing},
 		{"ConditionalCreate", testConditionalCreate},
 		{"ConditionalCreateRace", testConditionalCreateRace},
+		{"ConditionalReplace", testConditionalReplace},
+		{"ConditionalReplaceRace", testConditionalReplaceRace},
 		{"WrongChecksum", testWrongChecksum},
 		{"InvalidArguments", testInvalidArguments},
 		{"SlashKeys", testSlashKeys},
@@ -232,6 +234,80 @@ func testConditionalCreateRace(t *testing.T, s backup.Sink, prefix string) {
 	require.Equal(t, int32(1), wins.Load(), "exactly one conditional Put must win")
 	got, _ := get(t, s, key)
 	require.Equal(t, body(4096, fmt.Sprintf("writer %d", winner.Load())), got)
+}
+
+func testConditionalReplace(t *testing.T, s backup.Sink, prefix string) {
+	key := prefix + "lease"
+	first := []byte(`{"token":"a"}`)
+	put(t, s, key, first, backup.PutOptions{IfNotExists: true, Mutable: true})
+	_, info := get(t, s, key)
+	require.NotEmpty(t, info.Version, "Get reports the version")
+	st, err := s.Stat(ctx(t), key)
+	require.NoError(t, err)
+	require.Equal(t, info.Version, st.Version, "Get and Stat report the same version")
+
+	second := []byte(`{"token":"b"}`)
+	put(t, s, key, second, backup.PutOptions{IfMatch: info.Version, Mutable: true, Metadata: map[string]string{"v": "2"}})
+	got, now := get(t, s, key)
+	require.Equal(t, second, got)
+	require.Equal(t, map[string]string{"v": "2"}, now.Metadata)
+	require.NotEqual(t, info.Version, now.Version, "a replaced object has a new version")
+
+	// The first version is gone: a Put that expects it changes nothing.
+	third := []byte(`{"token":"c"}`)
+	err = s.Put(ctx(t), key, third, sha256.Sum256(third), backup.PutOptions{IfMatch: info.Version, Mutable: true})
+	require.ErrorIs(t, err, backup.ErrChanged)
+	got, _ = get(t, s, key)
+	require.Equal(t, second, got, "a failed IfMatch leaves the object unchanged")
+
+	// A key with no object does not match any version.
+	err = s.Put(ctx(t), prefix+"none", third, sha256.Sum256(third), backup.PutOptions{IfMatch: now.Version})
+	require.ErrorIs(t, err, backup.ErrChanged)
+	_, err = s.Stat(ctx(t), prefix+"none")
+	require.ErrorIs(t, err, backup.ErrNotExist, "a failed IfMatch stores nothing")
+
+	err = s.Put(ctx(t), key, third, sha256.Sum256(third), backup.PutOptions{IfMatch: now.Version, IfNotExists: true})
+	require.Error(t, err, "IfMatch and IfNotExists exclude each other")
+	require.NotErrorIs(t, err, backup.ErrChanged)
+	got, _ = get(t, s, key)
+	require.Equal(t, second, got)
+}
+
+func testConditionalReplaceRace(t *testing.T, s backup.Sink, prefix string) {
+	key := prefix + "contended-lease"
+	put(t, s, key, []byte("start"), backup.PutOptions{IfNotExists: true, Mutable: true})
+	st, err := s.Stat(ctx(t), key)
+	require.NoError(t, err)
+	const writers = 8
+	var (
+		wg     sync.WaitGroup
+		wins   atomic.Int32
+		winner atomic.Int32
+		errs   = make([]error, writers)
+	)
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := body(512, fmt.Sprintf("replacer %d", i))
+			err := s.Put(ctx(t), key, b, sha256.Sum256(b), backup.PutOptions{IfMatch: st.Version, Mutable: true})
+			if err == nil {
+				wins.Add(1)
+				winner.Store(int32(i))
+				return
+			}
+			if !errors.Is(err, backup.ErrChanged) {
+				errs[i] = err
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		require.NoError(t, err, "writer %d", i)
+	}
+	require.Equal(t, int32(1), wins.Load(), "exactly one compare-and-swap must win")
+	got, _ := get(t, s, key)
+	require.Equal(t, body(512, fmt.Sprintf("replacer %d", winner.Load())), got)
 }
 
 func testWrongChecksum(t *testing.T, s backup.Sink, prefix string) {

@@ -28,6 +28,13 @@
 // EEXIST if the name is taken, so exactly one of two racing Puts wins), and
 // fsyncs the directory. Directories that Put creates are fsynced into their
 // parents. Object files are made read-only (0444).
+//
+// A Put with PutOptions.IfMatch holds an exclusive lock on the file ".lock"
+// in the object's directory while it compares the version and renames, so
+// that a compare-and-swap is atomic among processes sharing the directory
+// (an unconditional Put, which replaces whatever is there, does not take it).
+// An object's version is a digest of its header, which holds the body's
+// SHA-256 and the metadata.
 package file
 
 import (
@@ -48,9 +55,11 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/treeoflife/treeoflife/backup"
 	"github.com/treeoflife/treeoflife/backup/internal/sinkutil"
+	"github.com/treeoflife/treeoflife/internal/fileutil"
 )
 
 // Type names this backend in configuration and logs.
@@ -114,6 +123,9 @@ func (s *Sink) path(key string) string {
 // Put implements backup.Sink.
 func (s *Sink) Put(ctx context.Context, key string, body []byte, sum [sha256.Size]byte, opts backup.PutOptions) error {
 	if err := sinkutil.CheckPut(key, opts.Metadata); err != nil {
+		return fmt.Errorf("file: put %q: %w", key, err)
+	}
+	if err := backup.CheckPutOptions(opts); err != nil {
 		return fmt.Errorf("file: put %q: %w", key, err)
 	}
 	// There is no store on the other side to check the checksum, so the sink
@@ -189,6 +201,10 @@ func (s *Sink) Put(ctx context.Context, key string, body []byte, sum [sha256.Siz
 			}
 			return fmt.Errorf("file: put %q: %w", key, err)
 		}
+	} else if opts.IfMatch != "" {
+		if err := s.replace(ctx, key, tmpName, final, opts.IfMatch); err != nil {
+			return fmt.Errorf("file: put %q: %w", key, err)
+		}
 	} else {
 		if err := os.Rename(tmpName, final); err != nil {
 			return fmt.Errorf("file: put %q: %w", key, err)
@@ -199,6 +215,48 @@ func (s *Sink) Put(ctx context.Context, key string, body []byte, sum [sha256.Siz
 		return fmt.Errorf("file: put %q: %w", key, err)
 	}
 	return nil
+}
+
+// replace renames tmpName over final under the directory's lock, if the
+// object there is version ifMatch.
+func (s *Sink) replace(ctx context.Context, key, tmpName, final, ifMatch string) error {
+	lk, err := lockDir(ctx, filepath.Dir(final))
+	if err != nil {
+		return err
+	}
+	defer lk.Unlock()
+	f, info, err := s.open(key)
+	if err != nil {
+		if errors.Is(err, backup.ErrNotExist) || errors.Is(err, errNotObject) {
+			return fmt.Errorf("%w: no object", backup.ErrChanged)
+		}
+		return err
+	}
+	f.Close()
+	if info.Version != ifMatch {
+		return fmt.Errorf("%w: version %s, not %s", backup.ErrChanged, info.Version, ifMatch)
+	}
+	return os.Rename(tmpName, final)
+}
+
+// lockDir takes the exclusive lock of dir's replacing Puts, waiting for it
+// until ctx ends.
+func lockDir(ctx context.Context, dir string) (*fileutil.Lock, error) {
+	wait := time.Millisecond
+	for {
+		lk, err := fileutil.LockFile(filepath.Join(dir, ".lock"))
+		if !errors.Is(err, fileutil.ErrLocked) {
+			return lk, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 20*time.Millisecond)
+	}
 }
 
 // mkdirAll creates dir and its missing parents below s.dir, fsyncing each
@@ -310,12 +368,14 @@ func readHeader(f *os.File, key string) (backup.ObjectInfo, error) {
 	if len(h.Metadata) == 0 {
 		h.Metadata = nil
 	}
+	version := sha256.Sum256(buf)
 	return backup.ObjectInfo{
 		Key:      key,
 		Size:     h.Size,
 		Metadata: h.Metadata,
 		SHA256:   sum,
 		ModTime:  fi.ModTime(),
+		Version:  hex.EncodeToString(version[:16]),
 	}, nil
 }
 

@@ -20,9 +20,12 @@
 //
 // PutOptions.IfNotExists writes with the precondition DoesNotExist
 // (ifGenerationMatch=0), which GCS answers with 412 (backup.ErrExist) when
-// the object exists. Config.TemporaryHold and Config.Retention put every
-// object under a hold or an object retention so that it cannot be deleted or
-// replaced; the bucket must allow object retention for the latter.
+// the object exists. PutOptions.IfMatch writes with the precondition
+// GenerationMatch on the generation that Get and Stat return as
+// ObjectInfo.Version (412: backup.ErrChanged). Config.TemporaryHold and
+// Config.Retention put every object but a PutOptions.Mutable one under a hold
+// or an object retention so that it cannot be deleted or replaced; the bucket
+// must allow object retention for the latter.
 package gcs
 
 import (
@@ -34,6 +37,7 @@ import (
 	"io"
 	"iter"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -240,6 +244,9 @@ func (s *Sink) Put(ctx context.Context, key string, body []byte, sum [sha256.Siz
 	if err := backup.ValidateMetadata(opts.Metadata); err != nil {
 		return fmt.Errorf("gcs: put %q: %w", key, err)
 	}
+	if err := backup.CheckPutOptions(opts); err != nil {
+		return fmt.Errorf("gcs: put %q: %w", key, err)
+	}
 	// GCS cannot check a SHA-256, so the sink does, before deriving the
 	// CRC32C that GCS checks from the same bytes.
 	if err := sinkutil.CheckSum(body, sum); err != nil {
@@ -254,6 +261,13 @@ func (s *Sink) put(ctx context.Context, key string, body []byte, crc uint32, sum
 	if opts.IfNotExists {
 		obj = obj.If(storage.Conditions{DoesNotExist: true})
 	}
+	if opts.IfMatch != "" {
+		gen, err := strconv.ParseInt(opts.IfMatch, 10, 64)
+		if err != nil || gen <= 0 {
+			return fmt.Errorf("gcs: put %q: %w: version %q is not a generation", key, backup.ErrChanged, opts.IfMatch)
+		}
+		obj = obj.If(storage.Conditions{GenerationMatch: gen})
+	}
 	// Cancel the write on any early return: closing the Writer would
 	// commit what was written so far.
 	wctx, cancel := context.WithCancel(ctx)
@@ -266,19 +280,29 @@ func (s *Sink) put(ctx context.Context, key string, body []byte, crc uint32, sum
 	// One request for bodies up to maxChunkSize, with a buffer just large
 	// enough that the library can resend it on a retry.
 	w.ChunkSize = min(len(body)+1, maxChunkSize)
-	if s.cfg.TemporaryHold {
+	if s.cfg.TemporaryHold && !opts.Mutable {
 		w.TemporaryHold = true
 	}
-	if s.cfg.RetentionMode != "" {
+	if s.cfg.RetentionMode != "" && !opts.Mutable {
 		w.Retention = &storage.ObjectRetention{Mode: s.cfg.RetentionMode, RetainUntil: time.Now().Add(s.cfg.Retention)}
 	}
 	if _, err := w.Write(body); err != nil {
-		return wrap("put", key, err)
+		return wrapPut(key, err, opts)
 	}
 	if err := w.Close(); err != nil {
-		return wrap("put", key, err)
+		return wrapPut(key, err, opts)
 	}
 	return nil
+}
+
+// wrapPut is wrap for Put: with IfMatch, a failed precondition (or a
+// missing object) is backup.ErrChanged.
+func wrapPut(key string, err error, opts backup.PutOptions) error {
+	err = wrap("put", key, err)
+	if opts.IfMatch != "" && (errors.Is(err, backup.ErrExist) || errors.Is(err, backup.ErrNotExist)) {
+		return fmt.Errorf("%w: %w", backup.ErrChanged, err)
+	}
+	return err
 }
 
 func info(key string, attrs *storage.ObjectAttrs) backup.ObjectInfo {
@@ -288,6 +312,7 @@ func info(key string, attrs *storage.ObjectAttrs) backup.ObjectInfo {
 		Metadata: sinkutil.UserMetadata(attrs.Metadata),
 		SHA256:   sinkutil.SumFromMetadata(attrs.Metadata),
 		ModTime:  attrs.Updated,
+		Version:  strconv.FormatInt(attrs.Generation, 10),
 	}
 }
 

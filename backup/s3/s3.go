@@ -21,8 +21,11 @@
 //
 // PutOptions.IfNotExists sends If-None-Match: * (on PutObject, or on
 // CompleteMultipartUpload), which S3 answers with 412 Precondition Failed
-// (backup.ErrExist) when the key exists. With Config.ObjectLockMode set,
-// every object is also put under S3 Object Lock retention, so that not even
+// (backup.ErrExist) when the key exists. PutOptions.IfMatch sends If-Match
+// with the ETag that Get and Stat return as ObjectInfo.Version; S3 answers 412
+// (or 404 when the key is gone), both backup.ErrChanged. With
+// Config.ObjectLockMode set, every object but a PutOptions.Mutable one is
+// also put under S3 Object Lock retention, so that not even
 // the bucket owner (COMPLIANCE) can delete or overwrite a version before
 // Config.ObjectLockRetention has passed. The bucket must have been created
 // with Object Lock enabled.
@@ -311,6 +314,9 @@ func (s *Sink) Put(ctx context.Context, key string, body []byte, sum [sha256.Siz
 	if err := backup.ValidateMetadata(opts.Metadata); err != nil {
 		return fmt.Errorf("s3: put %q: %w", key, err)
 	}
+	if err := backup.CheckPutOptions(opts); err != nil {
+		return fmt.Errorf("s3: put %q: %w", key, err)
+	}
 	if int64(len(body)) >= s.cfg.MultipartThreshold && len(body) > 0 {
 		return s.putMultipart(ctx, key, body, sum, opts)
 	}
@@ -330,20 +336,33 @@ func (s *Sink) Put(ctx context.Context, key string, body []byte, sum [sha256.Siz
 	if opts.IfNotExists {
 		in.IfNoneMatch = aws.String("*")
 	}
+	if opts.IfMatch != "" {
+		in.IfMatch = aws.String(opts.IfMatch)
+	}
 	if s.cfg.SSE != "" {
 		in.ServerSideEncryption = types.ServerSideEncryption(s.cfg.SSE)
 		if s.cfg.KMSKeyID != "" {
 			in.SSEKMSKeyId = aws.String(s.cfg.KMSKeyID)
 		}
 	}
-	if s.cfg.ObjectLockMode != "" {
+	if s.cfg.ObjectLockMode != "" && !opts.Mutable {
 		in.ObjectLockMode = types.ObjectLockMode(s.cfg.ObjectLockMode)
 		in.ObjectLockRetainUntilDate = aws.Time(time.Now().Add(s.cfg.ObjectLockRetention))
 	}
 	if _, err := s.client.PutObject(ctx, in); err != nil {
-		return wrap("put", key, err)
+		return wrapPut(key, err, opts)
 	}
 	return nil
+}
+
+// wrapPut is wrap for Put: with IfMatch, both 412 (another version) and
+// 404 (no object) mean backup.ErrChanged.
+func wrapPut(key string, err error, opts backup.PutOptions) error {
+	err = wrap("put", key, err)
+	if opts.IfMatch != "" && (errors.Is(err, backup.ErrExist) || errors.Is(err, backup.ErrNotExist)) {
+		return fmt.Errorf("%w: %w", backup.ErrChanged, err)
+	}
+	return err
 }
 
 // putMultipart uploads body in parts, each with its SHA-256 checked by the
@@ -383,7 +402,7 @@ func (s *Sink) putMultipart(ctx context.Context, key string, body []byte, sum [s
 			create.SSEKMSKeyId = aws.String(s.cfg.KMSKeyID)
 		}
 	}
-	if s.cfg.ObjectLockMode != "" {
+	if s.cfg.ObjectLockMode != "" && !opts.Mutable {
 		create.ObjectLockMode = types.ObjectLockMode(s.cfg.ObjectLockMode)
 		create.ObjectLockRetainUntilDate = aws.Time(time.Now().Add(s.cfg.ObjectLockRetention))
 	}
@@ -438,8 +457,11 @@ func (s *Sink) putMultipart(ctx context.Context, key string, body []byte, sum [s
 	if opts.IfNotExists {
 		complete.IfNoneMatch = aws.String("*")
 	}
+	if opts.IfMatch != "" {
+		complete.IfMatch = aws.String(opts.IfMatch)
+	}
 	if _, err := s.client.CompleteMultipartUpload(ctx, complete); err != nil {
-		return wrap("put", key, err)
+		return wrapPut(key, err, opts)
 	}
 	return nil
 }
@@ -475,6 +497,7 @@ func (s *Sink) Get(ctx context.Context, key string) (io.ReadCloser, backup.Objec
 		Metadata: sinkutil.UserMetadata(out.Metadata),
 		SHA256:   objectSum(out.ChecksumSHA256, out.Metadata),
 		ModTime:  aws.ToTime(out.LastModified),
+		Version:  aws.ToString(out.ETag),
 	}
 	// The SDK validates single-part bodies against x-amz-checksum-sha256
 	// too; this also covers multipart bodies and maps a mismatch to
@@ -502,6 +525,7 @@ func (s *Sink) Stat(ctx context.Context, key string) (backup.ObjectInfo, error) 
 		Metadata: sinkutil.UserMetadata(out.Metadata),
 		SHA256:   objectSum(out.ChecksumSHA256, out.Metadata),
 		ModTime:  aws.ToTime(out.LastModified),
+		Version:  aws.ToString(out.ETag),
 	}, nil
 }
 
