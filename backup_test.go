@@ -379,15 +379,31 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		_, err := l.Info("x", nil)
 		require.NoError(t, err)
 		require.NoError(t, l.SyncBackup(ctx))
-		require.NoError(t, l.Close())
-		// A copy of the directory is the same log; it must not ship to the
-		// same place as the original.
+		// A copy of the directory, its BACKUP cursor included, is the same
+		// log; while the original runs it must not ship to the same place.
 		cp := t.TempDir()
 		require.NoError(t, os.CopyFS(cp, os.DirFS(dir)))
-		require.NoError(t, os.Remove(filepath.Join(cp, backupCursorFile)))
 		require.NoError(t, os.Remove(filepath.Join(cp, lockFile)))
-		_, err = Open(cp, opts(tg))
-		require.ErrorIs(t, err, ErrBackupLeased)
+		c, err := Open(cp, opts(tg))
+		require.NoError(t, err, "Open does not wait for the store")
+		_, err = c.Info("only in the copy", nil)
+		require.NoError(t, err)
+		require.ErrorIs(t, c.SyncBackup(ctx), ErrBackupLeased)
+		st := c.BackupStatus()
+		require.ErrorIs(t, st.LastError, ErrBackupLeased)
+		require.False(t, st.Connected)
+		require.ErrorIs(t, c.Close(), ErrBackupLeased)
+
+		_, err = l.Info("y", nil)
+		require.NoError(t, err)
+		require.NoError(t, l.SyncBackup(ctx))
+		require.NoError(t, l.Close())
+		// Closed, the original released its lease: reopened, the directory
+		// takes it at once.
+		l = openT(t, dir, opts(tg))
+		require.NoError(t, l.SyncBackup(ctx))
+		require.True(t, l.BackupStatus().Connected)
+		require.NoError(t, l.Close())
 
 		// Another log (another replica of the service) may share the
 		// prefix: its objects are under its own log ID.

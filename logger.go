@@ -481,7 +481,7 @@ func Open(dir string, opts Options) (*ImmutableLogger, error) {
 	}
 	go l.run()
 	if opts.Backup != nil {
-		if l.shipper, err = startShipper(context.Background(), l); err != nil {
+		if l.shipper, err = startShipper(l); err != nil {
 			l.Close()
 			return nil, err
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -256,9 +255,10 @@ type RestoreOptions struct {
 // the object. If dir already holds part of the same log (an interrupted
 // restore), it continues from there.
 //
-// A complete restore records the backup location and lease in dir, so that
-// opening the restored log with the same Options.Backup continues shipping
-// where the lost machine stopped. A point-in-time restore does not: a log
+// A complete restore records the backup location and how far it goes in
+// dir, so that opening the restored log with the same Options.Backup
+// continues shipping where the lost machine stopped (once its lease has
+// expired, if it did not close). A point-in-time restore does not: a log
 // that continues from an earlier point is a different history, and must
 // ship elsewhere.
 func RestoreFromCloud(ctx context.Context, sink backup.Sink, dir string, opts RestoreOptions) (Head, error) {
@@ -290,16 +290,7 @@ func RestoreFromCloud(ctx context.Context, sink backup.Sink, dir string, opts Re
 		return head, cerr
 	}
 	if opts.Records == 0 && opts.UpToTime.IsZero() {
-		lease, err := getObject(ctx, sink, root+"LEASE")
-		if err == nil {
-			var lb struct {
-				Lease string `json:"lease"`
-			}
-			if jerr := json.Unmarshal(lease, &lb); jerr == nil && lb.Lease != "" {
-				err = writeBackupCursor(dir, backupCursor{Root: root, Lease: lb.Lease, Shipped: head.Size})
-			}
-		}
-		if err != nil && !errors.Is(err, backup.ErrNotExist) {
+		if err := writeBackupCursor(dir, backupCursor{Root: root, Shipped: head.Size}); err != nil {
 			return head, err
 		}
 	}

@@ -41,10 +41,31 @@ const (
 	// backupCheckpointEvery spaces the checkpoints put into a backup: a
 	// busy log would otherwise add one object per BackupInterval for ever.
 	backupCheckpointEvery = time.Minute
+
+	// maxLeaseSize bounds the LEASE object read back from the store.
+	maxLeaseSize = 4 << 10
+
+	// backupReleaseTimeout bounds the release of the lease at Close, after
+	// BackupCloseTimeout: a lease not released holds for backupLeaseTTL.
+	backupReleaseTimeout = 2 * time.Second
 )
 
-// ErrBackupLeased is returned by Open when another logger already ships to
-// the same backup location.
+// Lease timing (FORMAT.md, "Backup objects"); variables so that tests can
+// shorten them.
+var (
+	// backupLeaseTTL is how long a LEASE stays valid without renewal: a
+	// logger that dies without closing holds its backup location this long.
+	backupLeaseTTL = 60 * time.Second
+	// backupLeaseRenew is how often the running shipper renews its lease:
+	// two renewals in a row can fail before it lapses.
+	backupLeaseRenew = 20 * time.Second
+)
+
+// ErrBackupLeased is reported (BackupStatus.LastError, SyncBackup, Close)
+// while another running logger holds the lease on the same backup location:
+// a copy of a log directory opened while the original runs. Open does not
+// wait for the store, so it does not return it; the shipper retries, and
+// takes the lease once the other logger closes or its lease expires.
 var ErrBackupLeased = errors.New("treeoflife: another logger ships to this backup location")
 
 // ErrBackupConflict is reported when the backup holds, for a range of
@@ -112,13 +133,19 @@ type BackupStatus struct {
 	UploadedBytes   int64 // by this process: batches, checkpoints and HEADER revisions
 	UploadedObjects int64 // objects created by this process (each one PUT, not counting retries)
 	LastUpload      time.Time
+	// Connected: the shipper holds the lease and has reconciled with the
+	// backup, so it ships. False while it connects in the background after
+	// Open, during an outage that outlasts the lease, and while another
+	// logger holds the lease (LastError then wraps ErrBackupLeased).
+	Connected bool
 }
 
-// backupCursor is the BACKUP file: the lease this log ships under and how
-// far it has shipped. It may lag behind the backup; Open reconciles.
+// backupCursor is the BACKUP file: the backup location and how far this log
+// has shipped to it. It may lag behind the backup; the shipper reconciles.
+// (Older versions also kept a lease token here, under "lease"; it is
+// ignored: the lease lives in the store, one per Open.)
 type backupCursor struct {
 	Root    string `json:"root"`
-	Lease   string `json:"lease"`
 	Shipped uint64 `json:"shipped"`
 }
 
@@ -126,9 +153,19 @@ type shipper struct {
 	l        *ImmutableLogger
 	sink     backup.Sink
 	root     string
-	lease    string
+	token    string // this Open's lease token
 	batch    int
 	interval time.Duration
+
+	// Shipping goroutine only (and Close, once it has stopped):
+	renewAt time.Time // when the lease is renewed next
+	held    bool      // the lease was taken by this Open; Close releases it
+	// ahead holds the batches that the backup holds, or may hold, from the
+	// cursor on (first -> last; the longest for a first): found by
+	// reconcile, or put in a round whose earlier batch failed, or whose
+	// answer was lost. Batches are cut at their starts and adopted as they
+	// are, so that the batches tile the log.
+	ahead map[uint64]uint64
 
 	wake chan struct{} // SyncBackup asks for an immediate round
 	quit chan struct{} // closed by Close
@@ -155,9 +192,13 @@ type shipper struct {
 	lastCPShipped uint64
 	// Signed checkpoints waiting for the batches they cover (s.mu).
 	pendingCP []pendingCheckpoint
-	// checked: the local log continues the backup's newest checkpoint
+	// connected: the lease is held, HEADER shipped, the cursor reconciled
+	// and the local log found to continue the backup's newest checkpoint
 	// (checkDiverged); nothing ships before.
-	checked bool
+	connected bool
+	// leaseUntil: the lease is ours until then, by this clock, less a
+	// margin for the other loggers' clocks; nothing ships after it.
+	leaseUntil time.Time
 }
 
 // pendingCheckpoint is a signed checkpoint of size records, put into the
@@ -207,36 +248,28 @@ func (s *shipper) nextCheckpoint(shipped uint64) (pendingCheckpoint, bool) {
 	return p, true
 }
 
-// startShipper takes the lease, reconciles the cursor with the backup and
-// starts the shipping goroutine.
-func startShipper(ctx context.Context, l *ImmutableLogger) (*shipper, error) {
+// startShipper starts the shipping goroutine. It reads only the local
+// cursor: taking the lease, shipping HEADER and reconciling with the backup
+// happen in the goroutine (connect), so that Open does not wait for the
+// store.
+func startShipper(l *ImmutableLogger) (*shipper, error) {
 	o := l.opts
+	var tok [16]byte
+	if _, err := crand.Read(tok[:]); err != nil {
+		return nil, err
+	}
 	s := &shipper{
 		l: l, sink: o.Backup, root: backupRoot(o.BackupPrefix, l.LogID(), o.Tenant),
-		batch: o.BackupBatchSize, interval: o.BackupInterval,
+		token: hex.EncodeToString(tok[:]), batch: o.BackupBatchSize, interval: o.BackupInterval,
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
-		progress: make(chan struct{}), caughtUp: time.Now(),
+		progress: make(chan struct{}), caughtUp: time.Now(), ahead: map[uint64]uint64{},
 	}
 	cur, err := readBackupCursor(l.dir)
 	if err != nil {
 		return nil, err
 	}
-	if cur.Root != s.root {
-		cur = backupCursor{Root: s.root} // a new backup location starts from its own state
-	}
-	if err := s.takeLease(ctx, &cur); err != nil {
-		return nil, err
-	}
-	if err := s.shipHeader(ctx); err != nil {
-		return nil, err
-	}
-	s.shipped = cur.Shipped
-	if err := s.reconcile(ctx); err != nil {
-		return nil, err
-	}
-	v, _ := l.durableView()
-	if s.shippedChain, s.front, err = stateAt(v, s.shipped); err != nil {
-		return nil, err
+	if cur.Root == s.root { // a new backup location starts from its own state
+		s.shipped = cur.Shipped
 	}
 	s.savedShipped = s.shipped
 	go s.run()
@@ -263,44 +296,229 @@ func writeBackupCursor(dir string, c backupCursor) error {
 	return fileutil.WriteFileAtomic(filepath.Join(dir, backupCursorFile), append(b, '\n'), 0o644)
 }
 
-// takeLease creates the LEASE object with a conditional write, or accepts
-// an existing one that holds this log's own token. A lease is never
-// deleted: a log ships to one location for good; a restored copy inherits
-// the lease (see RestoreFromCloud).
-func (s *shipper) takeLease(ctx context.Context, cur *backupCursor) error {
-	if cur.Lease == "" {
-		var b [16]byte
-		if _, err := crand.Read(b[:]); err != nil {
-			return err
-		}
-		cur.Lease = hex.EncodeToString(b[:])
-	}
-	host, _ := os.Hostname()
-	body, _ := json.Marshal(map[string]any{"lease": cur.Lease, "host": host, "pid": os.Getpid(), "dir": s.l.dir})
-	key := s.root + "LEASE"
-	sum := sha256.Sum256(body)
-	err := s.sink.Put(ctx, key, body, sum, backup.PutOptions{IfNotExists: true, Metadata: map[string]string{"lease": cur.Lease}})
-	if errors.Is(err, backup.ErrExist) {
-		rc, _, gerr := s.sink.Get(ctx, key)
-		if gerr != nil {
-			return fmt.Errorf("treeoflife: read backup lease %s: %w", key, gerr)
-		}
-		defer rc.Close()
-		var other struct {
-			Lease string `json:"lease"`
-			Host  string `json:"host"`
-			Dir   string `json:"dir"`
-		}
-		if derr := json.NewDecoder(io.LimitReader(rc, 1<<16)).Decode(&other); derr != nil || other.Lease != cur.Lease {
-			return fmt.Errorf("%w: %s is held by %s:%s", ErrBackupLeased, key, other.Host, other.Dir)
-		}
-		err = nil
+// leaseBody is the LEASE object: the token of the Open that ships to this
+// location, and until when (RFC 3339) its lease holds unless renewed.
+type leaseBody struct {
+	Token   string    `json:"token"`
+	Expires time.Time `json:"expires"`
+}
+
+type leaseOp int
+
+const (
+	leaseTake    leaseOp = iota // absent, ours or expired: take it
+	leaseRenew                  // absent or ours: extend it
+	leaseRelease                // ours: expire it now
+)
+
+func (s *shipper) leaseKey() string { return s.root + "LEASE" }
+
+// readLease returns the LEASE object and its version, or exists false.
+// A body that does not parse, or has no token (an older version's, which
+// never expired nor was renewed), reads as a lease that has expired: the
+// compare-and-swap that replaces it still lets only one logger win.
+func (s *shipper) readLease(ctx context.Context) (lb leaseBody, version string, exists bool, err error) {
+	rc, info, err := s.sink.Get(ctx, s.leaseKey())
+	if errors.Is(err, backup.ErrNotExist) {
+		return lb, "", false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("treeoflife: take backup lease %s: %w", key, err)
+		return lb, "", false, err
 	}
-	s.lease = cur.Lease
-	return writeBackupCursor(s.l.dir, *cur)
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxLeaseSize+1))
+	if err != nil {
+		return lb, "", false, err
+	}
+	if info.Version == "" {
+		return lb, "", false, fmt.Errorf("treeoflife: backup lease %s: the sink reports no object version (backup.ObjectInfo.Version), which the lease needs", s.leaseKey())
+	}
+	if len(b) > maxLeaseSize || json.Unmarshal(b, &lb) != nil || lb.Token == "" {
+		lb = leaseBody{}
+	}
+	return lb, info.Version, true, nil
+}
+
+// writeLease takes, renews or releases this Open's lease with one
+// conditional write (create if absent, else compare-and-swap on the version
+// read), retried only when another writer changed LEASE in between. A
+// write whose answer was lost and that did land is a success.
+func (s *shipper) writeLease(ctx context.Context, op leaseOp, expires time.Time) error {
+	key := s.leaseKey()
+	want := leaseBody{Token: s.token, Expires: expires.UTC()}
+	body, _ := json.Marshal(want)
+	sum := sha256.Sum256(body)
+	for range 3 {
+		cur, version, exists, err := s.readLease(ctx)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !exists && op == leaseRelease:
+			return nil
+		case exists && cur.Token != s.token && op == leaseRelease:
+			return nil // not ours to release
+		case exists && cur.Token != s.token && (op == leaseRenew || time.Now().Before(cur.Expires)):
+			// Renewing: another logger took the lease after ours lapsed.
+			return fmt.Errorf("%w: %s is held by another logger until %s", ErrBackupLeased, key, cur.Expires.Format(time.RFC3339))
+		}
+		opts := backup.PutOptions{Mutable: true, IfMatch: version, IfNotExists: !exists}
+		err = s.sink.Put(ctx, key, body, sum, opts)
+		if err == nil {
+			s.mu.Lock()
+			s.bytes += int64(len(body))
+			s.mu.Unlock()
+			return nil
+		}
+		if !errors.Is(err, backup.ErrExist) && !errors.Is(err, backup.ErrChanged) {
+			return fmt.Errorf("treeoflife: backup lease: %w", err)
+		}
+		if got, _, ok, rerr := s.readLease(ctx); rerr == nil && ok && got.Token == want.Token && got.Expires.Equal(want.Expires) {
+			return nil // a retry of a write that landed
+		}
+	}
+	return fmt.Errorf("treeoflife: backup lease %s keeps changing under another writer", key)
+}
+
+// holdLease notes a lease written at start: it is ours until it expires,
+// less a quarter of its life for the difference between this clock and the
+// other loggers'.
+func (s *shipper) holdLease(start time.Time) {
+	s.held = true
+	s.renewAt = start.Add(backupLeaseRenew)
+	s.mu.Lock()
+	s.leaseUntil = start.Add(backupLeaseTTL - backupLeaseTTL/4)
+	s.mu.Unlock()
+}
+
+func (s *shipper) leaseHeld() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Now().Before(s.leaseUntil)
+}
+
+// keepLease renews the lease when it is due. A failed renewal is retried
+// soon (a tenth of the renewal period); a lease that another logger has
+// taken meanwhile disconnects the shipper, which then waits to take it
+// back and reconciles again.
+func (s *shipper) keepLease(ctx context.Context) {
+	if !s.held || time.Now().Before(s.renewAt) {
+		return
+	}
+	start := time.Now()
+	actx, cancel := context.WithTimeout(ctx, backupAttemptTimeout)
+	err := s.writeLease(actx, leaseRenew, start.Add(backupLeaseTTL))
+	cancel()
+	if err == nil {
+		s.holdLease(start)
+		return
+	}
+	s.renewAt = time.Now().Add(backupLeaseRenew / 10)
+	if errors.Is(err, ErrBackupLeased) {
+		s.mu.Lock()
+		s.connected, s.leaseUntil = false, time.Time{}
+		s.mu.Unlock()
+	}
+	s.recordErr(fmt.Errorf("renew backup lease: %w", err), false)
+}
+
+// releaseLease expires this Open's lease, so that a successor (this
+// directory reopened, or a restored copy) need not wait for it.
+func (s *shipper) releaseLease(ctx context.Context) {
+	if !s.held {
+		return
+	}
+	s.mu.Lock()
+	s.leaseUntil = time.Time{}
+	s.mu.Unlock()
+	// Close may have spent its deadline shipping: the release has its own.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), backupReleaseTimeout)
+	defer cancel()
+	if err := s.writeLease(rctx, leaseRelease, time.Now()); err != nil {
+		s.l.log.Warn("releasing the backup lease failed; it expires by itself", "err", err, "ttl", backupLeaseTTL)
+	}
+}
+
+// connectOnce makes one attempt to start shipping: take the lease, ship
+// HEADER, reconcile the cursor with the backup, check that the local log
+// continues the backup (checkDiverged), and compute the shipped state.
+func (s *shipper) connectOnce(ctx context.Context) (permanent bool, err error) {
+	actx, cancel := context.WithTimeout(ctx, backupAttemptTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := s.writeLease(actx, leaseTake, start.Add(backupLeaseTTL)); err != nil {
+		return false, err
+	}
+	s.holdLease(start)
+	if err := s.shipHeader(actx); err != nil {
+		return errors.Is(err, ErrBackupConflict), err
+	}
+	if err := s.reconcile(actx); err != nil {
+		return errors.Is(err, ErrBackupConflict), err
+	}
+	if permanent, err := s.checkDiverged(actx); err != nil {
+		return permanent, err
+	}
+	v, _ := s.l.durableView()
+	s.mu.Lock()
+	shipped := s.shipped
+	s.mu.Unlock()
+	chain, front, err := stateAt(v, shipped)
+	if err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	s.shippedChain, s.front, s.connected = chain, front, true
+	s.lastErr = nil
+	s.notifyLocked()
+	s.mu.Unlock()
+	return false, nil
+}
+
+// connect retries connectOnce with backoff until it succeeds (true), or
+// until a permanent error, ctx ends, or Close begins (false). Close, which
+// calls it with its own ctx, does not wait for another logger's lease.
+func (s *shipper) connect(ctx context.Context) bool {
+	backoff := 100 * time.Millisecond
+	for {
+		permanent, err := s.connectOnce(ctx)
+		if err == nil {
+			return true
+		}
+		s.recordErr(err, permanent)
+		if permanent || (errors.Is(err, ErrBackupLeased) && ctx != context.Background()) {
+			return false
+		}
+		if !s.sleep(ctx, &backoff) {
+			return false
+		}
+	}
+}
+
+// sleep waits for a jittered *backoff and doubles it, up to
+// backupMaxBackoff, or backupLeaseRenew if less (a lease held elsewhere is
+// polled that often). It returns false if ctx ends first, or, for the
+// shipping goroutine (ctx is context.Background), if Close begins: Close
+// then carries on with its own deadline.
+func (s *shipper) sleep(ctx context.Context, backoff *time.Duration) bool {
+	// Full jitter: a fleet of loggers recovering from one outage does not
+	// retry in step.
+	wait := time.Duration(rand.Int64N(int64(*backoff))) + *backoff/2
+	*backoff = min(2**backoff, backupMaxBackoff, max(backupLeaseRenew, time.Millisecond))
+	quit := s.quit
+	if ctx != context.Background() {
+		quit = nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-quit:
+		return false
+	}
 }
 
 // shipHeader ships HEADER as it is on disk, once per revision. A revision
@@ -351,38 +569,76 @@ func publishHeader(ctx context.Context, sink backup.Sink, prefix, dir string) er
 	return err
 }
 
-// reconcile advances the cursor over batches that are already in the
-// backup (the cursor is saved lazily), checking each against the local log.
+// reconcile reads the batches that the backup holds from the cursor on and
+// advances the cursor over those that continue the tiling from it, each
+// checked against the local records (ErrBackupConflict if it differs). The
+// others are kept in s.ahead: shipping cuts its batches at their starts and
+// adopts them when it gets there, whatever their size, so that the batches
+// tile the log even after a round that was interrupted, or a tail shipped
+// past a failed batch by an older version.
 func (s *shipper) reconcile(ctx context.Context) error {
-	type rng struct{ first, last uint64 }
-	var found []rng
+	s.mu.Lock()
+	shipped := s.shipped
+	s.mu.Unlock()
 	for info, err := range s.sink.List(ctx, s.root+"batches/") {
 		if err != nil {
 			return fmt.Errorf("treeoflife: list backup batches: %w", err)
 		}
-		if f, l, ok := parseBatchKey(s.root, info.Key); ok && l >= s.shipped {
-			found = append(found, rng{f, l})
+		if f, l, ok := parseBatchKey(s.root, info.Key); ok && f >= shipped {
+			s.noteAhead(f, l)
 		}
 	}
 	v, _ := s.l.durableView()
-	for _, r := range found {
-		if r.first != s.shipped || r.last >= v.Size {
-			break
+	for {
+		last, ok := s.ahead[shipped]
+		if !ok || last >= v.Size {
+			break // a gap to ship, or a batch the local log cannot check yet
 		}
-		body, err := batchBody(v, r.first, r.last+1, nil)
+		key := batchKey(s.root, shipped, last)
+		body, err := batchBody(v, shipped, last+1, nil)
 		if err != nil {
 			return err
 		}
-		info, err := s.sink.Stat(ctx, batchKey(s.root, r.first, r.last))
-		if err != nil {
-			return fmt.Errorf("treeoflife: backup batch: %w", err)
+		if err := sameObject(ctx, s.sink, key, body, sha256.Sum256(body)); err != nil {
+			if errors.Is(err, backup.ErrNotExist) {
+				break // a range this process tried that did not land
+			}
+			return fmt.Errorf("treeoflife: backup batch %s: %w", key, err)
 		}
-		if sum := sha256.Sum256(body); info.SHA256 != nil && !bytes.Equal(info.SHA256, sum[:]) {
-			return fmt.Errorf("%w: %s", ErrBackupConflict, batchKey(s.root, r.first, r.last))
-		}
-		s.shipped = r.last + 1
+		shipped = last + 1
 	}
+	s.mu.Lock()
+	s.shipped = shipped
+	s.mu.Unlock()
+	s.pruneAhead(shipped)
 	return nil
+}
+
+// noteAhead records that the backup holds, or may hold, batch first..last.
+func (s *shipper) noteAhead(first, last uint64) {
+	if cur, ok := s.ahead[first]; !ok || last > cur {
+		s.ahead[first] = last
+	}
+}
+
+// pruneAhead forgets the batches that start before shipped.
+func (s *shipper) pruneAhead(shipped uint64) {
+	for f := range s.ahead {
+		if f < shipped {
+			delete(s.ahead, f)
+		}
+	}
+}
+
+// nextAhead returns the first batch start in s.ahead after from.
+func (s *shipper) nextAhead(from uint64) (uint64, bool) {
+	next, found := uint64(0), false
+	for f := range s.ahead {
+		if f > from && (!found || f < next) {
+			next, found = f, true
+		}
+	}
+	return next, found
 }
 
 // batchBody appends the frames of records from..to-1, exactly as stored,
@@ -439,42 +695,40 @@ func (s *shipper) checkDiverged(ctx context.Context) (permanent bool, err error)
 
 func (s *shipper) run() {
 	defer close(s.done)
+	ctx := context.Background()
 	timer := time.NewTimer(s.interval)
 	defer timer.Stop()
+	renew := time.NewTimer(backupLeaseRenew)
+	defer renew.Stop()
 	for {
-		permanent, err := s.checkDiverged(context.Background())
-		if err == nil {
-			s.mu.Lock()
-			s.checked = true
-			s.mu.Unlock()
-			break
-		}
-		s.recordErr(err, permanent)
-		if permanent {
-			<-s.quit
-			return
-		}
-		select {
-		case <-s.quit:
-			return
-		case <-timer.C:
-			timer.Reset(s.interval)
-		}
-	}
-	for {
-		size, committed := s.l.durableSize()
 		s.mu.Lock()
-		shipped, stopped := s.shipped, s.stopped
+		connected, stopped := s.connected, s.stopped
 		s.mu.Unlock()
 		if stopped {
-			<-s.quit // a conflict: nothing more to do until Close
+			<-s.quit // a conflict or divergence: nothing more to do until Close
 			return
 		}
+		if !connected {
+			if !s.connect(ctx) {
+				select {
+				case <-s.quit:
+					return // Close takes over
+				default:
+					continue // stopped: see above
+				}
+			}
+		}
+		s.keepLease(ctx)
+		size, committed := s.l.durableSize()
+		s.mu.Lock()
+		shipped := s.shipped
+		s.mu.Unlock()
 		force := false
 		if size-shipped < uint64(s.batch) {
 			// Nothing worth a full batch yet: wait for more, for the
-			// interval, or for SyncBackup. Checking the size is cheap; a
-			// read view is taken only to ship.
+			// interval, for SyncBackup or for the lease's renewal. Checking
+			// the size is cheap; a read view is taken only to ship.
+			renew.Reset(max(time.Until(s.renewAt), 0))
 			select {
 			case <-s.quit:
 				return
@@ -482,12 +736,14 @@ func (s *shipper) run() {
 				force = true
 			case <-committed:
 				continue
+			case <-renew.C:
+				continue
 			case <-timer.C:
 				force = true
 				timer.Reset(s.interval)
 			}
 		}
-		s.round(context.Background(), force)
+		s.round(ctx, force)
 		select {
 		case <-s.quit:
 			return
@@ -505,23 +761,30 @@ const shipParallel = 4
 // interval passed, SyncBackup, Close), also a partial batch up to the size
 // durable when the round began, so that a busy log is not cut into small
 // objects by chasing its end.
+//
+// Batches tile the log: each starts where the cursor, or the batch before
+// it, ends. A batch is cut at the start of a batch that the backup holds or
+// may hold (s.ahead), which is then adopted as it is. A partial batch at the
+// end (the tail) is put only alone, once every batch before it is in the
+// backup, so a tail never lands beyond a batch that failed.
 func (s *shipper) round(ctx context.Context, force bool) {
-	s.mu.Lock()
-	checked := s.checked
-	s.mu.Unlock()
-	if !checked {
-		return
-	}
 	var target uint64
 	if force {
 		target, _ = s.l.durableSize()
 	}
 	for {
 		s.mu.Lock()
-		stopped, shipped := s.stopped, s.shipped
+		stopped, connected := s.stopped, s.connected
 		s.mu.Unlock()
-		if stopped {
+		if stopped || !connected {
 			return
+		}
+		s.keepLease(ctx)
+		s.mu.Lock()
+		shipped, connected := s.shipped, s.connected
+		s.mu.Unlock()
+		if !connected || !s.leaseHeld() {
+			return // taken by another logger, or not renewed in time
 		}
 		now := time.Now()
 		v, _ := s.l.durableView()
@@ -533,15 +796,7 @@ func (s *shipper) round(ctx context.Context, force bool) {
 				return
 			}
 		}
-		var todo []batchRange
-		for from := shipped; from < v.Size && len(todo) < shipParallel; {
-			to := min(from+uint64(s.batch), v.Size)
-			if to-from < uint64(s.batch) && from >= target {
-				break
-			}
-			todo = append(todo, batchRange{from, to})
-			from = to
-		}
+		todo := s.plan(shipped, v.Size, target)
 		if len(todo) == 0 {
 			s.saveProgress(ctx, false)
 			return
@@ -551,6 +806,32 @@ func (s *shipper) round(ctx context.Context, force bool) {
 		}
 		s.saveProgress(ctx, false)
 	}
+}
+
+// plan returns the next batches to put, at most shipParallel, from shipped
+// in a log of size durable records; a partial tail only when the round
+// began with more records than shipped (target), and only alone.
+func (s *shipper) plan(shipped, size, target uint64) []batchRange {
+	var todo []batchRange
+	for from := shipped; from < size && len(todo) < shipParallel; {
+		if last, ok := s.ahead[from]; ok {
+			if last >= size {
+				break // the backup holds more than is durable here: wait for it
+			}
+			todo = append(todo, batchRange{from, last + 1})
+			from = last + 1
+			continue
+		}
+		to := min(from+uint64(s.batch), size)
+		if next, ok := s.nextAhead(from); ok && next < to {
+			to = next // cut where a batch in the backup starts
+		} else if to-from < uint64(s.batch) && (from >= target || len(todo) > 0) {
+			break // a tail: only forced, and only after the batches before it
+		}
+		todo = append(todo, batchRange{from, to})
+		from = to
+	}
+	return todo
 }
 
 // observe notes that size records were durable at t, and moves caughtUp
@@ -624,10 +905,18 @@ func (s *shipper) shipAll(ctx context.Context, v *readView, todo []batchRange) e
 	for i := range bs {
 		s.spare = append(s.spare, bs[i].body) // the next round reuses them: no Put holds them now
 	}
+	// The cursor advances over the batches in the backup up to the first
+	// that failed. That one may have landed all the same (an answer lost),
+	// and those after it did or may have: all are kept in s.ahead, so that
+	// the next attempt puts the same ranges, and finds its own objects.
 	for i := range bs {
 		if bs[i].err != nil {
+			for _, r := range todo[i:] {
+				s.noteAhead(r.from, r.to-1)
+			}
 			return bs[i].err
 		}
+		delete(s.ahead, todo[i].from)
 		s.mu.Lock()
 		s.shipped, s.shippedChain, s.front = todo[i].to, bs[i].last, bs[i].front
 		s.lastUpload = time.Now()
@@ -638,14 +927,25 @@ func (s *shipper) shipAll(ctx context.Context, v *readView, todo []batchRange) e
 	return nil
 }
 
+// errLeaseLapsed stops a Put when the lease has not been renewed in time;
+// the shipper renews it (or finds it taken) before it puts again.
+var errLeaseLapsed = errors.New("treeoflife: the backup lease lapsed before it was renewed")
+
 // putOnce writes an object that must never change: a conditional Put,
 // retried with backoff on transient errors. An object already there with
 // the same content is success (a retry of a Put whose answer was lost); one
 // with different content is ErrBackupConflict, which stops shipping.
+//
+// Each failed attempt is reported (recordErr) as it fails; the sinks keep
+// their SDKs' own retries short for that reason (see backup/s3 and
+// backup/gcs), and the retrying that lasts, with backoff, is done here.
 func (s *shipper) putOnce(ctx context.Context, key string, body []byte, meta map[string]string) error {
 	sum := sha256.Sum256(body)
 	backoff := 100 * time.Millisecond
 	for {
+		if !s.leaseHeld() {
+			return errLeaseLapsed
+		}
 		actx, cancel := context.WithTimeout(ctx, backupAttemptTimeout)
 		err := s.sink.Put(actx, key, body, sum, backup.PutOptions{Metadata: meta, IfNotExists: true})
 		if err == nil {
@@ -666,21 +966,8 @@ func (s *shipper) putOnce(ctx context.Context, key string, body []byte, meta map
 		if permanent {
 			return err
 		}
-		// Full jitter: a fleet of loggers recovering from one outage does
-		// not retry in step.
-		wait := time.Duration(rand.Int64N(int64(backoff))) + backoff/2
-		backoff = min(2*backoff, backupMaxBackoff)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-s.quit:
-			t.Stop()
-			if ctx == context.Background() {
-				return err // Close takes over with its own deadline
-			}
+		if !s.sleep(ctx, &backoff) {
+			return err // ctx ended, or Close takes over with its own deadline
 		}
 	}
 }
@@ -737,13 +1024,13 @@ func (s *shipper) notifyLocked() {
 // backupCheckpointEvery; both when final.
 func (s *shipper) saveProgress(ctx context.Context, final bool) {
 	s.mu.Lock()
-	shipped, chain, root := s.shipped, s.shippedChain, s.front.root()
+	shipped, chain, root, connected := s.shipped, s.shippedChain, s.front.root(), s.connected
 	s.mu.Unlock()
-	if !final && (shipped == s.savedShipped || time.Since(s.lastSave) < s.interval) {
-		return
+	if !connected || (!final && (shipped == s.savedShipped || time.Since(s.lastSave) < s.interval)) {
+		return // before connecting, the cursor is still the one on disk
 	}
 	s.lastSave = time.Now()
-	if err := writeBackupCursor(s.l.dir, backupCursor{Root: s.root, Lease: s.lease, Shipped: shipped}); err != nil {
+	if err := writeBackupCursor(s.l.dir, backupCursor{Root: s.root, Shipped: shipped}); err != nil {
 		s.l.log.Warn("saving backup cursor failed", "err", err)
 	}
 	s.savedShipped = shipped
@@ -777,6 +1064,7 @@ func (s *shipper) status(committed uint64) BackupStatus {
 	st := BackupStatus{
 		Enabled: true, Shipped: s.shipped, LastError: s.lastErr, LastErrorTime: s.lastErrTime,
 		UploadedBytes: s.bytes, UploadedObjects: s.objs, LastUpload: s.lastUpload,
+		Connected: s.connected,
 	}
 	if committed > s.shipped {
 		st.LagRecords = committed - s.shipped
@@ -785,14 +1073,19 @@ func (s *shipper) status(committed uint64) BackupStatus {
 	return st
 }
 
-// waitShipped waits until n records are shipped.
+// waitShipped waits until the shipper has connected and n records are
+// shipped. It returns early with ErrBackupLeased while another logger holds
+// the lease, and with the error that stopped shipping.
 func (s *shipper) waitShipped(ctx context.Context, n uint64) error {
 	for {
 		s.mu.Lock()
-		shipped, progress, stopped, lastErr := s.shipped, s.progress, s.stopped, s.lastErr
+		shipped, progress, stopped, lastErr, connected := s.shipped, s.progress, s.stopped, s.lastErr, s.connected
 		s.mu.Unlock()
-		if shipped >= n {
-			return nil
+		if !connected && errors.Is(lastErr, ErrBackupLeased) {
+			return lastErr // another running logger ships this log
+		}
+		if shipped >= n && connected {
+			return nil // connected: the cursor is checked against the backup
 		}
 		if stopped {
 			return lastErr
@@ -812,15 +1105,27 @@ func (s *shipper) waitShipped(ctx context.Context, n uint64) error {
 	}
 }
 
-// close stops the shipping goroutine and ships what is left, within ctx.
+// close stops the shipping goroutine and ships what is left, within ctx:
+// it connects first if the goroutine had not (but does not wait for a lease
+// held by another logger), and releases the lease last.
 func (s *shipper) close(ctx context.Context) error {
 	close(s.quit)
 	<-s.done
+	s.mu.Lock()
+	connected, stopped := s.connected, s.stopped
+	s.mu.Unlock()
+	if !connected && !stopped {
+		s.connect(ctx)
+	}
 	s.round(ctx, true)
 	s.saveProgress(ctx, true)
+	s.releaseLease(ctx)
 	v, _ := s.l.durableView()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.connected && errors.Is(s.lastErr, ErrBackupLeased) {
+		return s.lastErr
+	}
 	if s.shipped < v.Size {
 		err := fmt.Errorf("treeoflife: backup incomplete at close: %d records not shipped", v.Size-s.shipped)
 		if s.lastErr != nil {
