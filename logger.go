@@ -137,7 +137,10 @@ type Options struct {
 
 	// Backup, when set, ships every durable record to this sink in batches,
 	// from the files on disk, in the background (see SyncBackup and
-	// BackupStatus). Sinks are in backup/s3, backup/gcs and backup/file.
+	// BackupStatus). Open does not wait for the sink: the shipper takes the
+	// backup's lease and connects in the background, and reports an outage,
+	// or ErrBackupLeased, through BackupStatus, SyncBackup and Close. Sinks
+	// are in backup/s3, backup/gcs and backup/file.
 	Backup backup.Sink
 
 	// BackupPrefix is prepended to the backup's object keys.
@@ -152,6 +155,7 @@ type Options struct {
 	BackupInterval time.Duration
 
 	// BackupCloseTimeout bounds how long Close keeps shipping. Default 10 s.
+	// Releasing the lease afterwards has up to 2 s more.
 	BackupCloseTimeout time.Duration
 
 	// Signer signs every checkpoint (a C2SP signed note, Ed25519: see
