@@ -381,10 +381,7 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		require.NoError(t, l.SyncBackup(ctx))
 		// A copy of the directory, its BACKUP cursor included, is the same
 		// log; while the original runs it must not ship to the same place.
-		cp := t.TempDir()
-		require.NoError(t, os.CopyFS(cp, os.DirFS(dir)))
-		require.NoError(t, os.Remove(filepath.Join(cp, lockFile)))
-		c, err := Open(cp, opts(tg))
+		c, err := Open(copyLiveDir(t, dir), opts(tg))
 		require.NoError(t, err, "Open does not wait for the store")
 		_, err = c.Info("only in the copy", nil)
 		require.NoError(t, err)

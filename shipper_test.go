@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"iter"
 	"os"
 	"path/filepath"
@@ -67,9 +68,9 @@ func requireTiling(t *testing.T, sink backup.Sink, root string, want ...[2]uint6
 // seq 1500").
 func TestShipperTailNeverPastAGap(t *testing.T) {
 	ctx := context.Background()
-	fs := &faultySink{Sink: newFileSink(t), failFrom: 0}
-	fs.failPuts.Store(1 << 40)
-	o := Options{Backup: fs, BackupBatchSize: 100, BackupCloseTimeout: 300 * time.Millisecond}
+	fsink := &faultySink{Sink: newFileSink(t), failFrom: 0}
+	fsink.failPuts.Store(1 << 40)
+	o := Options{Backup: fsink, BackupBatchSize: 100, BackupCloseTimeout: 300 * time.Millisecond}
 	dir := t.TempDir()
 	l := openT(t, dir, o)
 	root := l.shipper.root
@@ -77,20 +78,20 @@ func TestShipperTailNeverPastAGap(t *testing.T) {
 	err := l.Close()
 	require.ErrorContains(t, err, "backup incomplete at close")
 	require.ErrorIs(t, err, errInjected)
-	requireTiling(t, fs, root) // nothing: the tail waits for the batch before it
+	requireTiling(t, fsink, root) // nothing: the tail waits for the batch before it
 
-	fs.failPuts.Store(0)
+	fsink.failPuts.Store(0)
 	l = openT(t, dir, o)
 	logN(t, l, 50)
 	require.NoError(t, l.SyncBackup(ctx))
 	head := l.Head()
 	require.NoError(t, l.Close())
-	requireTiling(t, fs, root, [2]uint64{0, 99}, [2]uint64{100, 199})
+	requireTiling(t, fsink, root, [2]uint64{0, 99}, [2]uint64{100, 199})
 
-	got, err := VerifyBackup(ctx, fs, RestoreOptions{})
+	got, err := VerifyBackup(ctx, fsink, RestoreOptions{})
 	require.NoError(t, err)
 	require.Equal(t, head, got)
-	got, err = RestoreFromCloud(ctx, fs, filepath.Join(t.TempDir(), "restored"), RestoreOptions{})
+	got, err = RestoreFromCloud(ctx, fsink, filepath.Join(t.TempDir(), "restored"), RestoreOptions{})
 	require.NoError(t, err)
 	require.Equal(t, head, got)
 }
@@ -100,15 +101,15 @@ func TestShipperTailNeverPastAGap(t *testing.T) {
 // moves over all of them only once the failed one is in.
 func TestShipperRetriesTheSameRanges(t *testing.T) {
 	ctx := context.Background()
-	fs := &faultySink{Sink: newFileSink(t), failFrom: 100}
-	fs.failPuts.Store(3)
-	l := openT(t, t.TempDir(), Options{Backup: fs, BackupBatchSize: 100})
+	fsink := &faultySink{Sink: newFileSink(t), failFrom: 100}
+	fsink.failPuts.Store(3)
+	l := openT(t, t.TempDir(), Options{Backup: fsink, BackupBatchSize: 100})
 	logN(t, l, 450)
 	require.NoError(t, l.SyncBackup(ctx))
 	st := l.BackupStatus()
 	require.Equal(t, uint64(450), st.Shipped)
 	require.True(t, st.Connected)
-	requireTiling(t, fs, l.shipper.root, [2]uint64{0, 99}, [2]uint64{100, 199}, [2]uint64{200, 299}, [2]uint64{300, 399}, [2]uint64{400, 449})
+	requireTiling(t, fsink, l.shipper.root, [2]uint64{0, 99}, [2]uint64{100, 199}, [2]uint64{200, 299}, [2]uint64{300, 399}, [2]uint64{400, 449})
 	require.NoError(t, l.Close())
 }
 
@@ -258,6 +259,24 @@ func TestShipperOpenWhileStoreDown(t *testing.T) {
 	require.NoError(t, l.Close())
 }
 
+// copyLiveDir copies the directory of a running logger, as a backup tool
+// would, without its LOCK. The shipper replaces BACKUP meanwhile (a
+// temporary file, then a rename), so a copy that met the temporary file is
+// made again.
+func copyLiveDir(t *testing.T, dir string) string {
+	t.Helper()
+	for {
+		cp := t.TempDir()
+		err := os.CopyFS(cp, os.DirFS(dir))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		require.NoError(t, err)
+		require.NoError(t, os.Remove(filepath.Join(cp, lockFile)))
+		return cp
+	}
+}
+
 // setLeaseTiming shortens the lease for a test.
 func setLeaseTiming(t *testing.T, ttl, renew time.Duration) {
 	oldTTL, oldRenew := backupLeaseTTL, backupLeaseRenew
@@ -288,10 +307,7 @@ func TestBackupLeaseExpiresAndIsRenewed(t *testing.T) {
 	// Several lease lifetimes later, a copy of the running log's directory
 	// is still refused.
 	time.Sleep(3 * backupLeaseTTL)
-	cp := t.TempDir()
-	require.NoError(t, os.CopyFS(cp, os.DirFS(dir)))
-	require.NoError(t, os.Remove(filepath.Join(cp, lockFile)))
-	c := openT(t, cp, Options{Backup: sink})
+	c := openT(t, copyLiveDir(t, dir), Options{Backup: sink})
 	require.ErrorIs(t, c.SyncBackup(ctx), ErrBackupLeased)
 	require.ErrorIs(t, c.Close(), ErrBackupLeased)
 
