@@ -67,10 +67,12 @@ const Type = "file"
 
 var _ backup.Sink = (*Sink)(nil)
 
-// Permissions of what the sink creates.
+// Permissions of what the sink creates: directories for the owner and its
+// group only (a backup holds audit records, which are not for every local
+// user), objects read-only for the same.
 const (
-	DefaultDirPerm  fs.FileMode = 0o755
-	DefaultFilePerm fs.FileMode = 0o444
+	DefaultDirPerm  fs.FileMode = 0o750
+	DefaultFilePerm fs.FileMode = 0o440
 )
 
 const (

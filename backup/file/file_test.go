@@ -38,6 +38,12 @@ func TestLayout(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(s.Dir(), "a", "b", "c"))
 	require.NoError(t, err)
 	require.Equal(t, file.DefaultFilePerm, fi.Mode().Perm(), "objects are read-only")
+	require.Zero(t, fi.Mode().Perm()&0o007, "objects are not for other users")
+	for _, d := range []string{"a", filepath.Join("a", "b")} {
+		di, err := os.Stat(filepath.Join(s.Dir(), d))
+		require.NoError(t, err)
+		require.Zero(t, di.Mode().Perm()&0o027, "%s: directories are the owner's and its group's only", d)
+	}
 
 	entries, err := os.ReadDir(filepath.Join(s.Dir(), "a", "b"))
 	require.NoError(t, err)
