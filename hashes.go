@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/treeoflife/treeoflife/internal/fileutil"
 )
 
 // hashesFile caches the log's stored Merkle hashes (FORMAT.md, "HASHES"),
@@ -116,7 +119,14 @@ func (c *hashCache) openLocked() error {
 	var err error
 	if c.writable {
 		// No fsync of the directory: a HASHES lost in a crash is rebuilt.
-		c.f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+		// A symbolic link planted in its place is not followed but
+		// replaced: the file is only a cache, and only ever ours.
+		c.f, err = fileutil.OpenFileNoFollow(path, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+				c.f, err = fileutil.CreateTemp(path, os.O_RDWR, 0o644)
+			}
+		}
 	} else if !c.noFile {
 		c.f, err = os.Open(path)
 		if errors.Is(err, os.ErrNotExist) {

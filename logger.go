@@ -761,7 +761,7 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *localCheckpoint) error
 		return l.startFresh()
 	}
 	l.indexes = append(l.indexes, active)
-	f, err := os.OpenFile(filepath.Join(l.dir, last.Name), os.O_WRONLY|os.O_APPEND, 0)
+	f, err := fileutil.OpenFileNoFollow(filepath.Join(l.dir, last.Name), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return fmt.Errorf("treeoflife: open active segment: %w", err)
 	}
@@ -885,7 +885,7 @@ func cutTail(dir string, sf segmentFile, off int64, rest []byte, ext string) (st
 		return "", fmt.Errorf("treeoflife: save damaged tail: %w", err)
 	}
 	p := filepath.Join(dir, sf.Name)
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	f, err := fileutil.OpenFileNoFollow(p, os.O_WRONLY, 0)
 	if err != nil {
 		return "", err
 	}
@@ -905,7 +905,7 @@ func (l *ImmutableLogger) createSegment(h *segmentHeader) error {
 	name := segmentName(h.FirstSeq)
 	p := filepath.Join(l.dir, name)
 	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	f, err := fileutil.CreateTemp(tmp, os.O_RDWR|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("treeoflife: create segment: %w", err)
 	}

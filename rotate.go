@@ -142,7 +142,7 @@ func (c *compressor) compress(sf segmentFile) error {
 	gzName := strings.TrimSuffix(sf.Name, segmentExt) + compressedExt
 	dst := filepath.Join(dir, gzName)
 	tmp := dst + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	out, err := fileutil.CreateTemp(tmp, os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}

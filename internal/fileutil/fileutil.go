@@ -6,6 +6,7 @@ package fileutil
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -26,11 +27,12 @@ func SyncDir(dir string) error {
 }
 
 // WriteFileAtomic replaces path with data durably: it writes a temporary file
-// beside it, fsyncs it, renames it over path and fsyncs the directory. A crash
-// at any point leaves either the old or the new content, never a mix.
+// beside it (see CreateTemp), fsyncs it, renames it over path and fsyncs the
+// directory. A crash at any point leaves either the old or the new content,
+// never a mix.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	f, err := CreateTemp(tmp, os.O_WRONLY, perm)
 	if err != nil {
 		return err
 	}
@@ -53,6 +55,37 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return SyncDir(filepath.Dir(path))
+}
+
+// CreateTemp creates the temporary file path, which is only ever the
+// caller's own, so that nothing planted there can redirect the write: a
+// stale file, or a symbolic link, of that name is unlinked (the link itself,
+// never its target), and the file is then created with O_CREATE|O_EXCL
+// relative to its directory (os.Root), which fails rather than follow a
+// link someone put there in between. flag adds the access mode and
+// O_APPEND if wanted; perm is the new file's mode.
+func CreateTemp(path string, flag int, perm os.FileMode) (*os.File, error) {
+	root, err := os.OpenRoot(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	name := filepath.Base(path)
+	if err := root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale %s: %w", path, err)
+	}
+	f, err := root.OpenFile(name, flag|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// OpenFileNoFollow is os.OpenFile that refuses (with an error) to follow a
+// symbolic link at path itself, where the platform can tell (O_NOFOLLOW).
+// It is for the log's own files that are opened for writing in place.
+func OpenFileNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
+	return os.OpenFile(path, flag|oNoFollow, perm)
 }
 
 // ErrLocked is returned by Lock when another process (or another open handle
@@ -80,7 +113,7 @@ func (l *Lock) Unlock() error {
 // LockFile creates path if needed and takes an exclusive, non-blocking lock on
 // it. It returns ErrLocked (wrapped) when the lock is held elsewhere.
 func LockFile(path string) (*Lock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := OpenFileNoFollow(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,17 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package fileutil
 
-import "os"
+import (
+	"fmt"
+	"os"
+	"runtime"
+)
 
-// On systems without flock the lock is not enforced; the log directory must not
-// be opened by two writers at once.
-func lockFile(*os.File) error   { return nil }
+// Without a file lock two writers could append to one log and break its
+// chain: refuse rather than open unprotected.
+func lockFile(*os.File) error {
+	return fmt.Errorf("fileutil: no file locking on %s; refusing to open a log without its lock", runtime.GOOS)
+}
+
 func unlockFile(*os.File) error { return nil }
