@@ -102,3 +102,13 @@ func TestHostileSymlinkAtLockIsRefused(t *testing.T) {
 	got, _ := os.ReadFile(victim)
 	require.True(t, bytes.Equal(got, []byte("v")))
 }
+
+func TestHostileForeignDirectoryLeftUntouched(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644))
+	_, err := Open(dir, Options{})
+	require.ErrorIs(t, err, ErrNotLog)
+	des, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, des, 1, "Open left files in a directory it refused: %v", des)
+}

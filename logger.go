@@ -430,7 +430,18 @@ func Open(dir string, opts Options) (*ImmutableLogger, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("treeoflife: create log directory: %w", err)
 	}
-	lk, err := fileutil.LockFile(filepath.Join(dir, lockFile))
+	// A directory that is neither a log nor empty is refused before LOCK
+	// is created in it: Open leaves nothing behind in a directory that is
+	// not its own. (open checks again under the lock.)
+	if !isLogDir(dir) {
+		if err := checkEmpty(dir); err != nil {
+			return nil, err
+		}
+	}
+	lockPath := filepath.Join(dir, lockFile)
+	_, lerr := os.Lstat(lockPath)
+	newLock := errors.Is(lerr, os.ErrNotExist)
+	lk, err := fileutil.LockFile(lockPath)
 	if errors.Is(err, fileutil.ErrLocked) {
 		return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
 	}
@@ -466,6 +477,9 @@ func Open(dir string, opts Options) (*ImmutableLogger, error) {
 	if err := l.open(); err != nil {
 		if l.f != nil {
 			l.f.Close()
+		}
+		if newLock && errors.Is(err, ErrNotLog) {
+			os.Remove(lockPath) // ours, in a directory that is not
 		}
 		lk.Unlock()
 		return nil, err
@@ -634,6 +648,17 @@ func checkEmpty(dir string) error {
 		return fmt.Errorf("%w: %s holds %q but no %s; refusing to create a log in it", ErrNotLog, dir, de.Name(), headerFile)
 	}
 	return nil
+}
+
+// isLogDir reports whether dir holds a HEADER, or the revision that
+// replaces it (finishHeader).
+func isLogDir(dir string) bool {
+	for _, name := range []string{headerFile, headerNextFile} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
+			return true
+		}
+	}
+	return false
 }
 
 // removeTemps removes temporary files a crash may have left; each is a
