@@ -29,7 +29,12 @@
 // Sync forces it. Either way, after a crash Open repairs a torn last write
 // (keeping the cut bytes in repair/) and every acknowledged record is there.
 // Damage anywhere else is reported, never repaired. After a write or fsync
-// error the logger fails closed: it acknowledges nothing more.
+// error the logger fails closed: it acknowledges nothing more until it is
+// closed and opened again (after a failed fsync the kernel may have dropped
+// the data, so a retry could acknowledge records that are not on disk). A
+// full disk is the exception: the partial write is cut off, new records are
+// refused with ErrDiskFull, the records already accepted are kept in order,
+// and logging resumes by itself once space is available (see ErrDiskFull).
 //
 // # Concurrency
 //

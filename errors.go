@@ -3,6 +3,7 @@ package treeoflife
 import (
 	"errors"
 	"fmt"
+	"syscall"
 )
 
 // Errors returned by the logger. Test for them with errors.Is; most are wrapped
@@ -56,6 +57,19 @@ var (
 	// ErrErased is returned for a log whose data keys were erased
 	// (Tenants.Erase): its records can no longer be decrypted.
 	ErrErased = errors.New("treeoflife: data key erased")
+
+	// ErrDiskFull is returned while the log's file system is full (ENOSPC,
+	// or EDQUOT for a quota); it wraps syscall.ENOSPC, so errors.Is matches
+	// either. The logger does not fail: it cuts off the partial write, keeps
+	// every record it had accepted, in order, and refuses new ones with
+	// ErrDiskFull; it tries again every 200 ms and, once a write succeeds,
+	// writes the held-back records and accepts new ones, with no reopen.
+	// A Sync-mode call whose record was accepted but could not be written
+	// returns the Record (with its Seq) and an error matching ErrDiskFull:
+	// the record is not durable yet, and becomes durable when space is
+	// available, unless the logger is closed first (Close then returns the
+	// error, and the held-back records are not written).
+	ErrDiskFull = fmt.Errorf("treeoflife: disk full: %w", syscall.ENOSPC)
 
 	// ErrInvalidTenant is returned for a tenant ID that is not allowed (see
 	// ValidateTenantID), and by Open when Options.Tenant does not match the

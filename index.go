@@ -177,7 +177,7 @@ func writeIndex(dir string, x *segmentIndex) error {
 // records' levels and times.
 type payloadOpener func(seq uint64, payload, dst []byte) ([]byte, error)
 
-// loadIndex reads the index of a sealed segment, rebuilding (and rewriting)
+// loadIndex reads the index of a sealed segment, rebuilding (and trying to rewrite)
 // it from the segment when it is missing, damaged or does not fit. When it
 // rebuilds, open (if not nil) turns payloads into entries; a payload open
 // fails on (a sealed record without its key) is indexed with level 0 and
@@ -200,9 +200,9 @@ func loadIndex(dir string, sf segmentFile, open payloadOpener) (*segmentIndex, e
 		x.partial = true
 		return x, nil
 	}
-	if err := writeIndex(dir, x); err != nil {
-		return nil, err
-	}
+	// The index is only a cache: a log on a full disk still opens, and the
+	// next Open tries again.
+	_ = writeIndex(dir, x)
 	return x, nil
 }
 

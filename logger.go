@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -350,6 +351,9 @@ type ImmutableLogger struct {
 	committed chan struct{}
 	closed    bool
 	err       error // sticky: after a write or fsync error the logger fails closed
+	// diskFull is set while records wait for space (stalled): new records
+	// are refused with it, and the writer retries every diskFullRetry.
+	diskFull error
 
 	// wmu is held while the pending records are written: by the writer
 	// goroutine, or by an appender writing them itself (flushInline). It
@@ -364,6 +368,10 @@ type ImmutableLogger struct {
 	dirty    bool // written since the last fsync
 	lastSync time.Time
 	synced   syncedWriter // SYNCED: how much of the open segment is fsynced
+	// stalled holds the chunks a full disk kept from being written, in
+	// order: they are written first when space is available again.
+	stalled []*chunk
+	lastTry time.Time // of writing stalled chunks
 }
 
 // chunk is a run of framed records for one segment; seg, when set, means
@@ -633,6 +641,24 @@ func (l *ImmutableLogger) startFresh() error {
 	return nil
 }
 
+// startFreshLater is startFresh on a full disk: the log opens with the
+// sealed segment sealedSeq (of sealedLen bytes) as its last, and the writer
+// creates the next segment, as a stalled cut, when there is space; records
+// are refused with ErrDiskFull until then.
+func (l *ImmutableLogger) startFreshLater(sealedSeq uint64, sealedLen int64, err error) {
+	h := l.newHeader(l.opts.Clock())
+	h.Frontier = slices.Clone(l.wfront.hashes)
+	l.fSeq, l.fLen = sealedSeq, sealedLen
+	l.stalled = []*chunk{{seg: h}}
+	l.diskFull = fmt.Errorf("%w: %w", ErrDiskFull, err)
+	l.segBytes, l.segRecords, l.segCreated = h.size(), 0, time.Unix(0, h.Created)
+	l.indexes = append(l.indexes, newSegmentIndex(h.FirstSeq, h.size()))
+	l.front = l.wfront.clone()
+	l.written = writtenState{size: l.size, chain: l.chain, front: l.front, segSeq: l.fSeq, segLen: l.fLen}
+	l.durable = l.written
+	l.log.Error("disk full: the log is open, but records are refused until there is space for its next segment", "err", err)
+}
+
 // checkEmpty refuses to create a log in a directory that holds anything but
 // what a half-finished creation leaves (the lock file, a temporary header).
 func checkEmpty(dir string) error {
@@ -779,11 +805,18 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *localCheckpoint) error
 	}
 	if sealed {
 		// A crash after sealing but before the next segment was created.
+		// The index is a cache: failing to write it (a full disk) is no
+		// reason to refuse the log.
 		if err := writeIndex(l.dir, active); err != nil {
-			return err
+			l.log.Warn("writing segment index failed; it is rebuilt on the next Open", "segment", last.Name, "err", err)
 		}
 		l.indexes = append(l.indexes, active)
-		return l.startFresh()
+		err := l.startFresh()
+		if isNoSpace(err) {
+			l.startFreshLater(last.FirstSeq, sr.Offset(), err)
+			return nil
+		}
+		return err
 	}
 	l.indexes = append(l.indexes, active)
 	f, err := fileutil.OpenFileNoFollow(filepath.Join(l.dir, last.Name), os.O_WRONLY|os.O_APPEND, 0)
@@ -1034,6 +1067,9 @@ func (l *ImmutableLogger) Log(ctx context.Context, level Level, msg string, fiel
 				return rec, fmt.Errorf("treeoflife: stopped waiting for fsync of record %d, which may still become durable: %w", seq, ctx.Err())
 			}
 		}
+		if errors.Is(gen.err, ErrDiskFull) {
+			return rec, fmt.Errorf("treeoflife: record %d was accepted but is not durable yet; it stays queued, in order, and is written when space is available (unless the logger is closed first): %w", seq, gen.err)
+		}
 		if gen.err != nil {
 			return Record{}, fmt.Errorf("treeoflife: record %d is not durable: %w", seq, gen.err)
 		}
@@ -1157,6 +1193,9 @@ func (l *ImmutableLogger) admitLocked() error {
 		}
 		if l.err != nil {
 			return fmt.Errorf("treeoflife: logger failed earlier and accepts no more records: %w", l.err)
+		}
+		if l.diskFull != nil {
+			return fmt.Errorf("treeoflife: record refused until space is available (the logger resumes by itself): %w", l.diskFull)
 		}
 		if l.pendBytes < maxPendingBytes {
 			return nil
@@ -1357,12 +1396,23 @@ func (l *ImmutableLogger) run() {
 	tick := time.NewTicker(l.opts.FlushInterval)
 	defer tick.Stop()
 	var groupWait *time.Timer
+	// While the disk is full, retry every diskFullRetry (retryC is nil
+	// otherwise, and never fires).
+	retry := time.NewTimer(diskFullRetry)
+	retry.Stop()
+	defer retry.Stop()
+	var retryC <-chan time.Time
+	if len(l.stalled) > 0 { // opened on a full disk
+		retry.Reset(diskFullRetry)
+		retryC = retry.C
+	}
 	for {
 		stop, timed := false, false
 		select {
 		case <-l.kick:
 		case <-tick.C:
 			timed = true
+		case <-retryC:
 		case <-l.quit:
 			stop = true
 		}
@@ -1398,9 +1448,15 @@ func (l *ImmutableLogger) run() {
 		if stop {
 			l.stopped = true
 		}
+		stalled := len(l.stalled) > 0
 		l.wmu.Unlock()
 		if stop {
 			return
+		}
+		retryC = nil
+		if stalled {
+			retry.Reset(diskFullRetry)
+			retryC = retry.C
 		}
 		if l.opts.Durability == DurabilitySync && n > 1 {
 			l.expectGroup(n)
@@ -1469,7 +1525,7 @@ func (l *ImmutableLogger) flush(stop, timed bool) int {
 		return 0 // Close has written everything and closes the file
 	}
 	l.lockAppend()
-	if timed && l.opts.SegmentMaxAge > 0 && l.segRecords > 0 && l.err == nil {
+	if timed && l.opts.SegmentMaxAge > 0 && l.segRecords > 0 && l.err == nil && l.diskFull == nil {
 		if now := l.opts.Clock(); now.Sub(l.segCreated) >= l.opts.SegmentMaxAge {
 			l.rotateLocked(now)
 		}
@@ -1480,7 +1536,7 @@ func (l *ImmutableLogger) flush(stop, timed bool) int {
 	syncReq := l.syncRequested
 	l.syncRequested = false
 	gen.end = writtenState{size: l.size, chain: l.chain}
-	failed := l.err
+	failed, full := l.err, l.diskFull
 	l.mu.Unlock()
 
 	// The frontier is grown even when nothing is written (after a
@@ -1488,8 +1544,10 @@ func (l *ImmutableLogger) flush(stop, timed bool) int {
 	for _, c := range chunks {
 		l.finishChunk(c)
 	}
-	if len(chunks) > 0 {
+	if len(chunks) > 0 || len(l.stalled) > 0 {
 		gen.end.front = l.wfront.clone()
+	}
+	if len(chunks) > 0 {
 		// Before the write: a segment sealed there writes its index.
 		l.lockAppend()
 		for _, c := range chunks {
@@ -1498,12 +1556,31 @@ func (l *ImmutableLogger) flush(stop, timed bool) int {
 		l.mu.Unlock()
 	}
 	err := failed
+	todo, wrote := chunks, []*chunk(nil)
+	if len(l.stalled) > 0 {
+		// Records a full disk held back go first: the order is the chain's.
+		todo = append(l.stalled, chunks...)
+	}
 	if err == nil {
-		doSync := l.opts.Durability == DurabilitySync || syncReq || stop ||
-			timed && time.Since(l.lastSync) >= l.opts.FlushInterval
-		err = l.write(chunks, doSync)
-		if err != nil {
-			l.fail(err)
+		if full != nil && !stop && time.Since(l.lastTry) < diskFullRetry {
+			// The disk was full a moment ago: retry at a bounded rate.
+			err = full
+			l.stalled = todo
+		} else {
+			doSync := l.opts.Durability == DurabilitySync || syncReq || stop ||
+				timed && time.Since(l.lastSync) >= l.opts.FlushInterval
+			var n int
+			n, err = l.write(todo, doSync)
+			wrote, l.stalled = todo[:n], nil
+			switch {
+			case errors.Is(err, ErrDiskFull) && !stop:
+				l.stalled, l.lastTry = todo[n:], time.Now()
+			case err != nil:
+				if errors.Is(err, ErrDiskFull) {
+					err = fmt.Errorf("closing with %d chunks of records unwritten: %w", len(todo)-n, err)
+				}
+				l.fail(err)
+			}
 		}
 	}
 	l.lockAppend()
@@ -1511,9 +1588,18 @@ func (l *ImmutableLogger) flush(stop, timed bool) int {
 		l.front = gen.end.front
 	}
 	l.inflight = nil
-	l.recycleLocked(chunks)
+	l.recycleLocked(wrote)
+	if errors.Is(err, ErrDiskFull) && l.err == nil {
+		if l.diskFull == nil {
+			l.log.Error("disk full: records are refused until space is available; accepted records are kept in order and written then", "err", err)
+		}
+		l.diskFull = err
+	} else if err == nil && l.diskFull != nil {
+		l.diskFull = nil
+		l.log.Info("space is available again: the records held back are written and logging resumes", "size", gen.end.size)
+	}
 	advanced := false
-	if err == nil && len(chunks) > 0 {
+	if err == nil && len(todo) > 0 {
 		gen.end.segSeq, gen.end.segLen = l.fSeq, l.fLen
 		l.written = gen.end
 		advanced = true
@@ -1533,37 +1619,86 @@ func (l *ImmutableLogger) flush(stop, timed bool) int {
 }
 
 // write writes the chunks in order, sealing and starting segments where they
-// say, and fsyncs the open segment if doSync.
-func (l *ImmutableLogger) write(chunks []*chunk, doSync bool) error {
-	for _, c := range chunks {
+// say, and fsyncs the open segment if doSync. It returns how many chunks it
+// wrote whole. When the disk is full (the error is ErrDiskFull), the file
+// ends after them: the part of the next one that was written is cut off,
+// and the caller may call write again with the rest once there is space.
+func (l *ImmutableLogger) write(chunks []*chunk, doSync bool) (int, error) {
+	for i, c := range chunks {
 		if c.seg != nil {
 			if err := l.cut(c.seg, c.sealed); err != nil {
-				return err
+				// Once the old segment is sealed (l.f is nil), what is
+				// left (CHECKPOINT, the new segment) can be retried; a
+				// failure to seal it, its fsync, cannot.
+				if l.f == nil && isNoSpace(err) {
+					err = fmt.Errorf("%w: %w", ErrDiskFull, err)
+				}
+				return i, err
 			}
+			c.seg, c.sealed = nil, nil // done: a retry only writes the records
 		}
 		if len(c.data) > 0 {
+			start := l.fLen
 			n, err := l.f.Write(c.data)
 			l.fLen += int64(n)
 			l.dirty = true
 			if err != nil {
-				return fmt.Errorf("write %s: %w", segmentName(l.fSeq), err)
+				err = l.segmentErr("write", err)
+				if !isNoSpace(err) {
+					return i, err
+				}
+				// Cut off what part of the chunk was written: the file
+				// ends with a whole frame, and the retry writes it again.
+				if terr := l.f.Truncate(start); terr != nil {
+					return i, fmt.Errorf("%w; cutting the partial write off failed: %w", err, l.segmentErr("truncate", terr))
+				}
+				l.fLen = start
+				return i, fmt.Errorf("%w: %w", ErrDiskFull, err)
 			}
 		}
 	}
 	if doSync && l.dirty {
+		// A failed fsync is final, even for ENOSPC: see fail.
 		if err := l.f.Sync(); err != nil {
-			return fmt.Errorf("fsync %s: %w", segmentName(l.fSeq), err)
+			return len(chunks), l.segmentErr("fsync", err)
 		}
 		l.dirty = false
 		l.lastSync = time.Now()
 		l.synced.note(l.dir, l.logID, l.fSeq, l.fLen)
 	}
-	return nil
+	return len(chunks), nil
 }
 
-// fail records the first write or fsync error. From then on the logger
-// accepts nothing: after a failed fsync the kernel may have dropped the
-// dirty pages, so retrying could acknowledge records that are not on disk.
+// diskFullRetry is how often a logger whose disk is full tries to write the
+// records it holds back: a write of them is the probe, and costs a system
+// call when the disk is still full.
+const diskFullRetry = 200 * time.Millisecond
+
+// isNoSpace reports whether err says the file system (or the user's quota)
+// is full: a write that may succeed later, unlike an I/O error.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// segmentErr returns err from op on the open segment, naming the segment's
+// file: its *os.File was created under the temporary name it had before
+// the rename, which the error would name otherwise.
+func (l *ImmutableLogger) segmentErr(op string, err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return &os.PathError{Op: op, Path: filepath.Join(l.dir, segmentName(l.fSeq)), Err: err}
+}
+
+// fail records the first write or fsync error other than a full disk. From
+// then on the logger accepts nothing until it is closed and opened again:
+// after a failed fsync the kernel may have dropped the dirty pages (and
+// marked them clean), so a retried fsync could succeed and acknowledge
+// records that are not on disk; an I/O error on a write says the same of
+// the device. A full disk is different: a write that fails with ENOSPC
+// leaves nothing dirty behind it once the partial write is cut off, so
+// the writer holds the records and retries (see ErrDiskFull).
 func (l *ImmutableLogger) fail(err error) {
 	l.mu.Lock()
 	first := l.err == nil
@@ -1677,8 +1812,10 @@ func (l *ImmutableLogger) Close() error {
 		cancel()
 	}
 	l.synced.close()
-	if cerr := l.f.Close(); err == nil {
-		err = cerr
+	if l.f != nil {
+		if cerr := l.f.Close(); err == nil && cerr != nil {
+			err = l.segmentErr("close", cerr)
+		}
 	}
 	if herr := l.hashes.close(); err == nil {
 		err = herr

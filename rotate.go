@@ -29,21 +29,26 @@ import (
 //  5. queue the sealed segment for compression.
 //
 // A crash after 1 or 2 leaves a sealed last segment; Open starts the next one.
+//
+// A full disk can stop steps 3 and 4; the writer calls cut again when there
+// is space, and it continues from step 3 (l.f is nil once 1 is done).
 func (l *ImmutableLogger) cut(h *segmentHeader, sealedIdx *segmentIndex) error {
 	old := segmentFile{FirstSeq: l.fSeq, Name: segmentName(l.fSeq)}
-	if err := l.f.Chmod(0o444); err != nil {
-		return fmt.Errorf("seal %s: %w", old.Name, err)
-	}
-	if err := l.f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", old.Name, err)
-	}
-	l.dirty = false
-	if err := l.f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", old.Name, err)
-	}
-	l.f = nil
-	if err := writeIndex(l.dir, sealedIdx); err != nil {
-		l.log.Warn("writing segment index failed; it is rebuilt on the next Open", "segment", old.Name, "err", err)
+	if l.f != nil {
+		if err := l.f.Chmod(0o444); err != nil {
+			return l.segmentErr("seal", err)
+		}
+		if err := l.f.Sync(); err != nil {
+			return l.segmentErr("fsync", err)
+		}
+		l.dirty = false
+		if err := l.f.Close(); err != nil {
+			return l.segmentErr("close", err)
+		}
+		l.f = nil
+		if err := writeIndex(l.dir, sealedIdx); err != nil {
+			l.log.Warn("writing segment index failed; it is rebuilt on the next Open", "segment", old.Name, "err", err)
+		}
 	}
 	sealed := frontier{n: h.FirstSeq, hashes: h.Frontier}
 	if err := l.writeCheckpoint(Head{Size: h.FirstSeq, Chain: h.PrevChain, Root: sealed.root()}); err != nil {

@@ -77,8 +77,11 @@ var ErrUnanchored = errors.New("treeoflife: records not covered by a signed chec
 
 // VerifyWith verifies the log as Verify does and also against the trusted
 // checkpoints opts names, and reports how much of it they cover.
+//
+// On a full disk (ErrDiskFull) it verifies the records written so far; those
+// held back until there is space are not checked.
 func (l *ImmutableLogger) VerifyWith(ctx context.Context, opts VerifyOptions) (VerifyReport, error) {
-	if err := l.Sync(ctx); err != nil {
+	if err := l.Sync(ctx); err != nil && !errors.Is(err, ErrDiskFull) {
 		return VerifyReport{}, err
 	}
 	// The limit is taken after CHECKPOINT and the anchors are read: every
