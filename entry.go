@@ -111,9 +111,21 @@ func equalFoldASCII(a, b string) bool {
 // except NaN and ±Inf. Keys are stored sorted.
 type Fields map[string]any
 
-// maxDepth bounds nesting in metadata so that a cyclic map is an error, not a
-// stack overflow.
-const maxDepth = 32
+// Nesting limits, one set for the encoder and the decoder, so that whatever
+// is logged can be read back. maxDepth bounds nesting in metadata (so that a
+// cyclic map is an error, not a stack overflow): containers at levels
+// 0..maxDepth below Fields. It is checked on the final encoded bytes of
+// values encoding/json encodes (json.Marshaler, json.RawMessage, structs),
+// not only on the maps and slices the encoder walks itself. The decoder
+// (reader.go) allows maxDecodeDepth levels counted from the entry object.
+const (
+	maxDepth       = 32
+	maxDecodeDepth = 2 * maxDepth
+)
+
+// The decoder must allow the entry object, the metadata object and the
+// maxDepth+1 levels inside it: this does not compile otherwise.
+const _ = uint(maxDecodeDepth - (maxDepth + 3))
 
 // newEntryID returns a UUID version 7 (RFC 9562): 48 bits of Unix
 // milliseconds, then random bits, so IDs sort roughly by time. It is an
@@ -316,7 +328,7 @@ func appendJSONValue(dst []byte, v any, depth int) ([]byte, error) {
 		return append(dst, v...), nil
 	case time.Time:
 		if y := v.Year(); y < 0 || y > 9999 {
-			return appendMarshaled(dst, v) // encoding/json reports the error
+			return appendMarshaled(dst, v, depth) // encoding/json reports the error
 		}
 		return append(v.AppendFormat(append(dst, '"'), time.RFC3339Nano), '"'), nil
 	case time.Duration:
@@ -363,16 +375,18 @@ func appendJSONValue(dst []byte, v any, depth int) ([]byte, error) {
 		}
 		return append(dst, ']'), nil
 	case json.Marshaler:
-		return appendMarshaled(dst, v)
+		return appendMarshaled(dst, v, depth)
 	case error:
 		return appendJSONString(dst, v.Error())
 	}
-	return appendMarshaled(dst, v)
+	return appendMarshaled(dst, v, depth)
 }
 
 // appendMarshaled encodes what the fast path does not know with encoding/json,
 // which reports channels, functions and cycles as errors.
-func appendMarshaled(dst []byte, v any) ([]byte, error) {
+// The bytes it produces are held to the limits the fast path enforces
+// (maxDepth, for a value at depth), since the decoder reads them back.
+func appendMarshaled(dst []byte, v any, depth int) ([]byte, error) {
 	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Float32 || rv.Kind() == reflect.Float64 {
 		return appendJSONFloat(dst, rv.Float(), rv.Type().Bits())
 	}
@@ -383,7 +397,34 @@ func appendMarshaled(dst []byte, v any) ([]byte, error) {
 	if !utf8.Valid(b) {
 		return dst, fmt.Errorf("encodes to invalid UTF-8")
 	}
+	if n := jsonNesting(b); n > 0 && depth+n-1 > maxDepth {
+		return dst, fmt.Errorf("encodes to JSON nested %d levels deep, more than the %d allowed in metadata", depth+n, maxDepth+1)
+	}
 	return append(dst, b...), nil
+}
+
+// jsonNesting returns the deepest nesting of objects and arrays in the
+// valid JSON text b: 0 for a scalar, 1 for [1], 2 for [[1]].
+func jsonNesting(b []byte) int {
+	depth, most, inString := 0, 0, false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			most = max(most, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return most
 }
 
 func appendJSONFloat(dst []byte, f float64, bits int) ([]byte, error) {

@@ -897,10 +897,6 @@ func daysFromCivil(y, m, d int64) int64 {
 	return era*146097 + doe - 719468
 }
 
-// maxDecodeDepth bounds nesting when decoding stored metadata (written with
-// at most 32 levels).
-const maxDecodeDepth = 64
-
 // entryDecoder decodes stored entries. It is a small JSON parser for the
 // stored layout, several times faster than encoding/json into a struct with
 // a map: it interns metadata keys and the hostname, and takes the timestamp
