@@ -67,11 +67,13 @@ const (
 	keyIDLabel      = "treeoflife master key id"
 )
 
-// Scrypt parameters for new passphrase logs (N = 2^15, r = 8, p = 1: about
-// 32 MiB and 50-100 ms per derivation, once per Open). Variables so that
-// tests can make them cheaper.
+// Scrypt parameters for new passphrase logs (N = 2^17, r = 8, p = 1, as
+// OWASP recommends: about 128 MiB and 0.2-0.5 s per derivation, once per
+// Open). HEADER records the parameters a log was created with, and they are
+// what Open uses: logs created with N = 2^15 open as before. Variables so
+// that tests can make them cheaper.
 var (
-	scryptN = 1 << 15
+	scryptN = 1 << 17
 	scryptR = 8
 	scryptP = 1
 )
@@ -81,6 +83,12 @@ var (
 // most 2^32 messages per key; 2^30 keeps the chance of a nonce collision
 // below 2^-37.
 var dataKeyMaxRecords uint64 = 1 << 30
+
+// dataKeyHardLimit is how many records a data key may seal at all: if
+// starting a new data key keeps failing past dataKeyMaxRecords, records are
+// refused (ErrKeyExhausted) this far below the 2^32 limit rather than seal
+// more under one key.
+var dataKeyHardLimit uint64 = 1<<32 - 1<<24
 
 var leafPrefix = []byte{0x00} // RFC 6962 leaf hash prefix
 
@@ -436,6 +444,7 @@ type dataKey struct {
 	err      error                    // ErrErased or ErrKeyRequired, with details
 	env      [envelopeHeaderSize]byte // 0x02 || id: how sealed payloads start
 	rotateAt atomic.Uint64            // record count at which a new data key is due
+	stopAt   uint64                   // record count from which it seals nothing (dataKeyHardLimit)
 }
 
 func newDataKey(hk *headerDataKey) *dataKey {
@@ -446,6 +455,7 @@ func newDataKey(hk *headerDataKey) *dataKey {
 	}
 	binary.BigEndian.PutUint32(dk.env[1:], hk.ID)
 	dk.rotateAt.Store(hk.From + dataKeyMaxRecords)
+	dk.stopAt = hk.From + dataKeyHardLimit
 	return dk
 }
 

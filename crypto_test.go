@@ -712,3 +712,47 @@ func FuzzOpenSealed(f *testing.F) {
 		require.Nil(t, out)
 	})
 }
+
+// When a new data key cannot be started, the old one stops sealing before
+// the AES-GCM random-nonce limit; a successful rotation lifts the stop.
+func TestNonceLimitHardStop(t *testing.T) {
+	oldMax, oldHard := dataKeyMaxRecords, dataKeyHardLimit
+	dataKeyMaxRecords, dataKeyHardLimit = 1<<40, 10 // no automatic rotation: as if it kept failing
+	t.Cleanup(func() { dataKeyMaxRecords, dataKeyHardLimit = oldMax, oldHard })
+	dir := t.TempDir()
+	l := openT(t, dir, Options{EncryptionKey: testKey(1)})
+	for i := range 10 {
+		_, err := l.Info("x", Fields{"i": i})
+		require.NoError(t, err)
+	}
+	_, err := l.Info("one too many", nil)
+	require.ErrorIs(t, err, ErrKeyExhausted)
+	require.Equal(t, uint64(10), l.Head().Size, "the refused record took no seq")
+	require.NoError(t, l.RotateDataKey(context.Background()))
+	_, err = l.Info("after rotation", nil)
+	require.NoError(t, err)
+	require.Len(t, openedEntries(t, l), 11)
+	require.NoError(t, l.Verify(context.Background()))
+	require.NoError(t, l.Close())
+}
+
+// New passphrase logs use scrypt N = 2^17; a HEADER with the old 2^15 still
+// opens with its own parameters.
+func TestScryptParameters(t *testing.T) {
+	require.Equal(t, 1<<17, scryptN)
+	n := scryptN
+	t.Cleanup(func() { scryptN = n })
+	scryptN = 1 << 15 // a log created before the change
+	dir := t.TempDir()
+	l := openT(t, dir, Options{Passphrase: "correct horse"})
+	_, err := l.Info("x", nil)
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	scryptN = 1 << 17
+	l = openT(t, dir, Options{Passphrase: "correct horse"})
+	require.Len(t, openedEntries(t, l), 1)
+	require.NoError(t, l.Close())
+	h, _, err := readHeader(dir)
+	require.NoError(t, err)
+	require.Equal(t, 1<<15, h.Encryption.KDF.N, "HEADER keeps the parameters it was created with")
+}

@@ -71,6 +71,12 @@ var (
 	// error, and the held-back records are not written).
 	ErrDiskFull = fmt.Errorf("treeoflife: disk full: %w", syscall.ENOSPC)
 
+	// ErrKeyExhausted is returned for a record of an encrypted log whose
+	// data key has sealed as many records as one AES-GCM key with random
+	// nonces safely may (just under 2^32), because starting a new data key
+	// (every 2^30 records) kept failing. RotateDataKey ends it.
+	ErrKeyExhausted = errors.New("treeoflife: data key exhausted")
+
 	// ErrInvalidTenant is returned for a tenant ID that is not allowed (see
 	// ValidateTenantID), and by Open when Options.Tenant does not match the
 	// tenant the log was created for.

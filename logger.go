@@ -1158,6 +1158,12 @@ func (l *ImmutableLogger) appendSealed(e *encoder, now time.Time, level Level) (
 	// reserveLocked may have waited without the lock (backpressure), so the
 	// seq is read after it.
 	seq := l.size
+	if seq >= e.key.stopAt {
+		c.data = c.data[:off] // give the reserved frame back
+		l.mu.Unlock()
+		return 0, Hash{}, nil, fmt.Errorf("%w: data key %d has sealed %d records and no new data key could be started; records are refused until one is (RotateDataKey)",
+			ErrKeyExhausted, e.key.id, dataKeyHardLimit)
+	}
 	var leaf Hash
 	c.data, leaf = l.keys.sealLocked(c.data, e, seq)
 	fr := c.data[off:]
