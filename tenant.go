@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/treeoflife/treeoflife/internal/fileutil"
 )
@@ -244,7 +246,7 @@ func (t *Tenants) Get(ctx context.Context, id string) (*TenantLogger, error) {
 
 		opts := t.opts
 		opts.Tenant = id
-		l, err := Open(dir, opts)
+		l, err := t.openMakingRoom(ctx, dir, opts, e)
 		if err != nil {
 			err = fmt.Errorf("treeoflife: tenant %q: %w", id, err)
 		}
@@ -291,6 +293,42 @@ func (t *Tenants) List() ([]string, error) {
 		}
 	}
 	return ids, nil
+}
+
+// openMakingRoom opens the log in dir; when the process is out of file
+// descriptors (EMFILE, or ENFILE for the system), it closes idle tenant
+// loggers, least recently used first, and tries again, rather than pass
+// the error to a caller while idle loggers hold descriptors. With none
+// idle it waits briefly for a lease to end, a few times.
+func (t *Tenants) openMakingRoom(ctx context.Context, dir string, opts Options, self *tenantEntry) (*ImmutableLogger, error) {
+	for attempt := 0; ; attempt++ {
+		l, err := Open(dir, opts)
+		if err == nil || !(errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) || attempt >= 20 {
+			return l, err
+		}
+		t.mu.Lock()
+		var victims []*tenantEntry
+		for el := t.lru.Back(); el != nil && len(victims) < max(1, len(t.open)/4); {
+			e := el.Value.(*tenantEntry)
+			el = el.Prev()
+			if e != self && e.refs == 0 {
+				t.removeLocked(e)
+				t.closing[e.id] = make(chan struct{})
+				victims = append(victims, e)
+			}
+		}
+		t.mu.Unlock()
+		if len(victims) > 0 {
+			t.sys.log.Warn("out of file descriptors; closing idle tenant logs to open another", "tenants", len(victims), "err", err)
+			t.closeEvicted(victims)
+			continue
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, err
+		}
+	}
 }
 
 // release ends one lease on e, and evicts what the pool holds beyond its
