@@ -20,7 +20,7 @@ func plantLinks(t *testing.T, dir, victim string, upTo uint64) {
 	t.Helper()
 	names := []string{
 		checkpointFile + ".tmp", headerFile + ".tmp", headerNextFile + ".tmp",
-		headerNextFile, backupCursorFile + ".tmp", hashesFile,
+		headerNextFile, backupCursorFile + ".tmp", hashesFile, syncedFile, syncedFile + ".tmp",
 	}
 	for seq := range upTo {
 		names = append(names,

@@ -67,7 +67,9 @@ type syncedWriter struct {
 // evidence, and without it recovery refuses every hole, as it did before.
 func (w *syncedWriter) note(dir string, logID [16]byte, seq uint64, off int64) {
 	if w.f == nil {
-		f, err := os.OpenFile(filepath.Join(dir, syncedFile), os.O_RDWR|os.O_CREATE, 0o644)
+		// Not following a link: a symbolic link planted as SYNCED must
+		// not redirect this write to another file.
+		f, err := fileutil.OpenFileNoFollow(filepath.Join(dir, syncedFile), os.O_RDWR|os.O_CREATE, 0o644)
 		if err != nil {
 			return
 		}
