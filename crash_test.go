@@ -35,6 +35,9 @@ const (
 	crashEnvSignKey    = "TOL_CRASH_CHILD_SIGN_KEY"   // a signing key: checkpoints every millisecond
 	// TOL_CRASH_SEED, set by a developer, reproduces a failed run.
 	crashEnvParentSeed = "TOL_CRASH_SEED"
+	// TOL_CRASH_ROUNDS, set by a developer, runs that many kills per test
+	// instead of the few the suite runs (RELIABILITY.md records a long run).
+	crashEnvRounds = "TOL_CRASH_ROUNDS"
 )
 
 // crashSegmentSize is small so that kills land around rotations too.
@@ -256,6 +259,11 @@ var (
 )
 
 func testCrash(t *testing.T, durability string, iterations int) {
+	if s := os.Getenv(crashEnvRounds); s != "" {
+		n, err := strconv.Atoi(s)
+		require.NoError(t, err, crashEnvRounds)
+		iterations = n
+	}
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv(crashEnvParentSeed); s != "" {
 		var err error
