@@ -145,6 +145,30 @@ type Sink interface {
 	List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error]
 }
 
+// VersionLister is implemented by sinks on stores that keep earlier
+// versions of an object (an S3 bucket with versioning, which Object Lock
+// turns on; a GCS bucket with object versioning). On such a store a plain
+// delete does not remove an object, it hides it (S3 adds a delete marker,
+// GCS makes the live version noncurrent), and List no longer shows it. A
+// reader that must notice objects being removed asks ListDeleted.
+//
+// Its method is safe for concurrent use, like Sink's.
+type VersionLister interface {
+	// ListDeleted yields the objects whose keys begin with prefix and that
+	// were deleted while the store still holds an earlier version of them:
+	// the key's current version is a delete marker (S3) or the key has
+	// noncurrent versions only (GCS). It yields each such key once, in
+	// ascending byte order, with the ObjectInfo (Size, ModTime) of its
+	// newest stored version; a key whose current version is a live object
+	// (deleted and put again, or overwritten) is not yielded.
+	//
+	// On a store without versioning, it yields nothing. On an error (for
+	// example a credential allowed to list objects but not their versions:
+	// S3's s3:ListBucketVersions), it yields the error once, with a zero
+	// ObjectInfo, and stops.
+	ListDeleted(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error]
+}
+
 // PutOptions are the optional parts of a Put. The zero value puts an object
 // with no metadata, replacing any existing one.
 type PutOptions struct {

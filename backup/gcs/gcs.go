@@ -58,8 +58,10 @@ var _ backup.Sink = (*Sink)(nil)
 
 // Defaults for the zero fields of Config.
 const (
-	DefaultMaxAttempts = 5
-	DefaultMaxBackoff  = 5 * time.Second
+	// DefaultMaxAttempts and DefaultMaxBackoff configure the library's
+	// retries; see New for why.
+	DefaultMaxAttempts = 3
+	DefaultMaxBackoff  = 500 * time.Millisecond
 
 	// maxChunkSize bounds the buffer the storage library allocates per
 	// upload; bodies up to it go in one retryable request.
@@ -117,6 +119,11 @@ type Sink struct {
 	cfg    Config
 	client *storage.Client
 	bucket *storage.BucketHandle
+
+	// putStore is the bucket without the library's retries, which Put
+	// makes itself, with backoff; see New.
+	putStore *storage.BucketHandle
+	backoff  gax.Backoff
 }
 
 // New checks cfg and returns a Sink. It sends no request: a wrong bucket or
@@ -135,22 +142,41 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		return nil, fmt.Errorf("gcs: %w", err)
 	}
 	// The backup shipper above this sink retries every failed batch,
-	// forever, with its own backoff, from a cursor persisted on disk. So the
-	// library only rides out short blips inside one call: a few attempts
-	// with at most 5s between them (the library's default waits up to 30s),
-	// so that an outage reaches the shipper and its lag metric quickly.
+	// forever, with its own backoff, from a cursor persisted on disk, and
+	// reports each failed attempt (BackupStatus.LastError, the lag metric).
+	// So the library only rides out a blip inside one call, and must not
+	// hide an outage: its defaults (waits of up to 30s, for up to 32s per
+	// upload chunk) or this sink's former ones (5 attempts up to 5s apart)
+	// reported a stopped server 10 seconds or more late. Three attempts,
+	// with jittered waits of at most 100ms then 200ms between them (the cap
+	// of 500ms matters only with more attempts), return a refused or
+	// failing call within a second, and a failure of the whole store within
+	// 2s; the shipper's backoff does the waiting after that.
+	//
+	// The library ignores WithMaxAttempts for uploads: it retries a Writer's
+	// request until ctx is done (or, for an upload in several chunks, for
+	// 32s per chunk). So uploads are not retried by the library (the
+	// bucket handle puts use, RetryNever) but by Put itself, with the same
+	// attempts and waits as every other call.
 	//
 	// RetryAlways, not the default RetryIdempotent: the default would not
 	// retry an unconditional Put, yet resending the same bytes to the same
 	// name leaves the same object. A conditional Put is retried under either
 	// policy; one whose first attempt succeeded then ends in 412, which
 	// Put's contract tells callers to resolve by comparing Stat's SHA-256.
+	backoff := gax.Backoff{Initial: 100 * time.Millisecond, Max: DefaultMaxBackoff, Multiplier: 2}
 	bucket := client.Bucket(cfg.Bucket).Retryer(
 		storage.WithPolicy(storage.RetryAlways),
 		storage.WithMaxAttempts(cfg.MaxAttempts),
-		storage.WithBackoff(gax.Backoff{Initial: 100 * time.Millisecond, Max: DefaultMaxBackoff, Multiplier: 2}),
+		storage.WithBackoff(backoff),
 	)
-	return &Sink{cfg: cfg, client: client, bucket: bucket}, nil
+	return &Sink{
+		cfg:      cfg,
+		client:   client,
+		bucket:   bucket,
+		putStore: client.Bucket(cfg.Bucket).Retryer(storage.WithPolicy(storage.RetryNever)),
+		backoff:  backoff,
+	}, nil
 }
 
 func (c *Config) setDefaults() error {
@@ -255,9 +281,24 @@ func (s *Sink) Put(ctx context.Context, key string, body []byte, sum [sha256.Siz
 	return s.put(ctx, key, body, crc32.Checksum(body, castagnoli), sum, opts)
 }
 
-// put uploads body with the given CRC32C, which GCS checks.
+// put uploads body with the given CRC32C, which GCS checks, trying up to
+// Config.MaxAttempts times while the error is one the library would retry.
 func (s *Sink) put(ctx context.Context, key string, body []byte, crc uint32, sum [sha256.Size]byte, opts backup.PutOptions) error {
-	obj := s.object(key)
+	bo := s.backoff // a copy: its state is this call's
+	for attempt := 1; ; attempt++ {
+		err := s.putOnce(ctx, key, body, crc, sum, opts)
+		if err == nil || attempt >= s.cfg.MaxAttempts || !storage.ShouldRetry(err) || ctx.Err() != nil {
+			return err
+		}
+		if serr := gax.Sleep(ctx, bo.Pause()); serr != nil {
+			return fmt.Errorf("%w (then %w)", err, serr)
+		}
+	}
+}
+
+// putOnce makes one attempt at uploading body.
+func (s *Sink) putOnce(ctx context.Context, key string, body []byte, crc uint32, sum [sha256.Size]byte, opts backup.PutOptions) error {
+	obj := s.putStore.Object(s.cfg.Prefix + key)
 	if opts.IfNotExists {
 		obj = obj.If(storage.Conditions{DoesNotExist: true})
 	}
@@ -374,6 +415,59 @@ func (s *Sink) List(ctx context.Context, prefix string) iter.Seq2[backup.ObjectI
 			}
 			if !yield(oi, nil) {
 				return
+			}
+		}
+	}
+}
+
+var _ backup.VersionLister = (*Sink)(nil)
+
+// ListDeleted implements backup.VersionLister by listing every generation
+// (Query.Versions): in a bucket with object versioning, deleting an object
+// makes its live generation noncurrent (ObjectAttrs.Deleted is set), so a
+// name with generations but none live is a deleted object. Without
+// versioning a deleted object leaves no generation (or only a soft-deleted
+// copy, which this does not list), and nothing is yielded.
+func (s *Sink) ListDeleted(ctx context.Context, prefix string) iter.Seq2[backup.ObjectInfo, error] {
+	return func(yield func(backup.ObjectInfo, error) bool) {
+		q := &storage.Query{Prefix: s.cfg.Prefix + prefix, Versions: true}
+		if err := q.SetAttrSelection([]string{"Name", "Size", "Updated", "Deleted", "Generation"}); err != nil {
+			yield(backup.ObjectInfo{}, fmt.Errorf("gcs: list versions %q: %w", prefix, err))
+			return
+		}
+		// Generations of one name come together, in name order: decide
+		// for each name when the next one begins.
+		var cur backup.ObjectInfo
+		live, have := false, false
+		flush := func() bool {
+			if have && !live {
+				return yield(cur, nil)
+			}
+			return true
+		}
+		it := s.bucket.Objects(ctx, q)
+		for {
+			attrs, err := it.Next()
+			if errors.Is(err, iterator.Done) {
+				flush()
+				return
+			}
+			if err != nil {
+				yield(backup.ObjectInfo{}, fmt.Errorf("gcs: list versions %q: %w", prefix, err))
+				return
+			}
+			key := strings.TrimPrefix(attrs.Name, s.cfg.Prefix)
+			if !have || key != cur.Key {
+				if !flush() {
+					return
+				}
+				cur, live, have = backup.ObjectInfo{Key: key}, false, true
+			}
+			if attrs.Deleted.IsZero() {
+				live = true
+			}
+			if attrs.Updated.After(cur.ModTime) {
+				cur.Size, cur.ModTime = attrs.Size, attrs.Updated
 			}
 		}
 	}

@@ -41,11 +41,15 @@ import (
 	"io"
 	"iter"
 	"maps"
+	"net"
+	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -78,8 +82,13 @@ const (
 
 	// DefaultMaxAttempts and DefaultMaxBackoff configure the SDK retryer;
 	// see newRetryer for why.
-	DefaultMaxAttempts = 5
-	DefaultMaxBackoff  = 5 * time.Second
+	DefaultMaxAttempts = 3
+	DefaultMaxBackoff  = 500 * time.Millisecond
+
+	// Timeouts of one HTTP attempt; see newHTTPClient for why.
+	dialTimeout           = 2 * time.Second
+	tlsHandshakeTimeout   = 3 * time.Second
+	responseHeaderTimeout = 5 * time.Second
 )
 
 // Server-side encryption settings for Config.SSE.
@@ -168,7 +177,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	opts := []func(*config.LoadOptions) error{config.WithRetryer(cfg.newRetryer)}
+	opts := []func(*config.LoadOptions) error{config.WithRetryer(cfg.newRetryer), config.WithHTTPClient(newHTTPClient())}
 	if cfg.Region != "" {
 		opts = append(opts, config.WithRegion(cfg.Region))
 	}
@@ -247,14 +256,18 @@ func (c *Config) setDefaults() error {
 // newRetryer returns the SDK retryer; the SDK calls it once per client.
 //
 // The backup shipper above this sink retries every failed batch, forever,
-// with its own backoff, from a cursor persisted on disk. So the SDK only
-// needs to ride out short blips inside one call (a reset connection, a 500,
-// a 503 SlowDown): a few more attempts than the SDK's default 3, so that a
-// blip does not surface as a failed batch and an error log, but a maximum
-// backoff of 5s instead of 20s, so that a real outage reaches the shipper
-// (and its lag metric) within seconds instead of holding a batch for a
-// minute. The standard retryer's client-side retry quota stays on: during an
-// outage it makes calls fail fast instead of each retrying in vain.
+// with its own backoff, from a cursor persisted on disk, and reports each
+// failed attempt (BackupStatus.LastError, the lag metric). So the SDK only
+// rides out a blip inside one call (a reset connection, a 500, a 503
+// SlowDown), and must not hide an outage: with the SDK's defaults (3
+// attempts, up to 20s apart) or this sink's former ones (5 attempts, up to
+// 5s apart), a stopped server was reported 10 to 13 seconds late, while
+// every call retried a refused connection. Three attempts at most 500ms
+// apart return a refused or failing call within about a second (two
+// jittered waits of at most 500ms), and a failure of the whole store within
+// 2s; the shipper's backoff does the waiting after that. The standard
+// retryer's client-side retry quota stays on: during a long outage it makes
+// calls fail at once instead of each retrying in vain.
 //
 // 409 ConditionalRequestConflict (another conditional write of the same key
 // was in flight) is retried too, as S3 documents; the retry then ends in
@@ -267,6 +280,24 @@ func (c *Config) newRetryer() aws.Retryer {
 		o.MaxBackoff = DefaultMaxBackoff
 	})
 	return retry.AddWithErrorCodes(r, "ConditionalRequestConflict")
+}
+
+// newHTTPClient returns the SDK's HTTP client with short timeouts for the
+// parts of an attempt that take milliseconds when the store is up: opening a
+// connection (the SDK default is 30s, so an unreachable host that drops
+// packets held each of the retryer's attempts that long), the TLS handshake
+// (10s by default) and waiting for the response headers once the body is
+// sent (none by default: a store that accepted a connection and hangs held
+// the attempt until the shipper's own 30s deadline). Sending the body has no
+// timeout of its own, since a large part on a slow link takes as long as it
+// takes; ctx bounds it.
+func newHTTPClient() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = dialTimeout }).
+		WithTransportOptions(func(tr *http.Transport) {
+			tr.TLSHandshakeTimeout = tlsHandshakeTimeout
+			tr.ResponseHeaderTimeout = responseHeaderTimeout
+		})
 }
 
 // Client returns the SDK client, for operations outside backup.Sink (tests
@@ -552,6 +583,62 @@ func (s *Sink) List(ctx context.Context, prefix string) iter.Seq2[backup.ObjectI
 				if !yield(info, nil) {
 					return
 				}
+			}
+		}
+	}
+}
+
+var _ backup.VersionLister = (*Sink)(nil)
+
+// ListDeleted implements backup.VersionLister with ListObjectVersions, 1000
+// entries a page: a key whose latest version is a delete marker while an
+// older version holds data is a deleted object. On a bucket that never had
+// versioning every object has the one version "null" and nothing is
+// yielded. It needs s3:ListBucketVersions, which is a separate permission
+// from the s3:ListBucket that List needs.
+func (s *Sink) ListDeleted(ctx context.Context, prefix string) iter.Seq2[backup.ObjectInfo, error] {
+	return func(yield func(backup.ObjectInfo, error) bool) {
+		// A key's versions may span pages, and each page lists versions
+		// and delete markers apart: collect, then decide.
+		hidden := map[string]bool{}              // keys whose latest version is a delete marker
+		stored := map[string]backup.ObjectInfo{} // newest version holding data, by key
+		in := &s3.ListObjectVersionsInput{
+			Bucket: aws.String(s.cfg.Bucket),
+			Prefix: aws.String(s.storeKey(prefix)),
+		}
+		for {
+			page, err := s.client.ListObjectVersions(ctx, in)
+			if err != nil {
+				yield(backup.ObjectInfo{}, fmt.Errorf("s3: list versions %q: %w", prefix, err))
+				return
+			}
+			for _, m := range page.DeleteMarkers {
+				if aws.ToBool(m.IsLatest) {
+					hidden[strings.TrimPrefix(aws.ToString(m.Key), s.cfg.Prefix)] = true
+				}
+			}
+			for _, v := range page.Versions {
+				key := strings.TrimPrefix(aws.ToString(v.Key), s.cfg.Prefix)
+				mod := aws.ToTime(v.LastModified)
+				if old, ok := stored[key]; !ok || mod.After(old.ModTime) {
+					stored[key] = backup.ObjectInfo{Key: key, Size: aws.ToInt64(v.Size), ModTime: mod}
+				}
+			}
+			if !aws.ToBool(page.IsTruncated) {
+				break
+			}
+			in.KeyMarker, in.VersionIdMarker = page.NextKeyMarker, page.NextVersionIdMarker
+		}
+		keys := make([]string, 0, len(hidden))
+		for k := range hidden {
+			if _, ok := stored[k]; ok {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if !yield(stored[k], nil) {
+				return
 			}
 		}
 	}

@@ -7,11 +7,13 @@ package s3
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -316,4 +318,81 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("S3_BUCKET", "")
 	_, err = backup.Open(t.Context(), Type)
 	require.ErrorContains(t, err, "S3_BUCKET")
+}
+
+// closedPort returns the address of a loopback port that nothing listens
+// on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// TestOutageFailsFast checks the retry settings: a Put to a store that is
+// down returns its error well within 3s (the SDK retries once or twice, a
+// short wait apart), so that the shipper reports the outage at once.
+func TestOutageFailsFast(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "outage")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "outage-secret")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	s := newTestSink(t, Config{Bucket: "down", Endpoint: "http://" + closedPort(t), UsePathStyle: true})
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	body := []byte("record")
+	err := s.Put(ctx, "batches/1", body, sha256.Sum256(body), backup.PutOptions{IfNotExists: true})
+	require.Error(t, err)
+	require.NoError(t, ctx.Err(), "Put returned only when the deadline passed: %v", err)
+	_, err = s.Stat(ctx, "batches/1")
+	require.Error(t, err)
+	require.NoError(t, ctx.Err(), "Stat returned only when the deadline passed: %v", err)
+}
+
+// TestListDeleted deletes objects in a bucket with Object Lock (hence
+// versioning), where a plain DELETE adds a delete marker: List no longer
+// shows them, ListDeleted does. An object deleted and put again, and one
+// never deleted, are not listed; a sink with a prefix strips it.
+func TestListDeleted(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Bucket = randomName(t, "tol-versions-")
+	createBucket(t, cfg, true)
+	cfg.Prefix = "p/"
+	s := newTestSink(t, cfg)
+	ctx := t.Context()
+	body := []byte("batch")
+	for _, k := range []string{"b/1", "b/2", "b/3", "b/4"} {
+		require.NoError(t, s.Put(ctx, k, body, sha256.Sum256(body), backup.PutOptions{IfNotExists: true}))
+	}
+	del := func(key string) {
+		_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(cfg.Bucket), Key: aws.String(cfg.Prefix + key)})
+		require.NoError(t, err)
+	}
+	del("b/2")
+	del("b/4")
+	del("b/3")
+	require.NoError(t, s.Put(ctx, "b/3", body, sha256.Sum256(body), backup.PutOptions{IfNotExists: true}))
+	del("b/none") // a delete marker for a key that never held data
+
+	var got []string
+	for info, err := range s.ListDeleted(ctx, "b/") {
+		require.NoError(t, err)
+		require.Equal(t, int64(len(body)), info.Size)
+		got = append(got, info.Key)
+	}
+	require.Equal(t, []string{"b/2", "b/4"}, got)
+
+	// On a bucket without versioning, a deleted object is gone.
+	plain := newTestSink(t, testConfig(t))
+	k := randomName(t, "unversioned/")
+	require.NoError(t, plain.Put(ctx, k, body, sha256.Sum256(body), backup.PutOptions{}))
+	_, err := plain.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(plain.cfg.Bucket), Key: aws.String(k)})
+	require.NoError(t, err)
+	for _, err := range plain.ListDeleted(ctx, k) {
+		require.NoError(t, err)
+		t.Fatal("an unversioned bucket keeps no deleted object")
+	}
 }
