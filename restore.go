@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -33,6 +35,19 @@ type CloudStatus struct {
 	CloudBlocks    uint64     `json:"cloud_blocks"` // of those, records whose backup copy verified
 	Missing        []SeqRange `json:"missing,omitempty"`
 	Mismatched     []SeqRange `json:"mismatched,omitempty"` // backup objects that differ from the local log or do not verify
+
+	// Redundant lists batches that overlap others and hold exactly the
+	// local records they overlap (a batch shipped twice with different
+	// bounds, after a failed or interrupted upload). They do no harm and
+	// are reported so that nothing in the backup goes unexplained.
+	Redundant []string `json:"redundant,omitempty"`
+
+	// Foreign lists batches that hold records beyond the local log: the
+	// backup claims a history this log does not have. Junk lists objects
+	// under the log's backup root whose names are no backup object's (see
+	// FORMAT.md, Backup objects). Either makes SyncStatus "out_of_sync".
+	Foreign []string `json:"foreign,omitempty"`
+	Junk    []string `json:"junk,omitempty"`
 }
 
 // batchRef is one batch object in a backup.
@@ -51,13 +66,85 @@ func listBatches(ctx context.Context, sink backup.Sink, root string) ([]batchRef
 			refs = append(refs, batchRef{key: info.Key, first: f, last: l})
 		}
 	}
+	sortBatches(refs)
+	return refs, nil
+}
+
+// sortBatches orders refs by first record, then by last.
+func sortBatches(refs []batchRef) {
 	slices.SortFunc(refs, func(a, b batchRef) int {
 		if a.first != b.first {
 			return compareU64(a.first, b.first)
 		}
 		return compareU64(a.last, b.last)
 	})
-	return refs, nil
+}
+
+// backupListing is what the backup root of one log holds, by kind.
+type backupListing struct {
+	batches     []batchRef        // sorted by sortBatches
+	checkpoints map[uint64]string // checkpoint keys by size
+	junk        []string          // keys that name no backup object
+}
+
+// listBackup lists every object under root once and sorts it by kind: the
+// names FORMAT.md gives (headers/, LEASE, batches/, checkpoints/), and
+// junk, anything else.
+func listBackup(ctx context.Context, sink backup.Sink, root string) (*backupListing, error) {
+	b := &backupListing{checkpoints: map[uint64]string{}}
+	for info, err := range sink.List(ctx, root) {
+		if err != nil {
+			return nil, fmt.Errorf("treeoflife: list backup %s: %w", root, err)
+		}
+		if f, l, ok := parseBatchKey(root, info.Key); ok {
+			b.batches = append(b.batches, batchRef{key: info.Key, first: f, last: l})
+		} else if n, ok := parseCheckpointKey(root, info.Key); ok {
+			b.checkpoints[n] = info.Key
+		} else if _, ok := parseHeaderKey(root, info.Key); !ok && info.Key != root+"LEASE" {
+			b.junk = append(b.junk, info.Key)
+		}
+	}
+	sortBatches(b.batches)
+	return b, nil
+}
+
+// parseCheckpointKey returns the size of a checkpoint key under root.
+func parseCheckpointKey(root, key string) (uint64, bool) {
+	rest, found := strings.CutPrefix(key, root+"checkpoints/")
+	if !found || len(rest) != 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(rest, 10, 64)
+	return n, err == nil
+}
+
+// checkDeleted reports, as a *TamperError, a batch, checkpoint or HEADER
+// revision under root that was deleted but whose earlier version the store
+// still holds (a delete marker on a versioned S3 bucket, which Object Lock
+// requires; a noncurrent generation on GCS): List does not show such an
+// object, so without this a deleted newest batch, with its checkpoints,
+// would pass for a shorter backup. Sinks without versions
+// (backup.VersionLister) are not asked.
+func checkDeleted(ctx context.Context, sink backup.Sink, root string) error {
+	vl, ok := sink.(backup.VersionLister)
+	if !ok {
+		return nil
+	}
+	for info, err := range vl.ListDeleted(ctx, root) {
+		if err != nil {
+			return fmt.Errorf("treeoflife: list deleted backup objects under %s: %w", root, err)
+		}
+		var seq uint64
+		if f, _, ok := parseBatchKey(root, info.Key); ok {
+			seq = f
+		} else if n, ok := parseCheckpointKey(root, info.Key); ok {
+			seq = n
+		} else if _, ok := parseHeaderKey(root, info.Key); !ok {
+			continue // LEASE, or junk: not a record of the log
+		}
+		return &TamperError{Segment: info.Key, Seq: seq, Offset: -1, Reason: "deleted: a delete marker hides it (the store still holds the version)"}
+	}
+	return nil
 }
 
 func compareU64(a, b uint64) int {
@@ -100,7 +187,12 @@ func getObject(ctx context.Context, sink backup.Sink, key string) ([]byte, error
 // VerifyCloudBackup downloads every batch in the backup and checks it
 // against the local log: each record's chain value is recomputed from the
 // downloaded bytes and must equal the local one, so a copy that merely
-// exists but was altered is reported, as is one that is missing.
+// exists but was altered is reported, as is one that is missing. Batches
+// that overlap others are checked the same way (Redundant when they agree),
+// and batches beyond the local log (Foreign) and objects that are not a
+// backup's (Junk) are reported too. On a store that keeps versions (see
+// backup.VersionLister), a batch, checkpoint or HEADER revision hidden by a
+// delete is tampering: the status is returned with a *TamperError naming it.
 func (l *ImmutableLogger) VerifyCloudBackup(ctx context.Context) (CloudStatus, error) {
 	if l.shipper == nil {
 		return CloudStatus{}, errors.New("treeoflife: no backup configured (Options.Backup)")
@@ -110,34 +202,37 @@ func (l *ImmutableLogger) VerifyCloudBackup(ctx context.Context) (CloudStatus, e
 	}
 	v, _ := l.durableView()
 	s := l.shipper
-	refs, err := listBatches(ctx, s.sink, s.root)
+	listing, err := listBackup(ctx, s.sink, s.root)
 	if err != nil {
 		return CloudStatus{}, err
 	}
-	st := CloudStatus{LocalBlocks: v.Size}
-	next := uint64(0)
-	for _, r := range refs {
-		if r.first >= v.Size {
-			break
+	st := CloudStatus{LocalBlocks: v.Size, Junk: listing.junk}
+	next := uint64(0) // records before next are accounted for
+	for _, r := range listing.batches {
+		if r.last >= v.Size {
+			st.Foreign = append(st.Foreign, r.key)
 		}
-		if r.first < next {
-			st.Mismatched = appendRange(st.Mismatched, r.first, min(r.last, v.Size-1)) // overlaps a verified batch
+		if r.first >= v.Size {
 			continue
 		}
 		if r.first > next {
 			st.Missing = appendRange(st.Missing, next, r.first-1)
+			next = r.first
 		}
 		ok, err := verifyBatch(ctx, s.sink, v, r)
 		if err != nil {
 			return st, err
 		}
 		last := min(r.last, v.Size-1)
-		if ok {
-			st.CloudBlocks += last - r.first + 1
-		} else {
+		switch {
+		case !ok:
 			st.Mismatched = appendRange(st.Mismatched, r.first, last)
+		case last < next:
+			st.Redundant = append(st.Redundant, r.key)
+		default:
+			st.CloudBlocks += last + 1 - max(r.first, next)
 		}
-		next = r.last + 1
+		next = max(next, last+1)
 	}
 	if next < v.Size {
 		st.Missing = appendRange(st.Missing, next, v.Size-1)
@@ -147,15 +242,17 @@ func (l *ImmutableLogger) VerifyCloudBackup(ctx context.Context) (CloudStatus, e
 		st.SyncPercentage = float64(st.CloudBlocks) * 100 / float64(st.LocalBlocks)
 	}
 	st.SyncStatus = "out_of_sync"
-	if st.CloudBlocks == st.LocalBlocks && len(st.Missing) == 0 && len(st.Mismatched) == 0 {
+	if st.CloudBlocks == st.LocalBlocks && len(st.Missing) == 0 && len(st.Mismatched) == 0 && len(st.Foreign) == 0 && len(st.Junk) == 0 {
 		st.SyncStatus = "synced"
 	}
-	return st, nil
+	return st, checkDeleted(ctx, s.sink, s.root)
 }
 
+// appendRange adds first..last to rs, whose ranges are in order of their
+// first record, merging it with the last range when they touch or overlap.
 func appendRange(rs []SeqRange, first, last uint64) []SeqRange {
-	if n := len(rs); n > 0 && rs[n-1].Last+1 == first {
-		rs[n-1].Last = last
+	if n := len(rs); n > 0 && rs[n-1].Last+1 >= first {
+		rs[n-1].Last = max(rs[n-1].Last, last)
 		return rs
 	}
 	return append(rs, SeqRange{First: first, Last: last})
@@ -228,7 +325,8 @@ type RestoreOptions struct {
 	Tenant string
 
 	// Records, when non-zero, restores only records 0..Records-1: a
-	// point-in-time restore by position.
+	// point-in-time restore by position. More records than the backup
+	// holds is an error (ErrBeyondBackup, saying how many it holds).
 	Records uint64
 
 	// UpToTime, when set, stops before the first entry stamped after it: a
@@ -252,8 +350,13 @@ type RestoreOptions struct {
 // downloaded bytes and must be the one that was shipped, and the result
 // must match the newest backup checkpoint it passes, and a complete restore
 // must reach every checkpoint; otherwise it stops with a *TamperError naming
-// the object. If dir already holds part of the same log (an interrupted
-// restore), it continues from there.
+// the object. A batch that overlaps the batches tiling the log must hold
+// the same frames (it is logged at Info to Options.Logger); a batch,
+// checkpoint or HEADER revision hidden by a delete on a store that keeps
+// versions is tampering (see backup.VersionLister); an object under the
+// backup root that is no backup object is logged as a warning. If dir
+// already holds part of the same log (an interrupted restore), it continues
+// from there.
 //
 // A complete restore records the backup location and how far it goes in
 // dir, so that opening the restored log with the same Options.Backup
@@ -397,40 +500,87 @@ func prepareRestoreDir(dir string, header []byte) error {
 type backupScan struct {
 	sink        backup.Sink
 	root        string
-	refs        []batchRef
+	refs        []batchRef        // the batches that tile the log from record 0
+	redundant   []batchRef        // the other batches, each within the tiling
 	checkpoints map[uint64]string // checkpoint keys by size
+	junk        []string          // objects under root that are no backup object
+
+	// agreed lists the redundant batches each found byte for byte equal
+	// to the records they overlap.
+	agreed []string
 }
 
 // errStop ends a backupScan.each early without an error.
 var errStop = errors.New("stop")
 
-// openBackupScan lists the batches at root, which must tile the log from
-// record 0, and the checkpoints.
+// openBackupScan lists the backup at root, checks that no object of it is
+// hidden by a delete (checkDeleted), and chooses the batches that tile the
+// log from record 0: at each point the batch that starts at the next record
+// (the longest when several do). The other batches are redundant: each must
+// lie within the tiling, and each holds, byte for byte, the frames it
+// overlaps, which each checks as it passes them.
 func openBackupScan(ctx context.Context, sink backup.Sink, root string) (*backupScan, error) {
-	refs, err := listBatches(ctx, sink, root)
+	listing, err := listBackup(ctx, sink, root)
 	if err != nil {
 		return nil, err
 	}
+	if err := checkDeleted(ctx, sink, root); err != nil {
+		return nil, err
+	}
+	b := &backupScan{sink: sink, root: root, checkpoints: listing.checkpoints, junk: listing.junk}
+	refs := listing.batches
 	next := uint64(0)
-	for _, r := range refs {
-		if r.first != next {
+	for i := 0; i < len(refs); {
+		r := refs[i]
+		if r.first < next {
+			b.redundant = append(b.redundant, r)
+			i++
+			continue
+		}
+		if r.first > next {
 			return nil, &TamperError{Seq: next, Offset: -1, Reason: fmt.Sprintf("backup has no batch starting at seq %d (next is %s)", next, r.key)}
 		}
-		next = r.last + 1
+		j := i // refs[i:j+1] start at next; the last is the longest
+		for j+1 < len(refs) && refs[j+1].first == next {
+			j++
+		}
+		b.redundant = append(b.redundant, refs[i:j]...)
+		b.refs = append(b.refs, refs[j])
+		next = refs[j].last + 1
+		i = j + 1
 	}
-	b := &backupScan{sink: sink, root: root, refs: refs, checkpoints: map[uint64]string{}}
-	for info, err := range sink.List(ctx, root+"checkpoints/") {
-		if err != nil {
-			return nil, fmt.Errorf("treeoflife: list backup checkpoints: %w", err)
+	sortBatches(b.redundant)
+	for _, r := range b.redundant {
+		if r.last >= next {
+			return nil, &TamperError{Segment: r.key, Seq: next, Offset: -1, Reason: fmt.Sprintf("backup has no batch starting at seq %d, and this batch, which overlaps the batches before, goes on to seq %d", next, r.last)}
 		}
-		rest := strings.TrimPrefix(info.Key, root+"checkpoints/")
-		n, err := strconv.ParseUint(rest, 10, 64)
-		if err != nil || len(rest) != 20 {
-			return nil, &TamperError{Segment: info.Key, Seq: 0, Offset: -1, Reason: "backup checkpoint with a malformed key"}
-		}
-		b.checkpoints[n] = info.Key
 	}
 	return b, nil
+}
+
+// overlapCheck compares a redundant batch with the frames of the tiling
+// that it overlaps, as each passes them.
+type overlapCheck struct {
+	ref  batchRef
+	hash hash.Hash // of the tiling's frames ref.first..ref.last so far
+}
+
+// finish downloads the redundant batch c and compares it with the tiling's
+// frames, all of which c.hash has seen.
+func (b *backupScan) finish(ctx context.Context, c *overlapCheck) error {
+	body, err := getObject(ctx, b.sink, c.ref.key)
+	if errors.Is(err, backup.ErrChecksum) {
+		return &TamperError{Segment: c.ref.key, Seq: c.ref.first, Offset: -1, Reason: "backup batch does not match the checksum stored with it: " + err.Error()}
+	}
+	if err != nil {
+		return fmt.Errorf("treeoflife: read backup batch %s: %w", c.ref.key, err)
+	}
+	if sum := sha256.Sum256(body); !bytes.Equal(sum[:], c.hash.Sum(nil)) {
+		return &TamperError{Segment: c.ref.key, Seq: c.ref.first, Offset: -1,
+			Reason: fmt.Sprintf("backup batch overlaps records %d to %d of the batches that tile the log, but its frames differ from theirs", c.ref.first, c.ref.last)}
+	}
+	b.agreed = append(b.agreed, c.ref.key)
+	return nil
 }
 
 type fetched struct {
@@ -472,6 +622,15 @@ func (b *backupScan) each(ctx context.Context, start uint64, parallel int, fn fu
 			}()
 		}
 	}()
+	// The redundant batches that lie wholly after start, in order of their
+	// first record; active holds those the scan is inside of.
+	var pending []batchRef
+	for _, r := range b.redundant {
+		if r.first >= start {
+			pending = append(pending, r)
+		}
+	}
+	var active []*overlapCheck
 	for i, r := range todo {
 		var f fetched
 		select {
@@ -495,7 +654,30 @@ func (b *backupScan) each(ctx context.Context, start uint64, parallel int, fn fu
 			if fr.Seq < start {
 				return nil
 			}
-			return fn(r.key, fr)
+			if err := fn(r.key, fr); err != nil {
+				return err
+			}
+			for len(pending) > 0 && pending[0].first == fr.Seq {
+				active = append(active, &overlapCheck{ref: pending[0], hash: sha256.New()})
+				pending = pending[1:]
+			}
+			if len(active) == 0 {
+				return nil
+			}
+			raw := f.body[fr.Offset : fr.Offset+frameHeaderSize+int64(len(fr.Payload))]
+			still := active[:0]
+			for _, c := range active {
+				c.hash.Write(raw)
+				if c.ref.last == fr.Seq {
+					if err := b.finish(ctx, c); err != nil {
+						return err
+					}
+					continue
+				}
+				still = append(still, c)
+			}
+			active = still
+			return nil
 		})
 		if err == nil && next != r.last+1 {
 			err = &TamperError{Segment: r.key, Seq: next, Offset: int64(len(f.body)), Reason: fmt.Sprintf("backup batch ends at seq %d; its key says %d", next, r.last+1)}
@@ -572,15 +754,23 @@ func restoreInto(ctx context.Context, sink backup.Sink, root string, l *Immutabl
 	if !opts.UpToTime.IsZero() {
 		upTo = opts.UpToTime.UnixNano()
 	}
+	for _, key := range scan.junk {
+		// Not a record of the log, so no reason to refuse the restore;
+		// VerifyBackup reports it as tampering.
+		l.opts.Logger.WarnContext(ctx, "treeoflife: restore: an object under the log's backup root is not a backup object", "key", key)
+	}
 	var scratch []byte // decrypted entries, for their level and time
 	var cpSize uint64  // the newest checkpoint passed, and the chain there
 	var cpChain Hash
+	stopped := false // before the end of the backup
 	err = scan.each(ctx, l.Head().Size, opts.Parallel, func(key string, fr *frame) error {
 		if limit > 0 && fr.Seq >= limit {
+			stopped = true
 			return errStop
 		}
 		level, t := l.payloadLevelTime(fr.Seq, fr.Payload, &scratch)
 		if upTo != 0 && t > upTo {
+			stopped = true
 			return errStop
 		}
 		if err := l.appendStored(fr.Payload, level, t, fr.Chain, key, fr.Offset); err != nil {
@@ -597,8 +787,32 @@ func restoreInto(ctx context.Context, sink backup.Sink, root string, l *Immutabl
 	if err := l.Sync(ctx); err != nil {
 		return l.Head(), err
 	}
+	for _, key := range scan.agreed {
+		l.opts.Logger.InfoContext(ctx, "treeoflife: restore: a redundant backup batch overlaps others and agrees with them", "key", key)
+	}
 	head := l.Head()
-	return head, scan.checkHead(ctx, l.logID, head, cpSize, cpChain, limit == 0 && upTo == 0)
+	// Whole unless the scan stopped early or was asked for exactly the
+	// records it found.
+	whole := !stopped && (limit == 0 || limit > head.Size)
+	if err := scan.checkHead(ctx, l.logID, head, cpSize, cpChain, whole); err != nil {
+		return head, err
+	}
+	if limit > head.Size {
+		return head, beyondBackup(limit, head.Size)
+	}
+	return head, nil
+}
+
+// ErrBeyondBackup is returned by RestoreFromCloud and VerifyBackup when
+// RestoreOptions.Records asks for more records than the backup holds; the
+// message says how many it holds. A restore leaves those it restored.
+var ErrBeyondBackup = errors.New("treeoflife: records beyond the end of the backup")
+
+func beyondBackup(records, size uint64) error {
+	if size == 0 {
+		return fmt.Errorf("%w: RestoreOptions.Records is %d, but the backup holds no record", ErrBeyondBackup, records)
+	}
+	return fmt.Errorf("%w: RestoreOptions.Records is %d, but the backup holds %d records (seq 0 to %d)", ErrBeyondBackup, records, size, size-1)
 }
 
 // VerifyBackup checks a backup without a local copy and without any key:
@@ -606,9 +820,16 @@ func restoreInto(ctx context.Context, sink backup.Sink, root string, l *Immutabl
 // chain value from genesis and the Merkle root, and compares them with the
 // backup's newest checkpoint, which must not cover more records than the
 // batches hold. It returns the backup's head, or a *TamperError naming the
-// object at fault. opts selects the log as for RestoreFromCloud; Records
-// limits the check to a prefix; UpToTime, which needs the entries' times,
-// and Options are not used.
+// object at fault: a batch missing from the tiling, damaged, or overlapping
+// others with different frames (one with the same frames is redundant, and
+// VerifyBackupWith lists it in VerifyReport.Redundant); a checkpoint that
+// disagrees or covers more records than the batches; on a store that keeps
+// versions (backup.VersionLister), a batch, checkpoint or HEADER revision
+// hidden by a delete; and any object under the log's backup root that the
+// format does not name, since nothing but the logger should write there.
+// opts selects the log as for RestoreFromCloud; Records limits the check to
+// a prefix (more than the backup holds is ErrBeyondBackup); UpToTime, which
+// needs the entries' times, and Options are not used.
 func VerifyBackup(ctx context.Context, sink backup.Sink, opts RestoreOptions) (Head, error) {
 	rep, err := VerifyBackupWith(ctx, sink, opts, VerifyOptions{})
 	return rep.Head, err
@@ -682,8 +903,10 @@ func VerifyBackupWith(ctx context.Context, sink backup.Sink, opts RestoreOptions
 	}
 	var cpSize uint64
 	var cpChain Hash
+	stopped := false
 	err = scan.each(ctx, 0, opts.Parallel, func(key string, fr *frame) error {
 		if opts.Records > 0 && fr.Seq >= opts.Records {
+			stopped = true
 			return errStop
 		}
 		leaf := leafHash(fr.Payload)
@@ -703,13 +926,22 @@ func VerifyBackupWith(ctx context.Context, sink backup.Sink, opts RestoreOptions
 		return nil
 	})
 	rep.Head = v.head()
+	rep.Redundant = scan.agreed
 	if err != nil {
 		return rep, err
 	}
-	if err := scan.checkHead(ctx, logID, rep.Head, cpSize, cpChain, opts.Records == 0); err != nil {
+	whole := !stopped && (opts.Records == 0 || opts.Records > rep.Head.Size)
+	if err := scan.checkHead(ctx, logID, rep.Head, cpSize, cpChain, whole); err != nil {
 		return rep, err
 	}
-	if len(v.pins) > 0 && opts.Records == 0 {
+	if opts.Records > rep.Head.Size {
+		return rep, beyondBackup(opts.Records, rep.Head.Size)
+	}
+	if len(scan.junk) > 0 {
+		return rep, &TamperError{Segment: scan.junk[0], Offset: -1,
+			Reason: fmt.Sprintf("an object under the log's backup root that is no backup object (%d such objects)", len(scan.junk))}
+	}
+	if len(v.pins) > 0 && whole {
 		if p := v.pins[len(v.pins)-1]; p.size > rep.Head.Size {
 			return rep, &TamperError{Seq: rep.Head.Size, Offset: -1,
 				Reason: fmt.Sprintf("the backup ends after %d records but %s records %d (batches removed from the end)", rep.Head.Size, p.source, p.size)}

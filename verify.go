@@ -60,6 +60,13 @@ type VerifyReport struct {
 
 	// Checkpoints lists every checkpoint compared with the log.
 	Checkpoints []CheckpointReport
+
+	// Redundant lists, for a backup (VerifyBackupWith), the batches that
+	// overlap the batches tiling the log and hold the same frames, byte for
+	// byte (a batch shipped twice with different bounds, after a failed or
+	// interrupted upload). They are not tampering; one whose frames differ
+	// is.
+	Redundant []string
 }
 
 // CheckpointReport describes one checkpoint a verification compared.
