@@ -125,6 +125,87 @@ func TestShipperObjectLock(t *testing.T) {
 	require.NoError(t, l.Close())
 }
 
+// TestDeleteMarkersAreTampering removes the newest batch and the
+// checkpoints that cover it with plain DELETEs on a bucket with Object Lock,
+// which only hide them behind delete markers: the backup then lists as a
+// shorter one, with no checkpoint beyond its batches. Reading the versions
+// shows the deletion, and every check reports it, naming the object.
+func TestDeleteMarkersAreTampering(t *testing.T) {
+	endpoint := requireEnv(t, "TOL_S3_ENDPOINT")
+	bucket := "tol-lock-" + randomPrefix(t)[2:]
+	s := s3Sink(t, endpoint, bucket, true)
+	ctx := context.Background()
+	dir := t.TempDir()
+	l := openT(t, dir, Options{Backup: s, BackupBatchSize: 50})
+	for i := 0; i < 120; i++ {
+		_, err := l.Audit("access granted", Fields{"i": i})
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Close()) // ships a checkpoint of every record
+	l = openT(t, dir, Options{Backup: s, BackupBatchSize: 50})
+	defer l.Close()
+	root := l.shipper.root
+	refs, err := listBatches(ctx, s, root)
+	require.NoError(t, err)
+	last := refs[len(refs)-1]
+	del := func(key string) {
+		_, err := s.Client().DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		require.NoError(t, err)
+	}
+	ro := RestoreOptions{LogID: l.LogID()}
+	head, err := VerifyBackup(ctx, s, ro)
+	require.NoError(t, err)
+	require.Equal(t, l.Head(), head)
+
+	del(last.key)
+	var covering []string
+	for info, err := range s.List(ctx, root+"checkpoints/") {
+		require.NoError(t, err)
+		if n, ok := parseCheckpointKey(root, info.Key); ok && n > last.first {
+			covering = append(covering, info.Key)
+		}
+	}
+	require.NotEmpty(t, covering)
+	for _, k := range covering {
+		del(k)
+	}
+	var te *TamperError
+	_, err = VerifyBackup(ctx, s, ro)
+	require.ErrorAs(t, err, &te)
+	require.Equal(t, last.key, te.Segment)
+	require.Equal(t, last.first, te.Seq)
+	require.ErrorContains(t, err, "deleted: a delete marker hides it")
+	_, err = VerifyBackupWith(ctx, s, ro, VerifyOptions{})
+	require.ErrorAs(t, err, &te)
+	require.Equal(t, last.key, te.Segment)
+	_, err = RestoreFromCloud(ctx, s, t.TempDir(), ro)
+	require.ErrorAs(t, err, &te)
+	require.Equal(t, last.key, te.Segment)
+	cs, err := l.VerifyCloudBackup(ctx)
+	require.ErrorAs(t, err, &te)
+	require.Equal(t, last.key, te.Segment)
+	require.Equal(t, []SeqRange{{last.first, last.last}}, cs.Missing)
+
+	// A deleted checkpoint alone is found as well.
+	_, err = s.Client().PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(last.key), Body: strings.NewReader("")})
+	require.NoError(t, err, "an object put again over the marker is not hidden any more")
+	hidden, err := hiddenKeys(ctx, s, root)
+	require.NoError(t, err)
+	require.Equal(t, covering, hidden)
+}
+
+// hiddenKeys lists the keys under root that ListDeleted reports.
+func hiddenKeys(ctx context.Context, s *s3.Sink, root string) ([]string, error) {
+	var keys []string
+	for info, err := range s.ListDeleted(ctx, root) {
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, info.Key)
+	}
+	return keys, nil
+}
+
 // TestShipperSurvivesMinIORestart kills a MinIO server of its own
 // (SIGKILL) while records are being logged and shipped, starts it again on
 // the same data, and checks that the backup catches up with no gap and no

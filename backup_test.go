@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -372,6 +373,115 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		require.Equal(t, refs[1].first, te.Seq)
 	})
 
+	t.Run("overlapping, foreign and junk objects", func(t *testing.T) {
+		tg := newTarget(t)
+		l := openT(t, t.TempDir(), opts(tg))
+		defer l.Close()
+		for i := 0; i < 300; i++ {
+			_, err := l.Info("tick", Fields{"i": i})
+			require.NoError(t, err)
+		}
+		require.NoError(t, l.SyncBackup(ctx))
+		root := l.shipper.root
+		refs, err := listBatches(ctx, tg.sink, root)
+		require.NoError(t, err)
+		have := map[string]bool{}
+		frames := map[uint64][]byte{} // each record's frame, as the tiling holds it
+		for _, r := range refs {
+			have[r.key] = true
+			body, err := getObject(ctx, tg.sink, r.key)
+			require.NoError(t, err)
+			require.NoError(t, walkBatch(body, func(fr *frame) error {
+				frames[fr.Seq] = body[fr.Offset : fr.Offset+frameHeaderSize+int64(len(fr.Payload))]
+				return nil
+			}))
+		}
+		batch := func(first, last uint64) (string, []byte) {
+			key := batchKey(root, first, last)
+			require.False(t, have[key], "%s is one of the shipped batches", key)
+			var body []byte
+			for seq := first; seq <= last; seq++ {
+				body = append(body, frames[seq]...)
+			}
+			return key, body
+		}
+		put := func(key string, body []byte) {
+			require.NoError(t, tg.sink.Put(ctx, key, body, sha256.Sum256(body), backup.PutOptions{IfNotExists: true}))
+		}
+		ro := RestoreOptions{Prefix: tg.prefix, Tenant: "acme"}
+		var te *TamperError
+
+		// The same records shipped twice with other bounds (a failed
+		// upload retried after a restart): reported, not refused.
+		a, body := batch(0, 48)
+		put(a, body)
+		b, body := batch(121, 218)
+		put(b, body)
+		cs, err := l.VerifyCloudBackup(ctx)
+		require.NoError(t, err)
+		require.Equal(t, CloudStatus{SyncStatus: "synced", SyncPercentage: 100, LocalBlocks: 300, CloudBlocks: 300, Redundant: []string{a, b}}, cs)
+		rep, err := VerifyBackupWith(ctx, tg.sink, ro, VerifyOptions{})
+		require.NoError(t, err)
+		require.Equal(t, l.Head(), rep.Head)
+		require.Equal(t, []string{a, b}, rep.Redundant)
+		got, err := RestoreFromCloud(ctx, tg.sink, t.TempDir(), ro)
+		require.NoError(t, err)
+		require.Equal(t, l.Head(), got)
+
+		// More records than the backup holds.
+		beyond := ro
+		beyond.Records = 301
+		_, err = VerifyBackup(ctx, tg.sink, beyond)
+		require.ErrorIs(t, err, ErrBeyondBackup)
+		require.ErrorContains(t, err, "the backup holds 300 records (seq 0 to 299)")
+		got, err = RestoreFromCloud(ctx, tg.sink, t.TempDir(), beyond)
+		require.ErrorIs(t, err, ErrBeyondBackup)
+		require.Equal(t, l.Head(), got, "what the backup holds is restored")
+
+		// An overlapping batch whose frames differ is tampering.
+		c, body := batch(200, 249)
+		body[len(body)-3] ^= 1
+		put(c, body)
+		_, err = VerifyBackup(ctx, tg.sink, ro)
+		require.ErrorAs(t, err, &te)
+		require.Equal(t, c, te.Segment)
+		_, err = RestoreFromCloud(ctx, tg.sink, t.TempDir(), ro)
+		require.ErrorAs(t, err, &te)
+		require.Equal(t, c, te.Segment)
+		cs, err = l.VerifyCloudBackup(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "out_of_sync", cs.SyncStatus)
+		require.Equal(t, []SeqRange{{200, 249}}, cs.Mismatched)
+		tg.del(t, c)
+
+		// A batch after the end of the local log.
+		f := batchKey(root, 300, 300)
+		put(f, frames[299])
+		cs, err = l.VerifyCloudBackup(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "out_of_sync", cs.SyncStatus)
+		require.Equal(t, []string{f}, cs.Foreign)
+		require.Equal(t, uint64(300), cs.CloudBlocks)
+		_, err = VerifyBackup(ctx, tg.sink, ro)
+		require.ErrorAs(t, err, &te)
+		require.Equal(t, f, te.Segment)
+		tg.del(t, f)
+
+		// A name the format does not give, under the log's root.
+		j := root + "notes/readme"
+		put(j, []byte("not a batch"))
+		cs, err = l.VerifyCloudBackup(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "out_of_sync", cs.SyncStatus)
+		require.Equal(t, []string{j}, cs.Junk)
+		_, err = VerifyBackup(ctx, tg.sink, ro)
+		require.ErrorAs(t, err, &te)
+		require.Equal(t, j, te.Segment)
+		got, err = RestoreFromCloud(ctx, tg.sink, t.TempDir(), ro)
+		require.NoError(t, err, "a stray object does not block a restore")
+		require.Equal(t, l.Head(), got)
+	})
+
 	t.Run("one shipper per log", func(t *testing.T) {
 		tg := newTarget(t)
 		dir := t.TempDir()
@@ -451,4 +561,39 @@ func TestTenantEraseReachesBackup(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, sys, 1)
 	require.Equal(t, true, sys[0].Metadata["backupHeaderUpdated"])
+}
+
+func TestTileBatches(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		refs             [][2]uint64
+		tiles, redundant []string
+	}{
+		{"tiled", [][2]uint64{{0, 9}, {10, 19}}, []string{"0-9", "10-19"}, nil},
+		{"same start: the longest", [][2]uint64{{0, 9}, {10, 14}, {10, 19}, {20, 29}}, []string{"0-9", "10-19", "20-29"}, []string{"10-14"}},
+		{"within two tiles", [][2]uint64{{0, 9}, {5, 14}, {10, 19}}, []string{"0-9", "10-19"}, []string{"5-14"}},
+		{"overlap goes on", [][2]uint64{{0, 9}, {5, 24}, {10, 19}}, []string{"0-9", "10-19", "5-24"}, nil},
+		{"gap", [][2]uint64{{0, 9}, {20, 29}, {20, 24}}, []string{"0-9", "20-29"}, []string{"20-24"}},
+		{"not from 0", [][2]uint64{{5, 9}}, []string{"5-9"}, nil},
+		{"largest seq", [][2]uint64{{0, math.MaxUint64}, {math.MaxUint64, math.MaxUint64}}, []string{fmt.Sprint("0-", uint64(math.MaxUint64))}, []string{fmt.Sprint(uint64(math.MaxUint64), "-", uint64(math.MaxUint64))}},
+		{"none", nil, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var refs []batchRef
+			for _, r := range tc.refs {
+				refs = append(refs, batchRef{key: fmt.Sprintf("%d-%d", r[0], r[1]), first: r[0], last: r[1]})
+			}
+			sortBatches(refs)
+			tiles, redundant := tileBatches(refs)
+			keys := func(rs []batchRef) []string {
+				var ks []string
+				for _, r := range rs {
+					ks = append(ks, r.key)
+				}
+				return ks
+			}
+			require.Equal(t, tc.tiles, keys(tiles))
+			require.Equal(t, tc.redundant, keys(redundant))
+		})
+	}
 }

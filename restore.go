@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -78,6 +79,57 @@ func sortBatches(refs []batchRef) {
 		}
 		return compareU64(a.last, b.last)
 	})
+}
+
+// tileBatches splits refs, sorted by sortBatches, into the batches that
+// tile the records and the redundant rest. From record 0 on, it takes at
+// each point the batch that starts at the next record (the longest, when
+// several do); where none does, the batch that overlaps the records before
+// and reaches furthest beyond them, if any; else it skips the gap to the
+// next batch. Tiles come in order; tiles[i].first may be less than the
+// record after tiles[i-1] (an overlap) or more (a gap). Every redundant
+// batch lies within the records the tiles cover.
+func tileBatches(refs []batchRef) (tiles, redundant []batchRef) {
+	isTile := make([]bool, len(refs))
+	next := uint64(0) // the record after the tiles so far
+	i := 0            // refs[:i] start before next
+	best := -1        // of refs[:i], the one reaching furthest
+tiling:
+	for next != math.MaxUint64 {
+		for i < len(refs) && refs[i].first < next {
+			if best < 0 || refs[i].last > refs[best].last {
+				best = i
+			}
+			i++
+		}
+		j := i
+		for j < len(refs) && refs[j].first == next {
+			j++
+		}
+		var t int
+		switch {
+		case j > i:
+			t = j - 1
+		case best >= 0 && refs[best].last >= next:
+			t = best
+		case i < len(refs):
+			next = refs[i].first // a gap
+			continue
+		default:
+			break tiling
+		}
+		isTile[t] = true
+		tiles = append(tiles, refs[t])
+		// A batch ending at the largest seq (only a forged key can) ends the
+		// tiling: nothing can come after it.
+		next = min(refs[t].last, math.MaxUint64-1) + 1
+	}
+	for k, r := range refs {
+		if !isTile[k] {
+			redundant = append(redundant, r)
+		}
+	}
+	return tiles, redundant
 }
 
 // backupListing is what the backup root of one log holds, by kind.
@@ -207,8 +259,10 @@ func (l *ImmutableLogger) VerifyCloudBackup(ctx context.Context) (CloudStatus, e
 		return CloudStatus{}, err
 	}
 	st := CloudStatus{LocalBlocks: v.Size, Junk: listing.junk}
+	tiles, redundant := tileBatches(listing.batches)
+	var mismatched []SeqRange
 	next := uint64(0) // records before next are accounted for
-	for _, r := range listing.batches {
+	for _, r := range tiles {
 		if r.last >= v.Size {
 			st.Foreign = append(st.Foreign, r.key)
 		}
@@ -217,26 +271,44 @@ func (l *ImmutableLogger) VerifyCloudBackup(ctx context.Context) (CloudStatus, e
 		}
 		if r.first > next {
 			st.Missing = appendRange(st.Missing, next, r.first-1)
-			next = r.first
 		}
 		ok, err := verifyBatch(ctx, s.sink, v, r)
 		if err != nil {
 			return st, err
 		}
 		last := min(r.last, v.Size-1)
-		switch {
-		case !ok:
-			st.Mismatched = appendRange(st.Mismatched, r.first, last)
-		case last < next:
-			st.Redundant = append(st.Redundant, r.key)
-		default:
+		if ok {
 			st.CloudBlocks += last + 1 - max(r.first, next)
+		} else {
+			mismatched = append(mismatched, SeqRange{r.first, last})
 		}
-		next = max(next, last+1)
+		next = last + 1
 	}
 	if next < v.Size {
 		st.Missing = appendRange(st.Missing, next, v.Size-1)
 	}
+	for _, r := range redundant {
+		if r.last >= v.Size {
+			st.Foreign = append(st.Foreign, r.key)
+		}
+		if r.first >= v.Size {
+			continue
+		}
+		ok, err := verifyBatch(ctx, s.sink, v, r)
+		if err != nil {
+			return st, err
+		}
+		if ok {
+			st.Redundant = append(st.Redundant, r.key)
+		} else {
+			mismatched = append(mismatched, SeqRange{r.first, min(r.last, v.Size-1)})
+		}
+	}
+	slices.SortFunc(mismatched, func(a, b SeqRange) int { return compareU64(a.First, b.First) })
+	for _, m := range mismatched {
+		st.Mismatched = appendRange(st.Mismatched, m.First, m.Last)
+	}
+	slices.Sort(st.Foreign)
 	st.SyncPercentage = 100
 	if st.LocalBlocks > 0 {
 		st.SyncPercentage = float64(st.CloudBlocks) * 100 / float64(st.LocalBlocks)
@@ -528,32 +600,19 @@ func openBackupScan(ctx context.Context, sink backup.Sink, root string) (*backup
 		return nil, err
 	}
 	b := &backupScan{sink: sink, root: root, checkpoints: listing.checkpoints, junk: listing.junk}
-	refs := listing.batches
+	b.refs, b.redundant = tileBatches(listing.batches)
 	next := uint64(0)
-	for i := 0; i < len(refs); {
-		r := refs[i]
-		if r.first < next {
-			b.redundant = append(b.redundant, r)
-			i++
-			continue
+	for _, r := range b.refs {
+		if r.first != next {
+			reason := fmt.Sprintf("backup has no batch starting at seq %d (next is %s)", next, r.key)
+			segment := ""
+			if r.first < next {
+				segment = r.key
+				reason = fmt.Sprintf("backup has no batch starting at seq %d, and this batch, which overlaps the batches before, goes on to seq %d", next, r.last)
+			}
+			return nil, &TamperError{Segment: segment, Seq: next, Offset: -1, Reason: reason}
 		}
-		if r.first > next {
-			return nil, &TamperError{Seq: next, Offset: -1, Reason: fmt.Sprintf("backup has no batch starting at seq %d (next is %s)", next, r.key)}
-		}
-		j := i // refs[i:j+1] start at next; the last is the longest
-		for j+1 < len(refs) && refs[j+1].first == next {
-			j++
-		}
-		b.redundant = append(b.redundant, refs[i:j]...)
-		b.refs = append(b.refs, refs[j])
-		next = refs[j].last + 1
-		i = j + 1
-	}
-	sortBatches(b.redundant)
-	for _, r := range b.redundant {
-		if r.last >= next {
-			return nil, &TamperError{Segment: r.key, Seq: next, Offset: -1, Reason: fmt.Sprintf("backup has no batch starting at seq %d, and this batch, which overlaps the batches before, goes on to seq %d", next, r.last)}
-		}
+		next = r.last + 1
 	}
 	return b, nil
 }
