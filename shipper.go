@@ -407,7 +407,9 @@ func (s *shipper) keepLease(ctx context.Context) {
 	}
 	start := time.Now()
 	actx, cancel := context.WithTimeout(ctx, backupAttemptTimeout)
+	slow := s.watch("renew the lease")
 	err := s.writeLease(actx, leaseRenew, start.Add(backupLeaseTTL))
+	slow.Stop()
 	cancel()
 	if err == nil {
 		s.holdLease(start)
@@ -445,6 +447,7 @@ func (s *shipper) releaseLease(ctx context.Context) {
 func (s *shipper) connectOnce(ctx context.Context) (permanent bool, err error) {
 	actx, cancel := context.WithTimeout(ctx, backupAttemptTimeout)
 	defer cancel()
+	defer s.watch("connect").Stop()
 	start := time.Now()
 	if err := s.writeLease(actx, leaseTake, start.Add(backupLeaseTTL)); err != nil {
 		return false, err
@@ -947,6 +950,7 @@ func (s *shipper) putOnce(ctx context.Context, key string, body []byte, meta map
 			return errLeaseLapsed
 		}
 		actx, cancel := context.WithTimeout(ctx, backupAttemptTimeout)
+		slow := s.watch("put " + key)
 		err := s.sink.Put(actx, key, body, sum, backup.PutOptions{Metadata: meta, IfNotExists: true})
 		if err == nil {
 			s.mu.Lock()
@@ -957,6 +961,7 @@ func (s *shipper) putOnce(ctx context.Context, key string, body []byte, meta map
 		if errors.Is(err, backup.ErrExist) {
 			err = sameObject(actx, s.sink, key, body, sum)
 		}
+		slow.Stop()
 		cancel()
 		if err == nil {
 			return nil
@@ -1012,6 +1017,26 @@ func (s *shipper) recordErr(err error, permanent bool) {
 	} else {
 		s.l.log.Warn("backup attempt failed; retrying", "err", err)
 	}
+}
+
+// ErrBackupNotAnswering is reported (BackupStatus.LastError) while an
+// attempt has waited longer than backupSlowAttempt for the object store:
+// a store that accepts connections and then hangs shows at once, not only
+// when the attempt times out.
+var ErrBackupNotAnswering = errors.New("treeoflife: the object store is not answering")
+
+// backupSlowAttempt is how long one attempt waits for the store before
+// BackupStatus says so; the attempt itself goes on until
+// backupAttemptTimeout. A variable for tests.
+var backupSlowAttempt = 2 * time.Second
+
+// watch reports what as not answered once backupSlowAttempt has passed;
+// the caller stops it when the attempt ends.
+func (s *shipper) watch(what string) *time.Timer {
+	start := time.Now()
+	return time.AfterFunc(backupSlowAttempt, func() {
+		s.recordErr(fmt.Errorf("%s: %w for %v (still waiting)", what, ErrBackupNotAnswering, time.Since(start).Round(time.Millisecond)), false)
+	})
 }
 
 func (s *shipper) notifyLocked() {

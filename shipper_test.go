@@ -243,7 +243,7 @@ func TestShipperOpenWhileStoreDown(t *testing.T) {
 	require.Equal(t, uint64(250), st.LagRecords)
 
 	close(g.gate) // the store now answers, with errors
-	waitFor(t, l, func(st BackupStatus) bool { return st.LastError != nil })
+	waitFor(t, l, func(st BackupStatus) bool { return errors.Is(st.LastError, errInjected) })
 	st = l.BackupStatus()
 	require.ErrorIs(t, st.LastError, errInjected)
 	require.False(t, st.Connected)
@@ -256,6 +256,29 @@ func TestShipperOpenWhileStoreDown(t *testing.T) {
 	require.NoError(t, st.LastError)
 	require.Equal(t, uint64(250), st.Shipped)
 	requireTiling(t, g, l.shipper.root, [2]uint64{0, 99}, [2]uint64{100, 199}, [2]uint64{200, 249})
+	require.NoError(t, l.Close())
+}
+
+// TestShipperReportsAStoreThatDoesNotAnswer: a store that takes requests
+// and never answers shows in BackupStatus after backupSlowAttempt, long
+// before an attempt times out.
+func TestShipperReportsAStoreThatDoesNotAnswer(t *testing.T) {
+	old := backupSlowAttempt
+	backupSlowAttempt = 50 * time.Millisecond
+	t.Cleanup(func() { backupSlowAttempt = old })
+	g := &gatedSink{Sink: newFileSink(t), gate: make(chan struct{})}
+	l := openT(t, t.TempDir(), Options{Backup: g, BackupBatchSize: 100})
+	logN(t, l, 10)
+	waitFor(t, l, func(st BackupStatus) bool { return st.LastError != nil })
+	st := l.BackupStatus()
+	require.ErrorIs(t, st.LastError, ErrBackupNotAnswering)
+	require.False(t, st.Connected)
+	require.Equal(t, uint64(10), st.LagRecords)
+
+	g.up.Store(true)
+	close(g.gate) // the store answers again
+	require.NoError(t, l.SyncBackup(context.Background()))
+	require.NoError(t, l.BackupStatus().LastError)
 	require.NoError(t, l.Close())
 }
 
