@@ -195,7 +195,7 @@ func appendInt(dst []byte, v, width int) []byte {
 // the one part that depends on the sequence number, which the appender adds
 // (digits and the closing brace) when it assigns it. Keeping seq last lets the
 // caller's goroutine hash everything before it; see FORMAT.md.
-func (l *ImmutableLogger) appendEntryBody(dst []byte, id []byte, t time.Time, level Level, msg string, fields Fields) ([]byte, error) {
+func (l *ImmutableLogger) appendEntryBody(dst []byte, id []byte, t time.Time, level Level, msg string, m meta) ([]byte, error) {
 	dst = append(dst, `{"id":"`...)
 	dst = append(dst, id...)
 	dst = append(dst, `","timestamp":"`...)
@@ -208,7 +208,7 @@ func (l *ImmutableLogger) appendEntryBody(dst []byte, id []byte, t time.Time, le
 		return dst, fmt.Errorf("%w: message: %v", ErrInvalidEntry, err)
 	}
 	dst = append(dst, `,"metadata":`...)
-	if dst, err = appendJSONMap(dst, fields, 0); err != nil {
+	if dst, err = m.appendTo(dst); err != nil {
 		return dst, fmt.Errorf("%w: metadata%v", ErrInvalidEntry, err)
 	}
 	dst = append(dst, `,"hostname":`...)
@@ -219,6 +219,120 @@ func (l *ImmutableLogger) appendEntryBody(dst []byte, id []byte, t time.Time, le
 	dst = append(dst, l.tenantJSON...)
 	dst = append(dst, `,"seq":`...)
 	return dst, nil
+}
+
+// meta is a record's metadata as a logging call holds it: Fields to encode,
+// merged with fields encoded earlier (a ScopedLogger's), or a whole
+// metadata object encoded earlier (the slog handler's).
+type meta struct {
+	fields Fields
+	pre    []encodedField // sorted by key, each key once
+	raw    []byte         // when not nil: the encoded object, used as is
+}
+
+// appendTo appends the metadata object to dst. A key of fields replaces
+// the pre-encoded field of the same key.
+func (m *meta) appendTo(dst []byte) ([]byte, error) {
+	if m.raw != nil {
+		return append(dst, m.raw...), nil
+	}
+	if len(m.pre) == 0 {
+		return appendJSONMap(dst, m.fields, 0)
+	}
+	var small [16]field
+	fs := small[:0]
+	for k, v := range m.fields {
+		fs = append(fs, field{k, v})
+	}
+	sortFields(fs)
+	dst = append(dst, '{')
+	i, j, n := 0, 0, 0
+	for i < len(m.pre) || j < len(fs) {
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		n++
+		if j == len(fs) || i < len(m.pre) && m.pre[i].key < fs[j].key {
+			dst = append(dst, m.pre[i].enc...)
+			i++
+			continue
+		}
+		if i < len(m.pre) && m.pre[i].key == fs[j].key {
+			i++ // replaced by the call's field
+		}
+		k := fs[j].key
+		var err error
+		if dst, err = appendJSONString(dst, k); err != nil {
+			return dst, wrapPath(k, fmt.Errorf("key: %w", err))
+		}
+		dst = append(dst, ':')
+		if dst, err = appendJSONValue(dst, fs[j].value, 1); err != nil {
+			return dst, wrapPath(k, err)
+		}
+		j++
+	}
+	return append(dst, '}'), nil
+}
+
+// encodedField is one metadata field encoded once, for many records: enc is
+// `"key":value`.
+type encodedField struct {
+	key string
+	enc []byte
+}
+
+// encodeFields encodes fields as a sorted list, with one buffer for all of
+// them.
+func encodeFields(fields Fields) ([]encodedField, error) {
+	if len(fields) == 0 {
+		return nil, nil
+	}
+	fs := make([]field, 0, len(fields))
+	for k, v := range fields {
+		fs = append(fs, field{k, v})
+	}
+	sortFields(fs)
+	var buf []byte
+	ends := make([]int, len(fs))
+	for i, f := range fs {
+		var err error
+		if buf, err = appendJSONString(buf, f.key); err != nil {
+			return nil, wrapPath(f.key, fmt.Errorf("key: %w", err))
+		}
+		buf = append(buf, ':')
+		if buf, err = appendJSONValue(buf, f.value, 1); err != nil {
+			return nil, wrapPath(f.key, err)
+		}
+		ends[i] = len(buf)
+	}
+	out := make([]encodedField, len(fs))
+	start := 0
+	for i, f := range fs {
+		out[i] = encodedField{key: f.key, enc: buf[start:ends[i]:ends[i]]}
+		start = ends[i]
+	}
+	return out, nil
+}
+
+// mergeEncoded returns base with over's fields added, a field of over
+// replacing base's of the same key. Both are sorted; so is the result.
+func mergeEncoded(base, over []encodedField) []encodedField {
+	out := make([]encodedField, 0, len(base)+len(over))
+	i, j := 0, 0
+	for i < len(base) || j < len(over) {
+		switch {
+		case j == len(over) || i < len(base) && base[i].key < over[j].key:
+			out = append(out, base[i])
+			i++
+		default:
+			if i < len(base) && base[i].key == over[j].key {
+				i++
+			}
+			out = append(out, over[j])
+			j++
+		}
+	}
+	return out
 }
 
 // pathError names where in the metadata a value could not be encoded.

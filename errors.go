@@ -109,3 +109,22 @@ func (e *TamperError) Error() string {
 
 // Is reports whether target is ErrTampered.
 func (e *TamperError) Is(target error) bool { return target == ErrTampered }
+
+// A NotWaitedError is returned by a Sync-mode logging call whose context
+// ended while it waited for its record's fsync. The record was sequenced
+// before that: it is in the log at Seq and is written with the others, so
+// it becomes durable unless the logger fails (Close then reports it). A
+// retry would log it twice; wait with Sync instead, or look for the Seq.
+// Err is the context's error, and errors.Is(err, context.Canceled) or
+// context.DeadlineExceeded matches through Unwrap.
+type NotWaitedError struct {
+	Seq uint64
+	Err error
+}
+
+func (e *NotWaitedError) Error() string {
+	return fmt.Sprintf("treeoflife: stopped waiting for the fsync of record %d, which is in the log and will be stored: %v", e.Seq, e.Err)
+}
+
+// Unwrap returns Err.
+func (e *NotWaitedError) Unwrap() error { return e.Err }

@@ -1007,9 +1007,29 @@ var encoderPool = sync.Pool{New: func() any {
 // accepted (DurabilityBuffered). An invalid entry returns an error wrapping
 // ErrInvalidEntry or ErrEntryTooLarge and writes nothing.
 //
-// If ctx ends while a Sync call waits for its fsync, Log returns ctx's error;
-// the record was accepted and may still become durable.
+// ctx decides only whether the record is written and how long the caller
+// waits, in two steps:
+//
+//   - Before the record is sequenced (given its Seq), a done ctx stops the
+//     call: nothing is written and Log returns ctx.Err().
+//   - Once the record is sequenced it is part of the log and is stored with
+//     the others; ctx can no longer withdraw it. If ctx ends while a Sync
+//     call waits for the fsync, Log returns the Record and a
+//     *NotWaitedError carrying its Seq (errors.Is matches ctx's error): the
+//     record is not known to be durable yet, but it will be unless the
+//     logger fails. Do not log it again; Sync, or look for the Seq, to know
+//     when it is durable. A Buffered call does not wait, so ctx cannot end
+//     that wait.
+//
+// An HTTP handler that passes r.Context() loses the record if the client
+// disconnects first, which an audit trail rarely wants. Pass
+// context.WithoutCancel(r.Context()) to keep the request's values without
+// its cancellation, or bound the wait with a context of your own.
 func (l *ImmutableLogger) Log(ctx context.Context, level Level, msg string, fields Fields) (Record, error) {
+	return l.logMeta(ctx, level, msg, meta{fields: fields})
+}
+
+func (l *ImmutableLogger) logMeta(ctx context.Context, level Level, msg string, m meta) (Record, error) {
 	if err := ctx.Err(); err != nil {
 		return Record{}, err
 	}
@@ -1025,7 +1045,7 @@ func (l *ImmutableLogger) Log(ctx context.Context, level Level, msg string, fiel
 	e.id = appendEntryID(e.id[:0], now)
 	var err error
 	var hdr [frameHeaderSize]byte
-	e.frame, err = l.appendEntryBody(append(e.frame[:0], hdr[:]...), e.id, now, level, msg, fields)
+	e.frame, err = l.appendEntryBody(append(e.frame[:0], hdr[:]...), e.id, now, level, msg, m)
 	if err != nil {
 		return Record{}, err
 	}
@@ -1043,6 +1063,10 @@ func (l *ImmutableLogger) Log(ctx context.Context, level Level, msg string, fiel
 		e.h.Reset()
 		e.h.Write(leafPrefix) // 0x00, RFC 6962; the rest of the leaf hash is finished in append
 		e.h.Write(e.buf)
+	}
+	// Encoding takes a while: look at ctx again just before sequencing.
+	if err := ctx.Err(); err != nil {
+		return Record{}, err
 	}
 	seq, chain, gen, err := l.append(e, now, level)
 	if err != nil {
@@ -1064,7 +1088,11 @@ func (l *ImmutableLogger) Log(ctx context.Context, level Level, msg string, fiel
 			select {
 			case <-gen.done:
 			case <-done:
-				return rec, fmt.Errorf("treeoflife: stopped waiting for fsync of record %d, which may still become durable: %w", seq, ctx.Err())
+				select {
+				case <-gen.done: // both were ready: the record is durable
+				default:
+					return rec, &NotWaitedError{Seq: seq, Err: ctx.Err()}
+				}
 			}
 		}
 		if errors.Is(gen.err, ErrDiskFull) {
@@ -1838,11 +1866,17 @@ func (l *ImmutableLogger) Close() error {
 	return err
 }
 
-// The level methods log with context.Background.
+// The level methods log with context.Background; their Context variants
+// take a ctx, with the meaning Log gives it.
 
 // Info logs msg at LevelInfo.
 func (l *ImmutableLogger) Info(msg string, fields Fields) (Record, error) {
 	return l.Log(context.Background(), LevelInfo, msg, fields)
+}
+
+// InfoContext logs msg at LevelInfo, with ctx as Log takes it.
+func (l *ImmutableLogger) InfoContext(ctx context.Context, msg string, fields Fields) (Record, error) {
+	return l.Log(ctx, LevelInfo, msg, fields)
 }
 
 // Warn logs msg at LevelWarn.
@@ -1850,9 +1884,19 @@ func (l *ImmutableLogger) Warn(msg string, fields Fields) (Record, error) {
 	return l.Log(context.Background(), LevelWarn, msg, fields)
 }
 
+// WarnContext logs msg at LevelWarn, with ctx as Log takes it.
+func (l *ImmutableLogger) WarnContext(ctx context.Context, msg string, fields Fields) (Record, error) {
+	return l.Log(ctx, LevelWarn, msg, fields)
+}
+
 // Error logs msg at LevelError.
 func (l *ImmutableLogger) Error(msg string, fields Fields) (Record, error) {
 	return l.Log(context.Background(), LevelError, msg, fields)
+}
+
+// ErrorContext logs msg at LevelError, with ctx as Log takes it.
+func (l *ImmutableLogger) ErrorContext(ctx context.Context, msg string, fields Fields) (Record, error) {
+	return l.Log(ctx, LevelError, msg, fields)
 }
 
 // Critical logs msg at LevelCritical.
@@ -1860,9 +1904,19 @@ func (l *ImmutableLogger) Critical(msg string, fields Fields) (Record, error) {
 	return l.Log(context.Background(), LevelCritical, msg, fields)
 }
 
+// CriticalContext logs msg at LevelCritical, with ctx as Log takes it.
+func (l *ImmutableLogger) CriticalContext(ctx context.Context, msg string, fields Fields) (Record, error) {
+	return l.Log(ctx, LevelCritical, msg, fields)
+}
+
 // Audit logs msg at LevelAudit.
 func (l *ImmutableLogger) Audit(msg string, fields Fields) (Record, error) {
 	return l.Log(context.Background(), LevelAudit, msg, fields)
+}
+
+// AuditContext logs msg at LevelAudit, with ctx as Log takes it.
+func (l *ImmutableLogger) AuditContext(ctx context.Context, msg string, fields Fields) (Record, error) {
+	return l.Log(ctx, LevelAudit, msg, fields)
 }
 
 // Security logs msg at LevelSecurity.
@@ -1870,12 +1924,27 @@ func (l *ImmutableLogger) Security(msg string, fields Fields) (Record, error) {
 	return l.Log(context.Background(), LevelSecurity, msg, fields)
 }
 
+// SecurityContext logs msg at LevelSecurity, with ctx as Log takes it.
+func (l *ImmutableLogger) SecurityContext(ctx context.Context, msg string, fields Fields) (Record, error) {
+	return l.Log(ctx, LevelSecurity, msg, fields)
+}
+
 // Revenue logs msg at LevelRevenue.
 func (l *ImmutableLogger) Revenue(msg string, fields Fields) (Record, error) {
 	return l.Log(context.Background(), LevelRevenue, msg, fields)
 }
 
+// RevenueContext logs msg at LevelRevenue, with ctx as Log takes it.
+func (l *ImmutableLogger) RevenueContext(ctx context.Context, msg string, fields Fields) (Record, error) {
+	return l.Log(ctx, LevelRevenue, msg, fields)
+}
+
 // System logs msg at LevelSystem.
 func (l *ImmutableLogger) System(msg string, fields Fields) (Record, error) {
 	return l.Log(context.Background(), LevelSystem, msg, fields)
+}
+
+// SystemContext logs msg at LevelSystem, with ctx as Log takes it.
+func (l *ImmutableLogger) SystemContext(ctx context.Context, msg string, fields Fields) (Record, error) {
+	return l.Log(ctx, LevelSystem, msg, fields)
 }
