@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -353,17 +354,20 @@ func appendSlogValue(dst []byte, v slog.Value, depth int) ([]byte, error) {
 	case slog.KindString:
 		return appendJSONString(dst, v.String())
 	case slog.KindInt64:
-		return appendJSONValue(dst, v.Int64(), depth)
+		return strconv.AppendInt(dst, v.Int64(), 10), nil
 	case slog.KindUint64:
-		return appendJSONValue(dst, v.Uint64(), depth)
+		return strconv.AppendUint(dst, v.Uint64(), 10), nil
 	case slog.KindFloat64:
 		return appendJSONFloat(dst, v.Float64(), 64)
 	case slog.KindBool:
-		return appendJSONValue(dst, v.Bool(), depth)
+		return strconv.AppendBool(dst, v.Bool()), nil
 	case slog.KindDuration:
 		return appendJSONString(dst, v.Duration().String())
 	case slog.KindTime:
-		return appendJSONValue(dst, v.Time(), depth)
+		if t := v.Time(); t.Year() >= 0 && t.Year() <= 9999 {
+			return append(t.AppendFormat(append(dst, '"'), time.RFC3339Nano), '"'), nil
+		}
+		return appendJSONValue(dst, v.Any(), depth) // encoding/json reports the error
 	}
 	return appendJSONValue(dst, v.Any(), depth)
 }
