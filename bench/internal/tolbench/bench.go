@@ -27,6 +27,7 @@ import (
 // Row names, in the order Run runs them.
 const (
 	RowBuffered          = "treeoflife-buffered"
+	RowTolSlog           = "treeoflife-slog"
 	RowBufferedEncrypted = "treeoflife-buffered-encrypted"
 	RowSync              = "treeoflife-sync"
 	RowSlog              = "slog-json"
@@ -53,7 +54,7 @@ const (
 // (it restores that backup). The S3Rows run only with Config.MinIOBin; RowRSS
 // runs only when Config.RSSN > 0.
 var AllRows = []string{
-	RowBuffered, RowBufferedSigned, RowBufferedEncrypted, RowSync, RowSyncSigned, RowSlog, RowZap, RowZerolog,
+	RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowSync, RowSyncSigned, RowSlog, RowZap, RowZerolog,
 	RowVerify, RowVerifyAnchored, RowProve, RowReadPage, RowSearch, RowEntries, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3, RowRSS,
 }
 
@@ -223,7 +224,7 @@ func Run(ctx context.Context, cfg Config) (rows []Row, err error) {
 		cfg.logf("tolbench: skipping %s: no MinIO; %s", strings.Join(S3Rows, ", "), minioHint)
 	}
 	needEntries := 0
-	for _, name := range []string{RowBuffered, RowBufferedSigned, RowBufferedEncrypted, RowProve, RowSlog, RowZap, RowZerolog, RowReadPage, RowSearch, RowEntries, RowShipCapacity} {
+	for _, name := range []string{RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowProve, RowSlog, RowZap, RowZerolog, RowReadPage, RowSearch, RowEntries, RowShipCapacity} {
 		if want(name) {
 			needEntries = cfg.N
 		}
@@ -353,6 +354,8 @@ func (r *runner) run(ctx context.Context, name string) (Row, error) {
 	switch name {
 	case RowBuffered:
 		return r.tolBuffered(ctx)
+	case RowTolSlog:
+		return r.tolSlog(ctx)
 	case RowBufferedEncrypted:
 		return r.tolBufferedEncrypted(ctx)
 	case RowSync:

@@ -191,6 +191,7 @@ func Targets(rows []Row) []Target {
 			})
 		}
 	}
+	ratio(RowTolSlog, RowBuffered, 0.8, "the same entries through log/slog")
 	ratio(RowBufferedSigned, RowBuffered, 0.98, "a signed checkpoint every second")
 	ratio(RowSyncSigned, RowSync, 0.98, "a signed checkpoint every second")
 	ratio(RowVerifyAnchored, RowVerify, 0.95, "signed checkpoint and anchor checked")

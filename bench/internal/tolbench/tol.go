@@ -16,6 +16,20 @@ import (
 // (plus the configured SegmentSize), from writers goroutines, closing it in
 // the timed section, and checks the head.
 func (r *runner) tolWrite(ctx context.Context, name, dir string, opts tol.Options, n, writers int, measureLatency bool) (Row, error) {
+	return r.tolWriteWith(ctx, name, dir, opts, n, writers, measureLatency, func(lg *tol.ImmutableLogger) (func(i int) error, func() error) {
+		write := func(i int) error {
+			e := r.entry(i)
+			_, err := lg.Log(ctx, tol.LevelRevenue, e.Msg, e.Fields)
+			return err
+		}
+		return write, nil
+	})
+}
+
+// tolWriteWith is tolWrite with the write of entry i made by calls(lg); its
+// check, when not nil, runs after the writes and fails the row.
+func (r *runner) tolWriteWith(ctx context.Context, name, dir string, opts tol.Options, n, writers int, measureLatency bool,
+	calls func(lg *tol.ImmutableLogger) (write func(i int) error, check func() error)) (Row, error) {
 	row := Row{Name: name, Writers: writers, Entries: n}
 	opts.SegmentSize = r.cfg.SegmentSize
 	lg, err := tol.Open(dir, opts)
@@ -26,16 +40,16 @@ func (r *runner) tolWrite(ctx context.Context, name, dir string, opts tol.Option
 	if measureLatency {
 		lat = make([]int64, n)
 	}
+	write, check := calls(lg)
 	m, err := r.startMeter(name)
 	if err != nil {
 		lg.Close()
 		return row, err
 	}
-	elapsed, werr := drive(ctx, n, writers, lat, func(i int) error {
-		e := r.entry(i)
-		_, err := lg.Log(ctx, tol.LevelRevenue, e.Msg, e.Fields)
-		return err
-	})
+	elapsed, werr := drive(ctx, n, writers, lat, write)
+	if werr == nil && check != nil {
+		werr = check()
+	}
 	size := lg.Head().Size
 	t0 := time.Now()
 	cerr := lg.Close()
