@@ -87,6 +87,33 @@
 // key (VerifyInclusion, VerifyConsistency, Receipt.Verify). README.md lists
 // what each configuration defends against.
 //
+// # log/slog, scoped loggers and contexts
+//
+// NewSlogHandler returns a slog.Handler that stores every slog record as an
+// entry: attributes become the metadata, groups nested objects, and slog
+// levels map to Levels, with SlogAudit, SlogSecurity, SlogRevenue,
+// SlogSystem and SlogCritical for the levels slog lacks:
+//
+//	sl := slog.New(treeoflife.NewSlogHandler(logger, nil))
+//	sl.Log(ctx, treeoflife.SlogAudit, "user login", "user", id)
+//
+// slog drops what a handler returns, so the handler counts failures and
+// passes each to SlogOptions.OnError; records that must not be lost
+// silently belong on the error-returning methods (Audit, Log, ...). The
+// handler passes testing/slogtest.
+//
+// With returns a ScopedLogger whose fields, encoded once, go into every
+// record it logs (a request ID, a user); a call's own field replaces the
+// scoped one of the same key.
+//
+// Every level method has a Context variant (AuditContext, InfoContext, ...).
+// A context that is done before the record is sequenced stops the call and
+// writes nothing. Once sequenced, a record is stored whatever the context
+// does: a Sync call that stops waiting for the fsync returns a
+// *NotWaitedError with the record's Seq, so that it is not logged twice. In
+// an HTTP handler, pass context.WithoutCancel(r.Context()), so that a client
+// that disconnects does not cancel the audit record.
+//
 // # Format
 //
 // The on-disk format is specified byte by byte in FORMAT.md, with a golden
