@@ -124,6 +124,10 @@ type verifier struct {
 	// not yet reached.
 	pins []pin
 	next int
+
+	// pace, when set, is called every 1,024 records: the background
+	// verification pauses there to bound its CPU (verifyloop.go).
+	pace func(context.Context) error
 }
 
 // A pin is a head the log must pass through: the chain value (when known)
@@ -290,6 +294,11 @@ func (v *verifier) segment(ctx context.Context, sf segmentFile, limit int64, lim
 		if n&1023 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
+			}
+			if v.pace != nil && n > 0 {
+				if err := v.pace(ctx); err != nil {
+					return err
+				}
 			}
 		}
 		if lim != nil && v.size >= lim.Head.Size {

@@ -183,6 +183,38 @@ type Options struct {
 
 	// WitnessTimeout bounds one round of cosigning. Default 10 s.
 	WitnessTimeout time.Duration
+
+	// OnAlert, when set, is called when a condition needing attention
+	// starts: tamper found, backup failing or lagging, disk over
+	// DiskUsageThreshold or full, a write failure that failed the logger
+	// closed (see AlertKind). It is called from a goroutine the logger
+	// owns, one alert at a time, never while the logger holds a lock; a
+	// condition that lasts alerts once, and again only after it has
+	// cleared. Close delivers the alerts still queued and waits for the
+	// call to return.
+	OnAlert func(Alert)
+
+	// VerifyInterval, when positive, verifies the log in the background
+	// every interval (e.g. time.Hour), using at most a tenth of one core:
+	// each pass reads the records written since the last one; every
+	// FullVerifyEvery-th pass, and the first, re-reads every segment. The
+	// outcome is in Metrics().LastVerify and Health; tampering raises
+	// AlertTamper. Default 0: off.
+	VerifyInterval time.Duration
+
+	// FullVerifyEvery is how many VerifyInterval passes make one full
+	// pass. Default DefaultFullVerifyEvery (daily, with an hourly
+	// VerifyInterval); 1 makes every pass full.
+	FullVerifyEvery int
+
+	// HealthBackupLag is the backup lag beyond which Health is degraded
+	// and AlertBackup raised. Default DefaultHealthBackupLag.
+	HealthBackupLag time.Duration
+
+	// DiskUsageThreshold is the used share (0..1) of the log's file system
+	// beyond which Health is degraded and AlertDisk raised. Default
+	// DefaultDiskUsageThreshold (0.80).
+	DiskUsageThreshold float64
 }
 
 // DefaultCheckpointInterval is the CheckpointInterval of a logger with a
@@ -255,6 +287,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.WitnessTimeout == 0 {
 		o.WitnessTimeout = DefaultWitnessTimeout
+	}
+	if err := o.observeDefaults(); err != nil {
+		return o, err
 	}
 	return o, nil
 }
@@ -372,6 +407,9 @@ type ImmutableLogger struct {
 	// order: they are written first when space is available again.
 	stalled []*chunk
 	lastTry time.Time // of writing stalled chunks
+
+	// obs holds metrics, health state and alerts (observe.go).
+	obs observer
 }
 
 // chunk is a run of framed records for one segment; seg, when set, means
@@ -505,6 +543,7 @@ func Open(dir string, opts Options) (*ImmutableLogger, error) {
 			}
 		}
 	}
+	l.startObserver()
 	go l.run()
 	if opts.Backup != nil {
 		if l.shipper, err = startShipper(l); err != nil {
@@ -1606,6 +1645,8 @@ func (l *ImmutableLogger) flush(stop, timed bool) int {
 			var n int
 			n, err = l.write(todo, doSync)
 			wrote, l.stalled = todo[:n], nil
+			l.obs.noteWritten(wrote)
+			l.obs.noteGroup(records)
 			switch {
 			case errors.Is(err, ErrDiskFull) && !stop:
 				l.stalled, l.lastTry = todo[n:], time.Now()
@@ -1693,7 +1734,10 @@ func (l *ImmutableLogger) write(chunks []*chunk, doSync bool) (int, error) {
 	}
 	if doSync && l.dirty {
 		// A failed fsync is final, even for ENOSPC: see fail.
-		if err := l.f.Sync(); err != nil {
+		start := time.Now()
+		err := l.f.Sync()
+		l.obs.noteFsync(time.Since(start))
+		if err != nil {
 			return len(chunks), l.segmentErr("fsync", err)
 		}
 		l.dirty = false
@@ -1742,6 +1786,7 @@ func (l *ImmutableLogger) fail(err error) {
 	l.mu.Unlock()
 	if first {
 		l.log.Error("write failed; the logger now refuses new records", "err", err)
+		l.alert(AlertFailedClosed, err, "a write failed: the logger refuses new records until it is closed and opened again")
 	}
 }
 
@@ -1812,6 +1857,7 @@ func (l *ImmutableLogger) Close() error {
 	l.mu.Unlock()
 	close(l.quit)
 	<-l.writerDone
+	l.stopLoops()
 	if l.cpDone != nil {
 		<-l.cpDone
 	}
@@ -1863,6 +1909,7 @@ func (l *ImmutableLogger) Close() error {
 	if err == nil {
 		err = backupErr
 	}
+	l.stopAlerts()
 	return err
 }
 

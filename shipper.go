@@ -1012,6 +1012,7 @@ func (s *shipper) recordErr(err error, permanent bool) {
 	}
 	s.notifyLocked()
 	s.mu.Unlock()
+	s.l.obs.pokeMonitor() // AlertBackup
 	if permanent {
 		s.l.log.Error("backup stopped", "err", err)
 	} else {

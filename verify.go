@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -93,12 +94,15 @@ func (l *ImmutableLogger) VerifyWith(ctx context.Context, opts VerifyOptions) (V
 	}
 	// The limit is taken after CHECKPOINT and the anchors are read: every
 	// checkpoint counts records that were durable, hence written, then.
-	return verifyLocal(ctx, l.dir, func() (*verifyLimit, error) {
+	start := time.Now()
+	rep, err := verifyLocal(ctx, l.dir, func() (*verifyLimit, error) {
 		l.mu.Lock()
 		w := l.written
 		l.mu.Unlock()
 		return &verifyLimit{Head: Head{Size: w.size, Chain: w.chain, Root: w.front.root()}, SegmentSeq: w.segSeq, SegmentLen: w.segLen}, nil
 	}, opts)
+	l.noteVerify(start, rep.Head.Size, true, err) // LastVerify, AlertTamper
+	return rep, err
 }
 
 // VerifyDirWith verifies the log in dir as VerifyDir does and also against
