@@ -114,6 +114,21 @@
 // an HTTP handler, pass context.WithoutCancel(r.Context()), so that a client
 // that disconnects does not cancel the audit record.
 //
+// # Metrics, health, alerts and scheduled verification
+//
+// Metrics returns the logger's counters (records and bytes written by
+// level, fsync latency and group-commit histograms, checkpoint, backup
+// lag, the last verification, the failed-closed state, disk usage)
+// without importing Prometheus; package metrics turns them into a
+// prometheus.Collector. Health summarises them as ok, degraded or failed,
+// with reasons, against Options.HealthBackupLag and DiskUsageThreshold;
+// HealthHandler serves it as /livez and /readyz. Options.OnAlert is called,
+// once per condition until it clears, when a verification finds
+// tampering, the backup fails or lags, the disk passes its threshold, or a
+// write error fails the logger closed. Options.VerifyInterval verifies the
+// log in the background: the new records every interval, every segment
+// every FullVerifyEvery intervals, using at most a tenth of one core.
+//
 // # Format
 //
 // The on-disk format is specified byte by byte in FORMAT.md, with a golden
