@@ -202,20 +202,27 @@ func (l *ImmutableLogger) checkAlerts() {
 	}
 }
 
-// startObserver starts the alert dispatcher and monitor (with OnAlert) and
-// the verification loop (with VerifyInterval). They end when l.quit is
-// closed; Close waits for them (stopObserver).
+// startObserver starts the alert dispatcher (with OnAlert) and the
+// verification loop (with VerifyInterval), before the writer starts.
+// The loops end when l.quit is closed; Close waits for them (stopLoops).
 func (l *ImmutableLogger) startObserver() {
 	if l.opts.OnAlert != nil {
 		l.obs.alertQuit = make(chan struct{})
 		l.obs.alerts.start(l.opts.OnAlert, l.obs.alertQuit)
 		l.obs.poke = make(chan struct{}, 1)
-		l.obs.loops.Add(1)
-		go l.monitor()
 	}
 	if l.opts.VerifyInterval > 0 {
 		l.obs.loops.Add(1)
 		go l.verifyLoop()
+	}
+}
+
+// startMonitor starts the monitor (with OnAlert), once Open has set up
+// everything it reads: the shipper.
+func (l *ImmutableLogger) startMonitor() {
+	if l.opts.OnAlert != nil {
+		l.obs.loops.Add(1)
+		go l.monitor()
 	}
 }
 

@@ -555,6 +555,7 @@ func Open(dir string, opts Options) (*ImmutableLogger, error) {
 		l.cpDone = make(chan struct{})
 		go l.checkpointer()
 	}
+	l.startMonitor()
 	return l, nil
 }
 
