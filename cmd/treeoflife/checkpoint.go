@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -12,11 +11,30 @@ import (
 	"github.com/treeoflife/treeoflife"
 )
 
+const checkpointHelp = `usage: treeoflife checkpoint [--key-file FILE | --key-env VAR] DIR
+
+checkpoint verifies the log and prints its CHECKPOINT: what an auditor
+keeps as an anchor for verify --anchor. With a signing key it opens the
+log (which must not be open elsewhere), writes a new checkpoint of every
+record, signed, and prints that.
+
+flags:
+  --key-file FILE  sign with the private key in FILE (from treeoflife keygen)
+  --key-env VAR    sign with the private key in the environment variable VAR
+
+exit status: 0 printed, 1 tampering found, 2 any other error.
+
+examples:
+  treeoflife checkpoint /var/log/audit > anchor-2026-11-22
+  treeoflife checkpoint --key-file /etc/audit/checkpoint.key /var/log/audit
+`
+
 // checkpoint prints the CHECKPOINT of a verified log: what an auditor keeps
 // as an anchor. With a signing key (--key-file, or --key-env naming an
 // environment variable) it opens the log, which must not be open
 // elsewhere, writes a new signed checkpoint of every record and prints that.
-func checkpoint(ctx context.Context, args []string, w io.Writer) error {
+func checkpoint(ctx context.Context, c *cli, args []string) error {
+	w := c.stdout
 	fs := newFlags("checkpoint")
 	keyFile := fs.String("key-file", "", "sign with the private key in `FILE`")
 	keyEnv := fs.String("key-env", "", "sign with the private key in the environment variable `VAR`")

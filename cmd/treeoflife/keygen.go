@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,10 +10,26 @@ import (
 	"github.com/treeoflife/treeoflife"
 )
 
+const keygenHelp = `usage: treeoflife keygen --name NAME --out FILE
+
+keygen writes a new checkpoint signing key (Ed25519, a signed-note key) to
+FILE, created with mode 0600 (never over an existing file), and prints the
+public key, which verifiers and witnesses are given. The private key is
+never printed.
+
+flags:
+  --name NAME  the key's name, in every signature (e.g. example.com/audit)
+  --out FILE   the file to create
+
+examples:
+  treeoflife keygen --name example.com/audit --out /etc/audit/checkpoint.key > audit.pub
+`
+
 // keygen writes a new checkpoint signing key to a file of its own (mode
 // 0600, never over an existing file) and prints the public key, which
 // verifiers and witnesses are given. The private key is never printed.
-func keygen(args []string, w io.Writer) error {
+func keygen(_ context.Context, c *cli, args []string) error {
+	w := c.stdout
 	fs := newFlags("keygen")
 	name := fs.String("name", "", "the key's `NAME`, in every signature (e.g. example.com/audit)")
 	out := fs.String("out", "", "write the private key to `FILE`")

@@ -48,6 +48,6 @@ func TestKeygen(t *testing.T) {
 	} {
 		code, _, errOut := runCLI(t, args...)
 		require.Equal(t, 2, code, "%v", args)
-		require.Contains(t, errOut, "usage:", "%v", args)
+		require.Contains(t, errOut, " -h)", "%v", args)
 	}
 }

@@ -1,32 +1,59 @@
-// Command treeoflife verifies, inspects and restores treeoflife logs and
-// their backups. It needs no key to verify: the hash chain covers the stored
-// (sealed) bytes.
+// Command treeoflife reads, verifies, exports and restores treeoflife logs
+// and their backups. It works on a log that a service is writing (it takes
+// no lock and never writes to the log's directory, except checkpoint with a
+// key, restore and repair) and on a copy of one. It needs no key to verify:
+// the hash chain covers the stored (sealed) bytes.
 //
-//	treeoflife verify [flags] DIR...         verify log directories from disk, against signed checkpoints
-//	treeoflife checkpoint DIR                print (or, with a signing key, write) a log's checkpoint
-//	treeoflife stats DIR                     entries per level, size, time range, head
-//	treeoflife search [-n N] DIR TEXT        entries containing TEXT (unencrypted logs)
-//	treeoflife verify-backup [flags]         verify a backup in S3, GCS or a directory
-//	treeoflife restore [flags] DIR           rebuild a log directory from a backup
-//	treeoflife witness keygen|serve [flags]  run a C2SP tlog-witness (package witness)
-//	treeoflife keygen --name N --out FILE    a new checkpoint signing key
-//	treeoflife prove DIR SEQ [--out FILE]    a receipt of record SEQ (signed CHECKPOINT)
-//	treeoflife verify-receipt --key PUB FILE check a receipt offline
+//	treeoflife verify [--json] [flags] DIR|ROOT...  verify logs (a tenants ROOT: _system and every tenant)
+//	treeoflife stats [--json] DIR                   entries per level, size, time range, head
+//	treeoflife read [--level L] [--since T] [--until T] [--limit N] DIR
+//	                                                the newest entries, as JSON lines
+//	treeoflife search [-n N] DIR TEXT               entries containing TEXT, ignoring case
+//	treeoflife query [--limit N] DIR 'QUERY'        entries a MongoDB-style JSON query matches
+//	treeoflife tail [-f] [-n N] DIR                 the last entries; with -f, follow new ones
+//	treeoflife export --format F --out FILE DIR     jsonl, csv or es-bulk (Elasticsearch bulk NDJSON)
+//	treeoflife checkpoint DIR                       print (or, with a signing key, write) a checkpoint
+//	treeoflife verify-backup [flags]                verify a backup in S3, GCS or a directory
+//	treeoflife restore [flags] DIR                  rebuild a log directory from a backup
+//	treeoflife repair DIR                           cut a damaged last segment
+//	treeoflife keygen --name N --out FILE           a new checkpoint signing key
+//	treeoflife prove DIR SEQ [--out FILE]           a receipt of record SEQ
+//	treeoflife verify-receipt --key PUB FILE        check a receipt offline
+//	treeoflife witness keygen|serve [flags]         run a C2SP tlog-witness
+//
+// Every command prints its help, with examples, for -h. Flags may come
+// before or after the arguments; "--" ends them. Entries are printed as
+// JSON lines, in the stored field names (see treeoflife.Entry). Times are
+// RFC 3339 (2026-11-22T09:00:00Z), a date (2026-11-22, UTC), or a duration
+// before now (90m, 24h).
 //
 // The backup commands take the backend from the environment, as
 // treeoflife.OptionsFromEnv does: BACKUP_PROVIDER (s3, gcs or file) and its
 // variables (S3_BUCKET, S3_REGION, S3_ENDPOINT; GCS_BUCKET, GCS_PROJECT_ID;
 // BACKUP_DIR), BACKUP_PREFIX; credentials from the SDKs' standard chains.
-// restore reads the key of an encrypted log from TOL_ENCRYPTION_KEY.
+// restore and repair read the key of an encrypted log from
+// TOL_ENCRYPTION_KEY. The reading commands (read, search, query, tail,
+// export) need an unencrypted log; stats and verify work on any.
 //
-// Exit status: 0 when everything verified, 1 when tampering was found or a
-// receipt does not verify, 2 for
-// any other error (bad usage, unreadable files, no access to the bucket).
+// On a terminal, verify, restore and export draw their progress on stderr;
+// otherwise they print only their results.
+//
+// # Exit status
+//
+// As grep's:
+//
+//	0  success: verified, or read, search or query found entries
+//	1  read, search or query found no entry; tampering found; a receipt
+//	   that does not verify
+//	2  anything else: bad usage (unknown flag, bad time, malformed query),
+//	   a directory that is not a log, an export file that exists,
+//	   unreadable files, no access to the bucket
+//
+// An error is one line on stderr; stdout holds only results.
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,10 +61,8 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"time"
 
 	"github.com/treeoflife/treeoflife"
-	"github.com/treeoflife/treeoflife/backup"
 	_ "github.com/treeoflife/treeoflife/backup/file"
 	_ "github.com/treeoflife/treeoflife/backup/gcs"
 	_ "github.com/treeoflife/treeoflife/backup/s3"
@@ -46,235 +71,203 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	c := &cli{stdout: os.Stdout, stderr: os.Stderr, progress: isTerminal(os.Stdout) && isTerminal(os.Stderr)}
+	os.Exit(c.run(ctx, os.Args[1:]))
 }
 
-const usage = `usage:
-  treeoflife verify [--key PUB]... [--anchor FILE|backup|s3://B/P|gs://B/P|http://WITNESS]... [--require-signed] DIR...
-  treeoflife checkpoint [--key-file F | --key-env VAR] DIR
-  treeoflife stats DIR
-  treeoflife search [-n N] DIR TEXT
-  treeoflife verify-backup [-prefix P] [-log ID] [-tenant T] [-records N] [--key PUB]... [--anchor WHERE]... [--require-signed]
-  treeoflife restore [-prefix P] [-log ID] [-tenant T] [-records N] [-until RFC3339] DIR
-  treeoflife witness keygen --out FILE NAME
-  treeoflife witness serve --state DIR [--addr ADDR] --key-file FILE|--key-env VAR --log ORIGIN=VKEY...
-  treeoflife keygen --name NAME --out FILE
-  treeoflife prove DIR SEQ [--out FILE]
-  treeoflife verify-receipt --key PUB [--key PUB2 ...] FILE
-  treeoflife repair DIR                   cut a damaged last segment (see repair -h; never run by Open)
+// isTerminal reports whether f is a terminal (a character device).
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
 
-The backup commands read BACKUP_PROVIDER (s3, gcs, file) and its variables
-from the environment; restore reads TOL_ENCRYPTION_KEY for an encrypted log.
-Exit status: 0 verified, 1 tampering found or receipt not verified, 2 other errors.
-`
+// cli is one run of the command: where it writes, and whether it draws
+// progress on stderr.
+type cli struct {
+	stdout, stderr io.Writer
+	progress       bool
+}
 
-// errUsage is a usage error: run prints the usage after it.
-var errUsage = errors.New("usage")
+// A command is one of treeoflife's commands.
+type command struct {
+	name    string
+	summary string // one line, for the command list
+	help    string // printed for -h: usage, what it does, flags, examples
+	run     func(ctx context.Context, c *cli, args []string) error
+}
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// commands lists the commands, in the order help shows them.
+var commands []*command
+
+func init() {
+	commands = []*command{
+		{"verify", "verify logs, or every log under a tenants root", verifyHelp, verify},
+		{"stats", "entries per level, size, time range and head of a log", statsHelp, stats},
+		{"search", "entries containing a text, ignoring case", searchHelp, search},
+		{"checkpoint", "print (or, with a signing key, write) a log's checkpoint", checkpointHelp, checkpoint},
+		{"verify-backup", "verify a backup in S3, GCS or a directory", verifyBackupHelp, verifyBackup},
+		{"restore", "rebuild a log directory from a backup", restoreHelp, restore},
+		{"repair", "cut a damaged last segment (never run by Open)", repairHelp, repair},
+		{"keygen", "a new checkpoint signing key", keygenHelp, keygen},
+		{"prove", "a receipt of one record (signed CHECKPOINT)", proveHelp, prove},
+		{"verify-receipt", "check a receipt offline", verifyReceiptHelp, verifyReceipt},
+		{"witness", "run a C2SP tlog-witness (keygen, serve)", witnessHelp, witnessCmd},
+	}
+}
+
+func lookup(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// usage is the command list, printed by help and with no arguments.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: treeoflife COMMAND [flags] [args]\n\ncommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-15s %s\n", c.name, c.summary)
+	}
+	b.WriteString(`
+"treeoflife COMMAND -h" prints a command's flags and examples.
+Exit status: 0 success; 1 no entry found (read, search, query), tampering
+found, or a receipt not verified; 2 bad usage or any other error.
+`)
+	return b.String()
+}
+
+// Errors that decide the exit status.
+var (
+	// errUsage is bad usage: exit status 2, with a pointer to -h.
+	errUsage = errors.New("usage")
+	// errNoMatch is a read, search or query that found nothing: exit
+	// status 1 and no message, as grep.
+	errNoMatch = errors.New("no matching entry")
+)
+
+// exitStatus is an error already reported on stderr: run exits with it
+// and prints nothing more.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// run runs the command in args and returns the exit status.
+func (c *cli) run(ctx context.Context, args []string) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(c.stderr, usage())
 		return 2
 	}
-	var err error
-	switch cmd, rest := args[0], args[1:]; cmd {
-	case "verify":
-		err = verify(ctx, rest, stdout)
-	case "checkpoint":
-		err = checkpoint(ctx, rest, stdout)
-	case "stats":
-		err = stats(ctx, rest, stdout)
-	case "search":
-		err = search(ctx, rest, stdout)
-	case "verify-backup":
-		err = verifyBackup(ctx, rest, stdout)
-	case "restore":
-		err = restore(ctx, rest, stdout)
-	case "witness":
-		err = witnessCmd(ctx, rest, stdout, stderr)
-	case "keygen":
-		err = keygen(rest, stdout)
-	case "prove":
-		err = prove(ctx, rest, stdout)
-	case "verify-receipt":
-		err = verifyReceipt(rest, stdout)
-	case "repair":
-		err = repair(ctx, rest, stdout)
+	name, rest := args[0], args[1:]
+	switch name {
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
+		if len(rest) > 0 {
+			if cmd := lookup(rest[0]); cmd != nil {
+				fmt.Fprint(c.stdout, cmd.help)
+				return 0
+			}
+		}
+		fmt.Fprint(c.stdout, usage())
 		return 0
-	default:
-		err = fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 	}
+	cmd := lookup(name)
+	if cmd == nil {
+		return c.fail(fmt.Errorf("%w: unknown command %q (treeoflife help lists them)", errUsage, name), "")
+	}
+	if wantsHelp(rest) {
+		fmt.Fprint(c.stdout, cmd.help)
+		return 0
+	}
+	return c.fail(cmd.run(ctx, c, rest), name)
+}
+
+// wantsHelp reports whether args ask for help before any "--".
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// fail reports err, if any, as one line on stderr and returns the exit
+// status for it.
+func (c *cli) fail(err error, cmd string) int {
+	code, line := describe(err, cmd)
+	if line != "" {
+		fmt.Fprintln(c.stderr, line)
+	}
+	return code
+}
+
+// describe returns the exit status for err and the line that reports it.
+func describe(err error, cmd string) (int, string) {
+	var st exitStatus
 	switch {
 	case err == nil:
-		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "treeoflife: %v\n\n%s", err, usage)
-		return 2
+		return 0, ""
+	case errors.As(err, &st):
+		return int(st), ""
+	case errors.Is(err, errNoMatch):
+		return 1, ""
 	case errors.Is(err, treeoflife.ErrTampered):
-		fmt.Fprintf(stderr, "TAMPERED: %v\n", err)
-		return 1
+		return 1, "TAMPERED: " + message(err)
 	case errors.Is(err, errNotVerified):
-		fmt.Fprintf(stderr, "NOT VERIFIED: %v\n", err)
-		return 1
+		return 1, "NOT VERIFIED: " + message(err)
+	case errors.Is(err, errUsage):
+		msg := strings.TrimPrefix(message(err), "usage: ")
+		if cmd != "" {
+			if !strings.HasPrefix(msg, cmd+" ") {
+				msg = cmd + ": " + msg
+			}
+			msg = fmt.Sprintf("%s (treeoflife %s -h)", msg, cmd)
+		}
+		return 2, "treeoflife: " + msg
 	}
-	msg := err.Error()
-	if !strings.HasPrefix(msg, "treeoflife: ") {
-		msg = "treeoflife: " + msg
-	}
-	fmt.Fprintln(stderr, msg)
-	return 2
+	return 2, "treeoflife: " + message(err)
+}
+
+// message is err's text without the package prefixes that wrapping
+// repeats ("treeoflife: open: treeoflife: ...").
+func message(err error) string {
+	return strings.ReplaceAll(err.Error(), "treeoflife: ", "")
 }
 
 func newFlags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are reported by run, with the usage
+	fs.SetOutput(io.Discard) // errors are reported by run; -h by the command's help
 	return fs
 }
 
+// parse parses args with flags that may come before, between or after the
+// positional arguments, which fs.Args returns afterwards. "--" ends the
+// flags.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %s: %v", errUsage, fs.Name(), err)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if i := len(args) - len(rest) - 1; i >= 0 && args[i] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
 	}
-	return nil
+	return fs.Parse(append([]string{"--"}, pos...))
 }
 
 func printHead(w io.Writer, what string, h treeoflife.Head) {
 	fmt.Fprintf(w, "%s: OK, %d records\n  chain head  %s\n  merkle root %s\n", what, h.Size, h.Chain, h.Root)
-}
-
-func stats(ctx context.Context, args []string, w io.Writer) error {
-	if len(args) != 1 {
-		return fmt.Errorf("%w: stats takes one log directory", errUsage)
-	}
-	r, err := treeoflife.OpenReader(args[0])
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	st, err := r.Stats(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "%s: %d entries in %d segment(s), %d bytes\n", r.Dir(), st.TotalEntries, st.Segments, st.Bytes)
-	if st.TotalEntries > 0 {
-		fmt.Fprintf(w, "  oldest %s\n  newest %s\n", st.Oldest.Format(time.RFC3339Nano), st.Newest.Format(time.RFC3339Nano))
-	}
-	for _, lv := range treeoflife.Levels {
-		if n := st.Levels[lv]; n > 0 {
-			fmt.Fprintf(w, "  %-8s %d\n", lv, n)
-		}
-	}
-	fmt.Fprintf(w, "  chain head  %s\n  merkle root %s\n", st.Head.Chain, st.Head.Root)
-	return nil
-}
-
-func search(ctx context.Context, args []string, w io.Writer) error {
-	fs := newFlags("search")
-	n := fs.Int("n", 100, "print at most `N` entries, the newest")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 2 {
-		return fmt.Errorf("%w: search takes a log directory and a text", errUsage)
-	}
-	r, err := treeoflife.OpenReader(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	es, err := r.Read(ctx, treeoflife.Filter{Search: fs.Arg(1), Limit: *n})
-	if err != nil {
-		return err
-	}
-	for _, e := range es {
-		line, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "%s\n", line)
-	}
-	return nil
-}
-
-// backupFlags are the flags that select a log in a backup.
-func backupFlags(fs *flag.FlagSet) *treeoflife.RestoreOptions {
-	o := &treeoflife.RestoreOptions{}
-	fs.StringVar(&o.Prefix, "prefix", os.Getenv("BACKUP_PREFIX"), "the log's BackupPrefix (default $BACKUP_PREFIX)")
-	fs.StringVar(&o.LogID, "log", "", "the log ID, when the prefix holds several logs")
-	fs.StringVar(&o.Tenant, "tenant", "", "the log's tenant")
-	fs.Uint64Var(&o.Records, "records", 0, "only the first `N` records")
-	return o
-}
-
-func openSink(ctx context.Context) (backup.Sink, error) {
-	provider := strings.ToLower(strings.TrimSpace(os.Getenv("BACKUP_PROVIDER")))
-	if provider == "" {
-		return nil, errors.New("BACKUP_PROVIDER is not set (s3, gcs or file)")
-	}
-	return backup.Open(ctx, provider)
-}
-
-func verifyBackup(ctx context.Context, args []string, w io.Writer) error {
-	fs := newFlags("verify-backup")
-	o := backupFlags(fs)
-	trust := trustFlags(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("%w: verify-backup takes no arguments", errUsage)
-	}
-	opts, err := trust(ctx)
-	if err != nil {
-		return err
-	}
-	sink, err := openSink(ctx)
-	if err != nil {
-		return err
-	}
-	rep, err := treeoflife.VerifyBackupWith(ctx, sink, *o, opts)
-	if err != nil {
-		return err
-	}
-	printHead(w, "backup", rep.Head)
-	printAnchors(w, rep, opts)
-	return nil
-}
-
-func restore(ctx context.Context, args []string, w io.Writer) error {
-	fs := newFlags("restore")
-	o := backupFlags(fs)
-	until := fs.String("until", "", "stop before the first entry stamped after this RFC 3339 `time`")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return fmt.Errorf("%w: restore takes the directory to restore into", errUsage)
-	}
-	if *until != "" {
-		t, err := time.Parse(time.RFC3339Nano, *until)
-		if err != nil {
-			return fmt.Errorf("%w: -until: %v", errUsage, err)
-		}
-		o.UpToTime = t
-	}
-	if os.Getenv("TOL_ENCRYPTION_KEY") != "" {
-		key, err := treeoflife.KeyFromEnv("TOL_ENCRYPTION_KEY")
-		if err != nil {
-			return err
-		}
-		o.Options.EncryptionKey = key
-	}
-	sink, err := openSink(ctx)
-	if err != nil {
-		return err
-	}
-	h, err := treeoflife.RestoreFromCloud(ctx, sink, fs.Arg(0), *o)
-	if err != nil {
-		return err
-	}
-	printHead(w, "restored "+fs.Arg(0), h)
-	return nil
 }

@@ -19,7 +19,8 @@ import (
 func runCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), args, &out, &errOut)
+	c := &cli{stdout: &out, stderr: &errOut}
+	code := c.run(context.Background(), args)
 	return code, out.String(), errOut.String()
 }
 
@@ -69,8 +70,9 @@ func TestVerify(t *testing.T) {
 	flipByte(t, segs[0])
 	code, out, errOut := runCLI(t, "verify", dir)
 	require.Equal(t, 1, code, "tampering is exit status 1")
-	require.Contains(t, out, "FAILED")
-	require.Contains(t, errOut, "TAMPERED")
+	require.Empty(t, out, "the error goes to stderr only")
+	require.Equal(t, 1, strings.Count(errOut, "\n"), "one line: %q", errOut)
+	require.True(t, strings.HasPrefix(errOut, "TAMPERED: "+dir+": "), errOut)
 	require.Contains(t, errOut, filepath.Base(segs[0]))
 
 	code, _, errOut = runCLI(t, "verify", filepath.Join(dir, "missing"))
@@ -131,10 +133,15 @@ func TestBackupCommands(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
-	for _, args := range [][]string{nil, {"frobnicate"}, {"verify"}, {"search", "-n", "x", "d", "t"}, {"restore"}, {"verify-backup", "extra"}} {
-		code, _, errOut := runCLI(t, args...)
+	code, _, errOut := runCLI(t)
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "usage:")
+	for _, args := range [][]string{{"frobnicate"}, {"verify"}, {"search", "-n", "x", "d", "t"}, {"restore"}, {"verify-backup", "extra"}} {
+		code, out, errOut := runCLI(t, args...)
 		require.Equal(t, 2, code, "%q", args)
-		require.Contains(t, errOut, "usage:", "%q", args)
+		require.Empty(t, out, "%q", args)
+		require.Equal(t, 1, strings.Count(errOut, "\n"), "one line: %q", errOut)
+		require.Contains(t, errOut, "treeoflife: ", "%q", args)
 	}
 	code, out, _ := runCLI(t, "help")
 	require.Equal(t, 0, code)

@@ -5,17 +5,32 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 
 	"github.com/treeoflife/treeoflife"
 )
 
+const proveHelp = `usage: treeoflife prove [--out FILE] DIR SEQ
+
+prove prints the receipt of record SEQ: the record, its Merkle inclusion
+proof and the log's signed CHECKPOINT, which must cover the record. Anyone
+holding the public key checks it offline with verify-receipt. It opens the
+log read-only: the writer may be running.
+
+flags:
+  --out FILE  write the receipt to FILE instead of stdout
+
+examples:
+  treeoflife prove /var/log/audit 1234 > receipt-1234.json
+  treeoflife verify-receipt --key audit.pub receipt-1234.json
+`
+
 // prove prints the receipt of one record of a log on disk, against the
 // log's CHECKPOINT (which must be signed and cover the record). It opens
 // the log read-only: the writer may be running.
-func prove(ctx context.Context, args []string, w io.Writer) error {
+func prove(ctx context.Context, c *cli, args []string) error {
+	w := c.stdout
 	fs := newFlags("prove")
 	out := fs.String("out", "", "write the receipt to `FILE` instead of stdout")
 	pos, err := parseInterspersed(fs, args)
@@ -27,7 +42,7 @@ func prove(ctx context.Context, args []string, w io.Writer) error {
 	}
 	seq, err := strconv.ParseUint(pos[1], 10, 64)
 	if err != nil {
-		return fmt.Errorf("%w: sequence number %q", errUsage, pos[1])
+		return fmt.Errorf("%w: %q is not a sequence number", errUsage, pos[1])
 	}
 	r, err := treeoflife.OpenReader(pos[0])
 	if err != nil {
@@ -53,16 +68,8 @@ func prove(ctx context.Context, args []string, w io.Writer) error {
 // parseInterspersed parses flags that may come before, between or after
 // the positional arguments, which it returns.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", errUsage, fs.Name(), err)
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
+	if err := parse(fs, args); err != nil {
+		return nil, err
 	}
+	return fs.Args(), nil
 }

@@ -66,7 +66,7 @@ func TestProve(t *testing.T) {
 	require.Contains(t, errOut, "not in CHECKPOINT")
 	code, _, errOut = runCLI(t, "prove", dir, "x")
 	require.Equal(t, 2, code)
-	require.Contains(t, errOut, "usage:")
+	require.Contains(t, errOut, "is not a sequence number")
 	code, _, _ = runCLI(t, "prove", dir)
 	require.Equal(t, 2, code)
 	code, _, _ = runCLI(t, "prove", filepath.Join(dir, "missing"), "0")

@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"slices"
 
 	"github.com/treeoflife/treeoflife"
 )
 
-const repairUsage = `usage: treeoflife repair DIR
+const repairHelp = `usage: treeoflife repair DIR
 
 repair is for a log that Open refuses as damaged when the damage is in the
 records of its last segment (bit rot, a disk that lost fsynced bytes, an
@@ -25,14 +23,16 @@ backup has them (treeoflife restore rebuilds the log from it; restoring only
 the missing part from a backup is not implemented). A crash's torn or
 unsynced tail needs no repair: Open repairs it by itself. repair never runs
 unless asked. It reads TOL_ENCRYPTION_KEY for an encrypted log.
+
+exit status: 0 repaired or nothing to repair, 2 refused or any other error.
+
+examples:
+  treeoflife repair /var/log/audit
 `
 
 // repair cuts the damaged tail of a log's last segment (treeoflife.Repair).
-func repair(_ context.Context, args []string, w io.Writer) error {
-	if slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
-		fmt.Fprint(w, repairUsage)
-		return nil
-	}
+func repair(_ context.Context, c *cli, args []string) error {
+	w := c.stdout
 	pos, err := parseInterspersed(newFlags("repair"), args)
 	if err != nil {
 		return err

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/treeoflife/treeoflife"
@@ -20,20 +22,66 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
-// verify verifies log directories, each against its own files and the
-// local CHECKPOINT and, with --key, against signed checkpoints: the local
-// one and those of the anchors.
-//
-//	--key PUB          a public key (vkey) or a file holding one; repeat for
-//	                   a rotated key and for witnesses
-//	--anchor WHERE     a saved signed checkpoint (a file), the backup
-//	                   ("backup", from BACKUP_PROVIDER and its variables,
-//	                   or s3://BUCKET/PREFIX, gs://BUCKET/PREFIX,
-//	                   file:///DIR/PREFIX), or a witness (http(s)://…)
-//	--require-signed   fail unless every record is covered by a trusted
-//	                   checkpoint
-func verify(ctx context.Context, args []string, w io.Writer) error {
+const verifyHelp = `usage: treeoflife verify [--json] [--key PUB]... [--anchor WHERE]... [--require-signed] DIR|ROOT...
+
+verify checks each log from its files: every record against the hash
+chain, every segment and index, and the local CHECKPOINT. A tenants ROOT
+(the directory given to treeoflife.OpenTenants) stands for its system log
+(ROOT/_system) and every tenant's log (ROOT/tenants/ID). With --key, it
+also checks the log against signed checkpoints: the local one and those of
+the anchors, so that a log rolled back or rewritten as a whole is caught.
+It takes no lock: the writer may be running.
+
+flags:
+  --json            print one JSON object: {"ok":..., "logs":[...]}
+  --key PUB         a trusted public key (vkey) or a file holding one;
+                    repeat for a rotated key and for witnesses
+  --anchor WHERE    trusted checkpoints: a saved checkpoint FILE, the
+                    backup ("backup", from BACKUP_PROVIDER and its
+                    variables, or s3://BUCKET/PREFIX, gs://BUCKET/PREFIX,
+                    file:///DIR), or a witness (http(s)://...); repeatable
+  --witness-key PUB the witness's cosignature key, for http(s) anchors
+  --require-signed  fail unless every record is covered by a trusted
+                    checkpoint
+
+Each log verified prints its head; each log that fails prints one line on
+stderr, starting with TAMPERED when its records were changed.
+
+exit status: 0 every log verified, 1 tampering found in one, 2 any other
+error (not a log, unreadable, a bad flag).
+
+examples:
+  treeoflife verify /var/log/audit
+  treeoflife verify --json /var/lib/app/tenants-root
+  treeoflife verify --key audit.pub --anchor backup --require-signed /var/log/audit
+`
+
+// verifiedLog is one log in the output of verify --json.
+type verifiedLog struct {
+	Dir         string               `json:"dir"`
+	OK          bool                 `json:"ok"`
+	Tampered    bool                 `json:"tampered,omitempty"`
+	Error       string               `json:"error,omitempty"`
+	Head        *treeoflife.Head     `json:"head,omitempty"`
+	Anchored    *uint64              `json:"anchored,omitempty"`
+	Unanchored  *uint64              `json:"unanchored,omitempty"`
+	Checkpoints []verifiedCheckpoint `json:"checkpoints,omitempty"`
+}
+
+type verifiedCheckpoint struct {
+	Source  string   `json:"source"`
+	Size    uint64   `json:"size"`
+	Trusted bool     `json:"trusted"`
+	Signers []string `json:"signers,omitempty"`
+	Missing bool     `json:"missing,omitempty"`
+}
+
+// verify verifies logs, each against its own files and the local
+// CHECKPOINT and, with --key, against signed checkpoints: the local one and
+// those of the anchors.
+func verify(ctx context.Context, c *cli, args []string) error {
 	fs := newFlags("verify")
+	asJSON := fs.Bool("json", false, "print JSON")
 	trust := trustFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -45,21 +93,89 @@ func verify(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var firstErr error
+	var dirs []string
 	for _, dir := range fs.Args() {
+		ds, err := expandRoot(dir)
+		if err != nil {
+			return err
+		}
+		dirs = append(dirs, ds...)
+	}
+	p := c.startProgress("verifying", int64(len(dirs)))
+	var logs []verifiedLog
+	status := 0
+	for i, dir := range dirs {
+		p.set("verifying "+dir, int64(i))
 		rep, err := treeoflife.VerifyDirWith(ctx, dir, opts)
 		if err != nil {
-			// Go on with the other directories; tampering wins the exit status.
-			fmt.Fprintf(w, "%s: FAILED: %v\n", dir, err)
-			if firstErr == nil || errors.Is(err, treeoflife.ErrTampered) && !errors.Is(firstErr, treeoflife.ErrTampered) {
-				firstErr = fmt.Errorf("%s: %w", dir, err)
+			// Go on with the other logs; tampering wins the exit status.
+			code, line := describe(fmt.Errorf("%s: %w", dir, err), "")
+			if status == 0 || code == 1 {
+				status = code
 			}
+			p.end()
+			fmt.Fprintln(c.stderr, line)
+			p = c.startProgress("verifying", int64(len(dirs)))
+			logs = append(logs, verifiedLog{Dir: dir, Tampered: code == 1, Error: message(err)})
 			continue
 		}
-		printHead(w, dir, rep.Head)
-		printAnchors(w, rep, opts)
+		if *asJSON {
+			logs = append(logs, verifiedJSON(dir, rep, opts))
+			continue
+		}
+		p.end()
+		printHead(c.stdout, dir, rep.Head)
+		printAnchors(c.stdout, rep, opts)
+		p = c.startProgress("verifying", int64(len(dirs)))
 	}
-	return firstErr
+	p.end()
+	if *asJSON {
+		b, err := json.MarshalIndent(struct {
+			OK   bool          `json:"ok"`
+			Logs []verifiedLog `json:"logs"`
+		}{status == 0, logs}, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "%s\n", b)
+	}
+	if status != 0 {
+		return exitStatus(status)
+	}
+	return nil
+}
+
+func verifiedJSON(dir string, rep treeoflife.VerifyReport, opts treeoflife.VerifyOptions) verifiedLog {
+	v := verifiedLog{Dir: dir, OK: true, Head: &rep.Head}
+	if opts.Verifiers != nil {
+		v.Anchored, v.Unanchored = &rep.Anchored, &rep.Unanchored
+	}
+	for _, cp := range rep.Checkpoints {
+		v.Checkpoints = append(v.Checkpoints, verifiedCheckpoint{cp.Source, cp.Size, cp.Trusted, cp.Signers, cp.Missing})
+	}
+	return v
+}
+
+// expandRoot returns the logs that dir stands for: itself, or for a tenants
+// root its system log and every tenant's log, sorted.
+func expandRoot(dir string) ([]string, error) {
+	if !isTenantsRoot(dir) {
+		return []string{dir}, nil
+	}
+	dirs := []string{filepath.Join(dir, "_system")}
+	des, err := os.ReadDir(filepath.Join(dir, "tenants"))
+	if errors.Is(err, os.ErrNotExist) {
+		return dirs, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, de := range des {
+		if de.IsDir() && treeoflife.ValidateTenantID(de.Name()) == nil {
+			dirs = append(dirs, filepath.Join(dir, "tenants", de.Name()))
+		}
+	}
+	return dirs, nil
 }
 
 // trustFlags defines the flags that say what a verification trusts, and

@@ -1,9 +1,9 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
@@ -13,9 +13,26 @@ import (
 // errNotVerified is a receipt that does not verify: exit status 1.
 var errNotVerified = errors.New("receipt does not verify")
 
+const verifyReceiptHelp = `usage: treeoflife verify-receipt --key PUB [--key PUB2 ...] FILE
+
+verify-receipt checks a receipt (from treeoflife prove) offline: the
+checkpoint's signature by one of the keys, and the record's inclusion in
+the tree it commits to. It prints what the receipt proves.
+
+flags:
+  --key PUB  a public key (vkey) the checkpoint may be signed by, or a file
+             holding one; repeatable
+
+exit status: 0 verified, 1 the receipt does not verify, 2 any other error.
+
+examples:
+  treeoflife verify-receipt --key audit.pub receipt-1234.json
+`
+
 // verifyReceipt checks a receipt offline against the public keys given
 // and prints what it proves.
-func verifyReceipt(args []string, w io.Writer) error {
+func verifyReceipt(_ context.Context, c *cli, args []string) error {
+	w := c.stdout
 	fs := newFlags("verify-receipt")
 	var keys []string
 	fs.Func("key", "a public key (vkey) the checkpoint may be signed by, or a file holding one; repeatable", func(s string) error {

@@ -18,8 +18,32 @@ import (
 	"github.com/treeoflife/treeoflife/witness"
 )
 
+const witnessHelp = `usage: treeoflife witness keygen --out FILE NAME
+       treeoflife witness serve --state DIR [--addr ADDR] --key-file FILE|--key-env VAR --log ORIGIN=VKEY...
+
+witness runs a C2SP tlog-witness (package witness): a server that
+cosigns a log's checkpoints only if each is consistent with the last it
+saw, so that a log cannot be rolled back or forked unnoticed.
+
+keygen writes a new cosigning key to FILE (created 0600) and prints its
+verifier key. serve runs the witness until interrupted.
+
+serve flags:
+  --state DIR       the state directory (created 0700 if missing)
+  --addr ADDR       listen on ADDR (default 127.0.0.1:7380)
+  --key-file FILE   read the private key from FILE
+  --key-env VAR     read the private key from the environment variable VAR
+  --log ORIGIN=VKEY witness the log ORIGIN signed by VKEY (repeatable;
+                    ORIGIN may end in *)
+
+examples:
+  treeoflife witness keygen --out witness.key witness.example.com
+  treeoflife witness serve --state /var/lib/witness --key-file witness.key --log 'treeoflife/*=audit+1234+AB...'
+`
+
 // witnessCmd runs "treeoflife witness keygen|serve".
-func witnessCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func witnessCmd(ctx context.Context, c *cli, args []string) error {
+	stdout, stderr := c.stdout, c.stderr
 	if len(args) == 0 {
 		return fmt.Errorf("%w: witness needs a subcommand (keygen or serve)", errUsage)
 	}

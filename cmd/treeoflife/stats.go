@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/treeoflife/treeoflife"
+)
+
+const statsHelp = `usage: treeoflife stats [--json] DIR
+
+stats prints what the log's indexes say, without reading its records:
+the number of entries per level, segments, bytes on disk, the oldest and
+newest timestamps and the head (size, chain value, Merkle root). The head
+is computed, not verified: that is treeoflife verify.
+
+flags:
+  --json   print one JSON object instead of text
+
+examples:
+  treeoflife stats /var/log/audit
+  treeoflife stats --json /var/log/audit | jq .levels
+`
+
+// statsJSON is what stats --json prints.
+type statsJSON struct {
+	Dir      string            `json:"dir"`
+	Entries  uint64            `json:"entries"`
+	Segments int               `json:"segments"`
+	Bytes    int64             `json:"bytes"`
+	Oldest   *time.Time        `json:"oldest,omitempty"`
+	Newest   *time.Time        `json:"newest,omitempty"`
+	Levels   map[string]uint64 `json:"levels"`
+	Head     treeoflife.Head   `json:"head"`
+}
+
+func stats(ctx context.Context, c *cli, args []string) error {
+	fs := newFlags("stats")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: stats takes one log directory", errUsage)
+	}
+	r, err := openReader(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	st, err := r.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	w := c.stdout
+	if *asJSON {
+		out := statsJSON{Dir: r.Dir(), Entries: st.TotalEntries, Segments: st.Segments, Bytes: st.Bytes, Levels: map[string]uint64{}, Head: st.Head}
+		if st.TotalEntries > 0 {
+			out.Oldest, out.Newest = &st.Oldest, &st.Newest
+		}
+		for lv, n := range st.Levels {
+			out.Levels[lv.String()] = n
+		}
+		b, err := json.MarshalIndent(out, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	fmt.Fprintf(w, "%s: %d entries in %d segment(s), %d bytes\n", r.Dir(), st.TotalEntries, st.Segments, st.Bytes)
+	if st.TotalEntries > 0 {
+		fmt.Fprintf(w, "  oldest %s\n  newest %s\n", st.Oldest.Format(time.RFC3339Nano), st.Newest.Format(time.RFC3339Nano))
+	}
+	for _, lv := range treeoflife.Levels {
+		if n := st.Levels[lv]; n > 0 {
+			fmt.Fprintf(w, "  %-8s %d\n", lv, n)
+		}
+	}
+	_, err = fmt.Fprintf(w, "  chain head  %s\n  merkle root %s\n", st.Head.Chain, st.Head.Root)
+	return err
+}
