@@ -103,7 +103,10 @@ func init() {
 	commands = []*command{
 		{"verify", "verify logs, or every log under a tenants root", verifyHelp, verify},
 		{"stats", "entries per level, size, time range and head of a log", statsHelp, stats},
+		{"read", "the newest entries, filtered by level and time", readHelp, read},
 		{"search", "entries containing a text, ignoring case", searchHelp, search},
+		{"query", "entries a MongoDB-style JSON query matches", queryHelp, query},
+		{"tail", "the last entries; with -f, follow new ones", tailHelp, tail},
 		{"checkpoint", "print (or, with a signing key, write) a log's checkpoint", checkpointHelp, checkpoint},
 		{"verify-backup", "verify a backup in S3, GCS or a directory", verifyBackupHelp, verifyBackup},
 		{"restore", "rebuild a log directory from a backup", restoreHelp, restore},
