@@ -107,6 +107,7 @@ func init() {
 		{"search", "entries containing a text, ignoring case", searchHelp, search},
 		{"query", "entries a MongoDB-style JSON query matches", queryHelp, query},
 		{"tail", "the last entries; with -f, follow new ones", tailHelp, tail},
+		{"export", "write entries as jsonl, csv or Elasticsearch bulk NDJSON", exportHelp, export},
 		{"checkpoint", "print (or, with a signing key, write) a log's checkpoint", checkpointHelp, checkpoint},
 		{"verify-backup", "verify a backup in S3, GCS or a directory", verifyBackupHelp, verifyBackup},
 		{"restore", "rebuild a log directory from a backup", restoreHelp, restore},
