@@ -68,11 +68,14 @@ import (
 	_ "github.com/treeoflife/treeoflife/backup/s3"
 )
 
-func main() {
+func main() { os.Exit(mainStatus()) }
+
+// mainStatus runs the command line and returns the exit status.
+func mainStatus() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	c := &cli{stdout: os.Stdout, stderr: os.Stderr, progress: isTerminal(os.Stdout) && isTerminal(os.Stderr)}
-	os.Exit(c.run(ctx, os.Args[1:]))
+	return c.run(ctx, os.Args[1:])
 }
 
 // isTerminal reports whether f is a terminal (a character device).
@@ -223,7 +226,7 @@ func describe(err error, cmd string) (int, string) {
 	case errors.Is(err, treeoflife.ErrTampered):
 		return 1, "TAMPERED: " + message(err)
 	case errors.Is(err, errNotVerified):
-		return 1, "NOT VERIFIED: " + message(err)
+		return 1, "NOT VERIFIED: " + strings.Replace(message(err), errNotVerified.Error()+": ", "", 1)
 	case errors.Is(err, errUsage):
 		msg := strings.TrimPrefix(message(err), "usage: ")
 		if cmd != "" {
