@@ -77,16 +77,6 @@ func (p *progress) set(label string, n int64) {
 	p.mu.Unlock()
 }
 
-// add adds to the count.
-func (p *progress) add(n int64) {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	p.n += n
-	p.mu.Unlock()
-}
-
 // end erases the line.
 func (p *progress) end() {
 	if p == nil {
