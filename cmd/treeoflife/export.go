@@ -15,7 +15,7 @@ import (
 	"github.com/treeoflife/treeoflife"
 )
 
-const exportHelp = `usage: treeoflife export --format jsonl|csv|es-bulk --out FILE [flags] DIR
+const exportHelp = `usage: treeoflife export --format jsonl|csv|es-bulk|parquet --out FILE [flags] DIR
 
 export writes the log's entries, oldest first, to FILE, which it creates:
 it refuses a FILE that exists. "--out -" writes to stdout. Every format
@@ -29,9 +29,12 @@ formats:
            tenantId,metadata (as JSON),chain
   es-bulk  Elasticsearch bulk NDJSON: an index action (with the entry's id
            as _id) and the entry, for POST /_bulk
+  parquet  Apache Parquet (zstd), for Athena, BigQuery, DuckDB or Spark:
+           the columns of csv (timestamp in nanoseconds, UTC; metadata as
+           JSON; tenantId null when the log has none), then prevHash
 
 flags:
-  --format F      jsonl, csv or es-bulk (required)
+  --format F      jsonl, csv, es-bulk or parquet (required)
   --out FILE      the file to create (required; - for stdout)
   --index NAME    the Elasticsearch index, for es-bulk (default treeoflife)
   --level LEVELS  only these levels, comma-separated (error,critical)
@@ -42,6 +45,7 @@ flags:
 examples:
   treeoflife export --format jsonl --out audit.jsonl /var/log/audit
   treeoflife export --format csv --out 2026-11.csv --since 2026-11-01 --until 2026-12-01 /var/log/audit
+  treeoflife export --format parquet --out audit.parquet /var/log/audit
   treeoflife export --format es-bulk --out - /var/log/audit | curl -s -H 'Content-Type: application/x-ndjson' --data-binary @- localhost:9200/_bulk
 `
 
@@ -50,7 +54,7 @@ var csvHeader = []string{"seq", "id", "timestamp", "level", "message", "hostname
 
 func export(ctx context.Context, c *cli, args []string) error {
 	fs := newFlags("export")
-	format := fs.String("format", "", "jsonl, csv or es-bulk")
+	format := fs.String("format", "", "jsonl, csv, es-bulk or parquet")
 	out := fs.String("out", "", "the `FILE` to create")
 	index := fs.String("index", "treeoflife", "the Elasticsearch index")
 	ff := addFilterFlags(fs, 0)
@@ -68,10 +72,12 @@ func export(ctx context.Context, c *cli, args []string) error {
 		enc = newCSVEncoder
 	case "es-bulk":
 		enc = func(w *bufio.Writer) entryEncoder { return newESBulkEncoder(w, *index) }
+	case "parquet":
+		enc = newParquetEncoder
 	case "":
-		return fmt.Errorf("%w: export needs --format (jsonl, csv or es-bulk)", errUsage)
+		return fmt.Errorf("%w: export needs --format (jsonl, csv, es-bulk or parquet)", errUsage)
 	default:
-		return fmt.Errorf("%w: unknown --format %q (jsonl, csv or es-bulk)", errUsage, *format)
+		return fmt.Errorf("%w: unknown --format %q (jsonl, csv, es-bulk or parquet)", errUsage, *format)
 	}
 	if *out == "" {
 		return fmt.Errorf("%w: export needs --out FILE (- for stdout)", errUsage)

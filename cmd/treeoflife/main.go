@@ -11,7 +11,7 @@
 //	treeoflife search [-n N] DIR TEXT               entries containing TEXT, ignoring case
 //	treeoflife query [--limit N] DIR 'QUERY'        entries a MongoDB-style JSON query matches
 //	treeoflife tail [-f] [-n N] DIR                 the last entries; with -f, follow new ones
-//	treeoflife export --format F --out FILE DIR     jsonl, csv or es-bulk (Elasticsearch bulk NDJSON)
+//	treeoflife export --format F --out FILE DIR     jsonl, csv, es-bulk (Elasticsearch) or parquet
 //	treeoflife checkpoint DIR                       print (or, with a signing key, write) a checkpoint
 //	treeoflife verify-backup [flags]                verify a backup in S3, GCS or a directory
 //	treeoflife restore [flags] DIR                  rebuild a log directory from a backup
@@ -110,7 +110,7 @@ func init() {
 		{"search", "entries containing a text, ignoring case", searchHelp, search},
 		{"query", "entries a MongoDB-style JSON query matches", queryHelp, query},
 		{"tail", "the last entries; with -f, follow new ones", tailHelp, tail},
-		{"export", "write entries as jsonl, csv or Elasticsearch bulk NDJSON", exportHelp, export},
+		{"export", "write entries as jsonl, csv, Elasticsearch bulk NDJSON or Parquet", exportHelp, export},
 		{"checkpoint", "print (or, with a signing key, write) a log's checkpoint", checkpointHelp, checkpoint},
 		{"verify-backup", "verify a backup in S3, GCS or a directory", verifyBackupHelp, verifyBackup},
 		{"restore", "rebuild a log directory from a backup", restoreHelp, restore},

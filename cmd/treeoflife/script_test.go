@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parquet-go/parquet-go"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/treeoflife/treeoflife"
@@ -36,10 +38,11 @@ func TestScripts(t *testing.T) {
 		Dir:                 filepath.Join(testdata, "script"),
 		RequireExplicitExec: true,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"goldenlog": cmdGoldenLog,
-			"mklog":     cmdMklog,
-			"flipbyte":  cmdFlipByte,
-			"tol":       cmdTol,
+			"goldenlog":   cmdGoldenLog,
+			"mklog":       cmdMklog,
+			"flipbyte":    cmdFlipByte,
+			"tol":         cmdTol,
+			"parquetrows": cmdParquetRows,
 			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
 				d, err := time.ParseDuration(args[0])
 				ts.Check(err)
@@ -67,6 +70,36 @@ func cmdTol(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("treeoflife %s: exit status %d, want %d", strings.Join(args[1:], " "), got, want)
+	}
+}
+
+// parquetrows FILE JSONL checks that the Parquet export FILE holds the
+// entries of the jsonl export JSONL, field by field.
+func cmdParquetRows(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: parquetrows FILE JSONL")
+	}
+	rows, err := parquet.ReadFile[parquetRow](ts.MkAbs(args[0]))
+	ts.Check(err)
+	lines := strings.Split(strings.TrimSpace(ts.ReadFile(args[1])), "\n")
+	if len(rows) != len(lines) {
+		ts.Fatalf("%d rows, want %d", len(rows), len(lines))
+	}
+	for i, line := range lines {
+		var e treeoflife.Entry
+		ts.Check(json.Unmarshal([]byte(line), &e))
+		md, err := json.Marshal(e.Metadata)
+		ts.Check(err)
+		want := parquetRow{Seq: int64(e.Seq), ID: e.ID, Timestamp: e.Time, Level: e.Level.String(), Message: e.Message,
+			Metadata: string(md), Hostname: e.Hostname, PID: int64(e.PID), Chain: e.Hash, PrevHash: e.PrevHash}
+		got := rows[i]
+		if !got.Timestamp.Equal(want.Timestamp) || got.Tenant != nil {
+			ts.Fatalf("row %d: timestamp %v tenant %v, want %v and none", i, got.Timestamp, got.Tenant, want.Timestamp)
+		}
+		got.Timestamp = want.Timestamp
+		if got != want {
+			ts.Fatalf("row %d:\n got %+v\nwant %+v", i, got, want)
+		}
 	}
 }
 
