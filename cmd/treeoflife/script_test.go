@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -43,12 +42,7 @@ func TestScripts(t *testing.T) {
 			"flipbyte":    cmdFlipByte,
 			"tol":         cmdTol,
 			"parquetrows": cmdParquetRows,
-			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
-				d, err := time.ParseDuration(args[0])
-				ts.Check(err)
-				time.Sleep(d)
-			},
-			"golden": func(ts *testscript.TestScript, neg bool, args []string) { cmdGolden(ts, neg, args, testdata) },
+			"golden":      func(ts *testscript.TestScript, neg bool, args []string) { cmdGolden(ts, neg, args, testdata) },
 		},
 	})
 }
