@@ -103,7 +103,7 @@ func crashChild(dir string) {
 			rng := rand.New(rand.NewPCG(seed, uint64(w)))
 			var batch []Record
 			for i := 0; ; i++ {
-				rec, err := l.Log(ctx, Levels[rng.IntN(len(Levels))], fmt.Sprintf("worker %d entry %d", w, i), crashFields(rng, w, i))
+				rec, err := l.Log(ctx, levels[rng.IntN(len(levels))], fmt.Sprintf("worker %d entry %d", w, i), crashFields(rng, w, i))
 				if err != nil {
 					fail("log: %v", err)
 				}

@@ -85,7 +85,7 @@ func TestEncryptedRoundTrip(t *testing.T) {
 	require.True(t, l.Encrypted())
 	var recs []Record
 	for i := 0; i < 60; i++ {
-		rec, err := l.Log(context.Background(), Levels[i%len(Levels)], fmt.Sprintf("event %d", i), Fields{"n": i, "note": "µ <&> \u2028"})
+		rec, err := l.Log(context.Background(), levels[i%len(levels)], fmt.Sprintf("event %d", i), Fields{"n": i, "note": "µ <&> \u2028"})
 		require.NoError(t, err)
 		recs = append(recs, rec)
 	}
@@ -144,7 +144,7 @@ func TestPlaintextNeverOnDisk(t *testing.T) {
 	key := testKey(7)
 	l := openT(t, dir, Options{EncryptionKey: key, SegmentSize: MinSegmentSize, Compress: true, Durability: DurabilityBuffered})
 	for i := 0; i < 300; i++ {
-		_, err := l.Log(context.Background(), Levels[i%len(Levels)], "card "+secret, Fields{"holder": secret, "i": i})
+		_, err := l.Log(context.Background(), levels[i%len(levels)], "card "+secret, Fields{"holder": secret, "i": i})
 		require.NoError(t, err)
 	}
 	require.NoError(t, l.Sync(context.Background()))
@@ -190,7 +190,7 @@ func TestPlaintextNeverOnDisk(t *testing.T) {
 
 	// The indexes know levels (the writer's own), and rebuilt ones do too:
 	// recovery decrypts to find them.
-	require.Len(t, levels, len(Levels))
+	require.Len(t, levels, len(Levels()))
 	idxFiles, err := filepath.Glob(filepath.Join(dir, "*"+indexExt))
 	require.NoError(t, err)
 	for _, p := range idxFiles {

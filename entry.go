@@ -42,8 +42,12 @@ var levelNames = [...]string{
 	LevelSystem:   "SYSTEM",
 }
 
-// Levels lists every valid level.
-var Levels = []Level{LevelInfo, LevelWarn, LevelError, LevelCritical, LevelAudit, LevelSecurity, LevelRevenue, LevelSystem}
+// levels lists every valid level, in order.
+var levels = [...]Level{LevelInfo, LevelWarn, LevelError, LevelCritical, LevelAudit, LevelSecurity, LevelRevenue, LevelSystem}
+
+// Levels returns every valid level, in order, in a new slice the caller may
+// modify.
+func Levels() []Level { return append([]Level(nil), levels[:]...) }
 
 // String returns the stored name of the level: "INFO", "WARN", "ERROR",
 // "CRITICAL", "AUDIT", "SECURITY", "REVENUE" or "SYSTEM".
@@ -59,7 +63,7 @@ func (l Level) valid() bool { return l >= LevelInfo && l <= LevelSystem }
 // ParseLevel returns the level named s, case-insensitively ("revenue",
 // "REVENUE"). "WARNING" is accepted for LevelWarn.
 func ParseLevel(s string) (Level, error) {
-	for _, l := range Levels {
+	for _, l := range levels {
 		if equalFoldASCII(s, levelNames[l]) {
 			return l, nil
 		}

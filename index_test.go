@@ -100,7 +100,7 @@ func TestIndexesAndStats(t *testing.T) {
 func TestIndexRoundTrip(t *testing.T) {
 	x := newSegmentIndex(1000, 100)
 	for i := 0; i < 1000; i++ {
-		x.add(uint64(1000+i), int64(100+i*300), 300, Levels[i%len(Levels)], int64(i*7), &Hash{byte(i)})
+		x.add(uint64(1000+i), int64(100+i*300), 300, levels[i%len(levels)], int64(i*7), &Hash{byte(i)})
 	}
 	x.Blocks[2].ZOffset = 12345
 	y, err := unmarshalIndex(x.marshal())

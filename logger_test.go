@@ -415,7 +415,10 @@ func TestCompressedSegmentsVerify(t *testing.T) {
 }
 
 func TestLevels(t *testing.T) {
-	for _, lv := range Levels {
+	mine := Levels()
+	mine[0] = LevelSystem
+	require.Equal(t, LevelInfo, Levels()[0], "Levels returns a fresh slice")
+	for _, lv := range Levels() {
 		got, err := ParseLevel(strings.ToLower(lv.String()))
 		require.NoError(t, err)
 		require.Equal(t, lv, got)

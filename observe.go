@@ -181,9 +181,9 @@ func (l *ImmutableLogger) Metrics() MetricsSnapshot {
 		FsyncSeconds:       l.obs.fsync.snapshot(fsyncBounds[:], 1e-9),
 		GroupCommitRecords: l.obs.group.snapshot(groupBounds[:], 1),
 		LastVerify:         l.obs.verifyStatus(),
-		Written:            make([]LevelCount, 0, len(Levels)),
+		Written:            make([]LevelCount, 0, len(levels)),
 	}
-	for _, lv := range Levels {
+	for _, lv := range levels {
 		w := &l.obs.written[lv]
 		m.Written = append(m.Written, LevelCount{Level: lv, Records: w.records.Load(), Bytes: w.bytes.Load()})
 	}

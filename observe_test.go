@@ -25,7 +25,7 @@ func TestObserveMetrics(t *testing.T) {
 	m := l.Metrics()
 	assert.Equal(t, uint64(50), m.Records)
 	assert.Greater(t, m.Segments, 1)
-	require.Len(t, m.Written, len(Levels))
+	require.Len(t, m.Written, len(Levels()))
 	var total uint64
 	for _, w := range m.Written {
 		switch w.Level {

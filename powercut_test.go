@@ -62,7 +62,7 @@ func buildPowerCutImage(t testing.TB, opts Options, synced, unsynced int) powerC
 	var img powerCutImage
 	logN := func(n int) {
 		for i := 0; i < n; i++ {
-			rec, err := l.Log(ctx, Levels[i%len(Levels)], fmt.Sprintf("record %d", len(img.recs)),
+			rec, err := l.Log(ctx, levels[i%len(levels)], fmt.Sprintf("record %d", len(img.recs)),
 				Fields{"pad": strings.Repeat("p", 300+len(img.recs)%50)})
 			require.NoError(t, err)
 			img.recs = append(img.recs, rec)

@@ -840,7 +840,7 @@ func fastLevelTime(p []byte) (Level, int64, bool) {
 
 // levelOf returns the level a stored name names (case-insensitively), or 0.
 func levelOf(name []byte) Level {
-	for _, lv := range Levels {
+	for _, lv := range levels {
 		if string(name) == levelNames[lv] {
 			return lv
 		}

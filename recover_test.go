@@ -182,7 +182,7 @@ func buildClosedLog(t testing.TB, n int, recs *[]Record) string {
 	l, err := Open(dir, Options{SegmentSize: MinSegmentSize})
 	require.NoError(t, err)
 	for i := 0; i < n; i++ {
-		rec, err := l.Log(context.Background(), Levels[i%len(Levels)], fmt.Sprintf("record %d", i),
+		rec, err := l.Log(context.Background(), levels[i%len(levels)], fmt.Sprintf("record %d", i),
 			Fields{"i": i, "pad": strings.Repeat("x", 200+i)})
 		require.NoError(t, err)
 		require.Equal(t, uint64(i), rec.Seq)

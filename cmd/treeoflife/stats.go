@@ -74,7 +74,7 @@ func stats(ctx context.Context, c *cli, args []string) error {
 	if st.TotalEntries > 0 {
 		fmt.Fprintf(w, "  oldest %s\n  newest %s\n", st.Oldest.Format(time.RFC3339Nano), st.Newest.Format(time.RFC3339Nano))
 	}
-	for _, lv := range treeoflife.Levels {
+	for _, lv := range treeoflife.Levels() {
 		if n := st.Levels[lv]; n > 0 {
 			fmt.Fprintf(w, "  %-8s %d\n", lv, n)
 		}
