@@ -13,7 +13,8 @@ import (
 // OptionsFromEnv returns Options configured from the environment variables
 // the original system documented:
 //
-//	ENABLE_CLOUD_BACKUP   "true" or "1" to ship to a backup
+//	ENABLE_CLOUD_BACKUP   1, true, yes or on to ship to a backup; 0, false, no, off or empty
+//	                      to leave it off (case-insensitive); any other value is an error
 //	BACKUP_PROVIDER       "s3" or "gcs" (or "file"): the backend, whose package the program imports
 //	S3_BUCKET, S3_REGION, S3_ENDPOINT        read by backup/s3
 //	GCS_BUCKET, GCS_PROJECT_ID               read by backup/gcs
@@ -28,8 +29,9 @@ import (
 //	import _ "github.com/treeoflife/treeoflife/backup/s3"
 func OptionsFromEnv(ctx context.Context) (Options, error) {
 	var o Options
-	if !envBool("ENABLE_CLOUD_BACKUP") {
-		return o, nil
+	enabled, err := envBool("ENABLE_CLOUD_BACKUP")
+	if err != nil || !enabled {
+		return o, err
 	}
 	provider := strings.ToLower(strings.TrimSpace(os.Getenv("BACKUP_PROVIDER")))
 	if provider == "" {
@@ -51,7 +53,17 @@ func OptionsFromEnv(ctx context.Context) (Options, error) {
 	return o, nil
 }
 
-func envBool(name string) bool {
-	b, err := strconv.ParseBool(strings.TrimSpace(os.Getenv(name)))
-	return err == nil && b
+// envBool reads a boolean environment variable: 1, true, yes or on, or 0,
+// false, no, off or empty (unset), in any case. Anything else is an error
+// wrapping ErrInvalidOptions that names the variable, so that a typo does not
+// silently leave a feature off.
+func envBool(name string) (bool, error) {
+	v := os.Getenv(name)
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "true", "yes", "on":
+		return true, nil
+	case "", "0", "false", "no", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: %s=%q is not one of 1, true, yes, on, 0, false, no, off", ErrInvalidOptions, name, v)
 }

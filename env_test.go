@@ -15,6 +15,26 @@ func TestOptionsFromEnv(t *testing.T) {
 	o, err := OptionsFromEnv(ctx)
 	require.NoError(t, err)
 	require.Nil(t, o.Backup, "backup is off unless enabled")
+	for _, v := range []string{"0", "false", "No", "OFF", " off "} {
+		t.Setenv("ENABLE_CLOUD_BACKUP", v)
+		o, err := OptionsFromEnv(ctx)
+		require.NoError(t, err, v)
+		require.Nil(t, o.Backup, v)
+	}
+	for _, v := range []string{"enabled", "y", "2", "tru"} {
+		t.Setenv("ENABLE_CLOUD_BACKUP", v)
+		_, err := OptionsFromEnv(ctx)
+		require.ErrorIs(t, err, ErrInvalidOptions, v)
+		require.ErrorContains(t, err, "ENABLE_CLOUD_BACKUP", v)
+	}
+	t.Setenv("BACKUP_PROVIDER", "file")
+	t.Setenv("BACKUP_DIR", t.TempDir())
+	for _, v := range []string{"1", "true", "YES", "On"} {
+		t.Setenv("ENABLE_CLOUD_BACKUP", v)
+		o, err := OptionsFromEnv(ctx)
+		require.NoError(t, err, v)
+		require.NotNil(t, o.Backup, v)
+	}
 
 	t.Setenv("ENABLE_CLOUD_BACKUP", "true")
 	t.Setenv("BACKUP_PROVIDER", "file")
