@@ -424,6 +424,9 @@ func (l *ImmutableLogger) writeCheckpoint(h Head) error {
 // the checkpoint text otherwise. An error from the witnesses (fewer than
 // WitnessQuorum cosigned) is returned together with the stored checkpoint.
 func (l *ImmutableLogger) Checkpoint(ctx context.Context) ([]byte, error) {
+	if !l.live() {
+		return nil, ErrClosed
+	}
 	if err := l.Sync(ctx); err != nil {
 		return nil, err
 	}

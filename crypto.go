@@ -857,6 +857,9 @@ func (l *ImmutableLogger) dataKeyDue(dk *dataKey) {
 // The Keyring of a Tenants is shared: the new key becomes the active master
 // key of every tenant, each of which starts a new data key at its next Open.
 func (l *ImmutableLogger) RotateKey(ctx context.Context, newKey []byte) error {
+	if !l.live() {
+		return ErrClosed
+	}
 	k := l.keys
 	if k == nil {
 		return fmt.Errorf("treeoflife: RotateKey: %s is not encrypted", l.dir)
@@ -878,6 +881,9 @@ func (l *ImmutableLogger) RotateKey(ctx context.Context, newKey []byte) error {
 // provider's active master key; new records are sealed with it. The logger
 // also does this by itself after 2^30 records under one data key.
 func (l *ImmutableLogger) RotateDataKey(ctx context.Context) error {
+	if !l.live() {
+		return ErrClosed
+	}
 	if l.keys == nil {
 		return fmt.Errorf("treeoflife: RotateDataKey: %s is not encrypted", l.dir)
 	}
@@ -885,7 +891,7 @@ func (l *ImmutableLogger) RotateDataKey(ctx context.Context) error {
 }
 
 // Encrypted reports whether the log seals its records.
-func (l *ImmutableLogger) Encrypted() bool { return l.keys != nil }
+func (l *ImmutableLogger) Encrypted() bool { return l != nil && l.keys != nil }
 
 // eraseDataKeys removes every wrapped data key from the HEADER of the log in
 // dir (whose lock the caller holds), replacing it with the time of erasure,

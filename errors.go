@@ -9,7 +9,10 @@ import (
 // Errors returned by the logger. Test for them with errors.Is; most are wrapped
 // with the path or value they concern.
 var (
-	// ErrClosed is returned by every method called after Close.
+	// ErrClosed is returned by every method called after Close, and by the
+	// methods of a nil or zero ImmutableLogger or Tenants (use the values
+	// Open and OpenTenants return) and Close on a nil or zero Reader or
+	// TenantLogger.
 	ErrClosed = errors.New("treeoflife: logger is closed")
 
 	// ErrLocked is returned by Open when another process, or another Open in

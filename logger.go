@@ -304,7 +304,9 @@ type Record struct {
 }
 
 // ImmutableLogger appends hash-chained records to a log directory. All methods
-// are safe for concurrent use.
+// are safe for concurrent use. Use the *ImmutableLogger that Open returns: a
+// nil or zero ImmutableLogger is closed, so its methods return ErrClosed (or
+// zero values, for those without an error) instead of panicking.
 type ImmutableLogger struct {
 	dir        string
 	opts       Options
@@ -461,6 +463,10 @@ type writtenState struct {
 	segSeq uint64
 	segLen int64
 }
+
+// live reports whether l came from Open: false for nil and for a zero
+// ImmutableLogger, which act as closed loggers.
+func (l *ImmutableLogger) live() bool { return l != nil && l.quit != nil }
 
 func newGeneration() *generation { return &generation{done: make(chan struct{})} }
 
@@ -1070,6 +1076,9 @@ func (l *ImmutableLogger) Log(ctx context.Context, level Level, msg string, fiel
 }
 
 func (l *ImmutableLogger) logMeta(ctx context.Context, level Level, msg string, m meta) (Record, error) {
+	if !l.live() {
+		return Record{}, ErrClosed
+	}
 	if err := ctx.Err(); err != nil {
 		return Record{}, err
 	}
@@ -1793,6 +1802,9 @@ func (l *ImmutableLogger) fail(err error) {
 
 // Sync writes and fsyncs every record accepted before the call.
 func (l *ImmutableLogger) Sync(ctx context.Context) error {
+	if !l.live() {
+		return ErrClosed
+	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -1813,16 +1825,29 @@ func (l *ImmutableLogger) Sync(ctx context.Context) error {
 // Head returns the size, chain value and Merkle root of every record accepted
 // so far.
 func (l *ImmutableLogger) Head() Head {
+	if !l.live() {
+		return Head{}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.headLocked()
 }
 
 // LogID returns the log's random 128-bit ID in hex.
-func (l *ImmutableLogger) LogID() string { return checkpointOrigin(l.logID)[len("treeoflife/"):] }
+func (l *ImmutableLogger) LogID() string {
+	if !l.live() {
+		return ""
+	}
+	return checkpointOrigin(l.logID)[len("treeoflife/"):]
+}
 
 // Dir returns the log directory.
-func (l *ImmutableLogger) Dir() string { return l.dir }
+func (l *ImmutableLogger) Dir() string {
+	if l == nil {
+		return ""
+	}
+	return l.dir
+}
 
 // Verify re-reads every segment file from disk, checks every frame, the hash
 // chain across all segments and the Merkle root, and compares the result with
@@ -1847,8 +1872,11 @@ func VerifyDir(ctx context.Context, dir string) (Head, error) {
 
 // Close writes and fsyncs every accepted record, records a checkpoint, and
 // releases the directory. Calls after Close return ErrClosed, and so does a
-// second Close.
+// second Close, and Close on a nil or zero ImmutableLogger.
 func (l *ImmutableLogger) Close() error {
+	if !l.live() {
+		return ErrClosed
+	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()

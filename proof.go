@@ -41,6 +41,9 @@ var (
 // 0 <= oldSize <= newSize <= the durable size. It is empty when oldSize is 0
 // or equals newSize. It is safe for concurrent use, alongside logging.
 func (l *ImmutableLogger) ProveConsistency(ctx context.Context, oldSize, newSize uint64) (tlog.TreeProof, error) {
+	if !l.live() {
+		return nil, ErrClosed
+	}
 	return proveConsistency(ctx, l.hashes, l.proofSource, oldSize, newSize)
 }
 
@@ -49,6 +52,9 @@ func (l *ImmutableLogger) ProveConsistency(ctx context.Context, oldSize, newSize
 // seq < treeSize <= the durable size. It is safe for concurrent use,
 // alongside logging.
 func (l *ImmutableLogger) ProveInclusion(ctx context.Context, seq, treeSize uint64) (tlog.RecordProof, error) {
+	if !l.live() {
+		return nil, ErrClosed
+	}
 	return proveInclusion(ctx, l.hashes, l.proofSource, seq, treeSize)
 }
 

@@ -1537,8 +1537,11 @@ func OpenReader(dir string) (*Reader, error) {
 func (r *Reader) Dir() string { return r.dir }
 
 // Close ends the Reader. Calls after Close return ErrClosed, and so does a
-// second Close.
+// second Close, and Close on a nil or zero Reader.
 func (r *Reader) Close() error {
+	if r == nil || r.hashes == nil {
+		return ErrClosed
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {

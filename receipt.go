@@ -50,6 +50,9 @@ const (
 // checkpoints (Options.Signer). The receipt is checked before it is
 // returned: its proof verifies against the checkpoint's root.
 func (l *ImmutableLogger) Receipt(ctx context.Context, seq uint64) (*Receipt, error) {
+	if !l.live() {
+		return nil, ErrClosed
+	}
 	if l.opts.Signer == nil {
 		return nil, fmt.Errorf("%w: a receipt needs a signed checkpoint and Options.Signer is not set", ErrInvalidOptions)
 	}

@@ -246,6 +246,9 @@ func getObject(ctx context.Context, sink backup.Sink, key string) ([]byte, error
 // backup.VersionLister), a batch, checkpoint or HEADER revision hidden by a
 // delete is tampering: the status is returned with a *TamperError naming it.
 func (l *ImmutableLogger) VerifyCloudBackup(ctx context.Context) (CloudStatus, error) {
+	if !l.live() {
+		return CloudStatus{}, ErrClosed
+	}
 	if l.shipper == nil {
 		return CloudStatus{}, errors.New("treeoflife: no backup configured (Options.Backup)")
 	}

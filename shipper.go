@@ -1165,6 +1165,9 @@ func (s *shipper) close(ctx context.Context) error {
 // SyncBackup waits until every record committed before the call is in the
 // backup, or ctx ends. It fsyncs first, since only durable records ship.
 func (l *ImmutableLogger) SyncBackup(ctx context.Context) error {
+	if !l.live() {
+		return ErrClosed
+	}
 	if l.shipper == nil {
 		return errors.New("treeoflife: no backup configured (Options.Backup)")
 	}
@@ -1177,6 +1180,9 @@ func (l *ImmutableLogger) SyncBackup(ctx context.Context) error {
 // BackupStatus reports the backup's progress; Enabled is false without
 // Options.Backup.
 func (l *ImmutableLogger) BackupStatus() BackupStatus {
+	if !l.live() {
+		return BackupStatus{}
+	}
 	if l.shipper == nil {
 		return BackupStatus{}
 	}

@@ -23,6 +23,9 @@ type Stats struct {
 
 // Stats returns the log's statistics over every record accepted so far.
 func (l *ImmutableLogger) Stats(ctx context.Context) (Stats, error) {
+	if !l.live() {
+		return Stats{}, ErrClosed
+	}
 	if err := ctx.Err(); err != nil {
 		return Stats{}, err
 	}

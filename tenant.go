@@ -60,7 +60,12 @@ func ValidateTenantID(id string) error {
 }
 
 // Tenant returns the tenant the log belongs to ("" for none).
-func (l *ImmutableLogger) Tenant() string { return l.opts.Tenant }
+func (l *ImmutableLogger) Tenant() string {
+	if l == nil {
+		return ""
+	}
+	return l.opts.Tenant
+}
 
 // useHeader applies what HEADER says to the opening logger: its tenant and
 // its keys.
@@ -87,6 +92,9 @@ func (l *ImmutableLogger) useHeader(h *logHeader) error {
 // chained from its own log ID and sealed with its own data key, so reading
 // or searching one tenant's log cannot return another's. The system log
 // (System) records erasures.
+//
+// Use the *Tenants that OpenTenants returns: a nil or zero Tenants is
+// closed, so its methods return ErrClosed instead of panicking.
 type Tenants struct {
 	root string
 	opts Options // for each tenant: Tenant set per tenant, keys shared
@@ -100,6 +108,10 @@ type Tenants struct {
 	erasing map[string]bool
 	closed  bool
 }
+
+// live reports whether t came from OpenTenants: false for nil and for a zero
+// Tenants, which act as closed.
+func (t *Tenants) live() bool { return t != nil && t.sys != nil }
 
 // tenantEntry is one tenant's logger in the pool.
 type tenantEntry struct {
@@ -168,9 +180,10 @@ type TenantLogger struct {
 }
 
 // Close ends the lease. The logger stays open for other callers until
-// Tenants evicts it. A second Close returns ErrClosed.
+// Tenants evicts it. A second Close returns ErrClosed, and so does Close on
+// a nil or zero TenantLogger.
 func (tl *TenantLogger) Close() error {
-	if !tl.released.CompareAndSwap(false, true) {
+	if tl == nil || tl.t == nil || !tl.released.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
 	tl.t.release(tl.e)
@@ -180,6 +193,9 @@ func (tl *TenantLogger) Close() error {
 // Dir returns the directory of tenant id's log, root/tenants/<id>, after
 // checking id. It need not exist.
 func (t *Tenants) Dir(id string) (string, error) {
+	if !t.live() {
+		return "", ErrClosed
+	}
 	if err := ValidateTenantID(id); err != nil {
 		return "", err
 	}
@@ -188,13 +204,21 @@ func (t *Tenants) Dir(id string) (string, error) {
 
 // System returns the system log, which records tenant erasures. It belongs
 // to Tenants: do not close it.
-func (t *Tenants) System() *ImmutableLogger { return t.sys }
+func (t *Tenants) System() *ImmutableLogger {
+	if t == nil {
+		return nil
+	}
+	return t.sys
+}
 
 // Get returns a lease on tenant id's logger, opening (and, for a new tenant,
 // creating) its log if it is not open. Close the lease when done. An
 // invalid id is an error wrapping ErrInvalidTenant; an erased tenant's,
 // ErrErased.
 func (t *Tenants) Get(ctx context.Context, id string) (*TenantLogger, error) {
+	if !t.live() {
+		return nil, ErrClosed
+	}
 	dir, err := t.Dir(id)
 	if err != nil {
 		return nil, err
@@ -282,6 +306,9 @@ func (t *Tenants) Log(ctx context.Context, id string, level Level, msg string, f
 // List returns the IDs of the tenants with a directory under root, sorted,
 // erased ones included.
 func (t *Tenants) List() ([]string, error) {
+	if !t.live() {
+		return nil, ErrClosed
+	}
 	des, err := os.ReadDir(filepath.Join(t.root, tenantsDir))
 	if err != nil {
 		return nil, err
@@ -418,6 +445,9 @@ func (t *Tenants) openCount() int {
 // fails, Erase returns an error after the keys are erased, and calling it
 // again retries. The earlier revisions stay: backup objects are write-once.
 func (t *Tenants) Erase(ctx context.Context, id string) error {
+	if !t.live() {
+		return ErrClosed
+	}
 	dir, err := t.Dir(id)
 	if err != nil {
 		return err
@@ -553,8 +583,11 @@ func (t *Tenants) closeForErase(ctx context.Context, id string) error {
 
 // Close closes every open tenant logger, then the system log. Leases still
 // open find their logger closed (ErrClosed). A second Close returns
-// ErrClosed.
+// ErrClosed, and so does Close on a nil or zero Tenants.
 func (t *Tenants) Close() error {
+	if !t.live() {
+		return ErrClosed
+	}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()

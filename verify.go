@@ -89,6 +89,9 @@ var ErrUnanchored = errors.New("treeoflife: records not covered by a signed chec
 // On a full disk (ErrDiskFull) it verifies the records written so far; those
 // held back until there is space are not checked.
 func (l *ImmutableLogger) VerifyWith(ctx context.Context, opts VerifyOptions) (VerifyReport, error) {
+	if !l.live() {
+		return VerifyReport{}, ErrClosed
+	}
 	if err := l.Sync(ctx); err != nil && !errors.Is(err, ErrDiskFull) {
 		return VerifyReport{}, err
 	}

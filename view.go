@@ -38,6 +38,9 @@ func (v *readView) limit(x *segmentIndex) int64 {
 // view returns a snapshot of the written log, and a channel closed the next
 // time more is written (for following the log).
 func (l *ImmutableLogger) view() (*readView, <-chan struct{}, error) {
+	if !l.live() {
+		return nil, nil, ErrClosed
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
