@@ -11,13 +11,21 @@ import (
 // Stats summarises a log. It is computed from the segment indexes, in time
 // proportional to the number of segments, never by reading the records;
 // Verify is the separate, explicit check of the records themselves.
+//
+// A Reader has no key, so on an encrypted log it cannot see the level and
+// time of records that no index file covers yet (those of the segment being
+// written, or of a sealed segment whose index file is missing): it counts
+// them in TotalEntries and Unknown, and leaves them out of Levels, Oldest
+// and Newest. Oldest and Newest are then those of the other records, and
+// zero when every record is unknown.
 type Stats struct {
 	TotalEntries uint64
 	Levels       map[Level]uint64 // records per level; levels with none are absent
+	Unknown      uint64           // records whose level and time could not be read (see above)
 	Bytes        int64            // on disk: segments and their indexes
 	Segments     int
-	Oldest       time.Time // timestamp of the oldest entry; zero for an empty log
-	Newest       time.Time // timestamp of the newest entry
+	Oldest       time.Time // timestamp of the oldest entry whose time is known; zero if none
+	Newest       time.Time // timestamp of the newest entry whose time is known; zero if none
 	Head         Head      // size, chain value and Merkle root of the records counted
 }
 
@@ -43,28 +51,45 @@ func (l *ImmutableLogger) Stats(ctx context.Context) (Stats, error) {
 	return st, err
 }
 
-// summarise adds up segment indexes.
+// summarise adds up segment indexes. An index rebuilt without the key holds
+// its encrypted records with level 0 and time 0: they are counted as
+// Unknown, and a time of 0 is taken for "unknown", never for 1970.
 func summarise(indexes []*segmentIndex) Stats {
 	st := Stats{Levels: map[Level]uint64{}, Segments: len(indexes)}
-	var oldest, newest int64
+	var oldest, newest int64 // 0 until a time is known
+	see := func(lo, hi int64) {
+		if lo == 0 {
+			lo = hi // a block mixing unknown and known records
+		}
+		if lo != 0 && (oldest == 0 || lo < oldest) {
+			oldest = lo
+		}
+		if hi != 0 && (newest == 0 || hi > newest) {
+			newest = hi
+		}
+	}
 	for _, x := range indexes {
 		if x.Count == 0 {
 			continue
 		}
-		if st.TotalEntries == 0 || x.MinTime < oldest {
-			oldest = x.MinTime
-		}
-		if st.TotalEntries == 0 || x.MaxTime > newest {
-			newest = x.MaxTime
-		}
 		st.TotalEntries += x.Count
+		var counted uint64
 		for lv, n := range x.LevelCounts {
 			if n > 0 {
 				st.Levels[Level(lv)] += n
+				counted += n
 			}
 		}
+		if counted == x.Count {
+			see(x.MinTime, x.MaxTime)
+			continue
+		}
+		st.Unknown += x.Count - counted
+		for i := range x.Blocks {
+			see(x.Blocks[i].MinTime, x.Blocks[i].MaxTime)
+		}
 	}
-	if st.TotalEntries > 0 {
+	if oldest != 0 {
 		st.Oldest, st.Newest = time.Unix(0, oldest).UTC(), time.Unix(0, newest).UTC()
 	}
 	return st
@@ -73,10 +98,10 @@ func summarise(indexes []*segmentIndex) Stats {
 // add counts one record the indexes do not hold yet.
 func (st *Stats) add(level Level, t int64) {
 	tt := time.Unix(0, t).UTC()
-	if st.TotalEntries == 0 || tt.Before(st.Oldest) {
+	if st.Oldest.IsZero() || tt.Before(st.Oldest) {
 		st.Oldest = tt
 	}
-	if st.TotalEntries == 0 || tt.After(st.Newest) {
+	if st.Newest.IsZero() || tt.After(st.Newest) {
 		st.Newest = tt
 	}
 	st.TotalEntries++

@@ -33,6 +33,7 @@ type statsJSON struct {
 	Oldest   *time.Time        `json:"oldest,omitempty"`
 	Newest   *time.Time        `json:"newest,omitempty"`
 	Levels   map[string]uint64 `json:"levels"`
+	Unknown  uint64            `json:"unknown,omitempty"` // records whose level and time need the key
 	Head     treeoflife.Head   `json:"head"`
 }
 
@@ -57,9 +58,10 @@ func stats(ctx context.Context, c *cli, args []string) error {
 	w := c.stdout
 	if *asJSON {
 		out := statsJSON{Dir: r.Dir(), Entries: st.TotalEntries, Segments: st.Segments, Bytes: st.Bytes, Levels: map[string]uint64{}, Head: st.Head}
-		if st.TotalEntries > 0 {
+		if !st.Oldest.IsZero() {
 			out.Oldest, out.Newest = &st.Oldest, &st.Newest
 		}
+		out.Unknown = st.Unknown
 		for lv, n := range st.Levels {
 			out.Levels[lv.String()] = n
 		}
@@ -72,13 +74,24 @@ func stats(ctx context.Context, c *cli, args []string) error {
 	}
 	fmt.Fprintf(w, "%s: %d entries in %d segment(s), %d bytes\n", r.Dir(), st.TotalEntries, st.Segments, st.Bytes)
 	if st.TotalEntries > 0 {
-		fmt.Fprintf(w, "  oldest %s\n  newest %s\n", st.Oldest.Format(time.RFC3339Nano), st.Newest.Format(time.RFC3339Nano))
+		fmt.Fprintf(w, "  oldest %s\n  newest %s\n", statsTime(st.Oldest), statsTime(st.Newest))
 	}
 	for _, lv := range treeoflife.Levels() {
 		if n := st.Levels[lv]; n > 0 {
 			fmt.Fprintf(w, "  %-8s %d\n", lv, n)
 		}
 	}
+	if st.Unknown > 0 {
+		fmt.Fprintf(w, "  %-8s %d (encrypted and not yet indexed: level and time need the key; oldest and newest leave them out)\n", "unknown", st.Unknown)
+	}
 	_, err = fmt.Fprintf(w, "  chain head  %s\n  merkle root %s\n", st.Head.Chain, st.Head.Root)
 	return err
+}
+
+// statsTime formats a time from Stats, whose zero means "not known".
+func statsTime(t time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	return t.Format(time.RFC3339Nano)
 }
