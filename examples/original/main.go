@@ -3,13 +3,15 @@
 //
 //   - revenue: payments and refunds with amounts, and the net revenue per
 //     currency read back from the log;
+//
 //   - security audit: logins, failed logins, password changes and
 //     permission grants, and who needs a second look;
+//
 //   - AI-agent decisions: the model, a hash of the prompt (not the prompt),
 //     the decision and its confidence as metadata, and the decisions a
 //     human should review.
 //
-//	go run ./examples/original
+//     go run ./examples/original
 //
 // The logs go to a new temporary directory, removed on exit.
 package main
