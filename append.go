@@ -1,0 +1,459 @@
+package treeoflife
+
+// The append path: an entry encoded in the caller's goroutine, a sequence
+// number taken and the chain linked under the logger's lock, the frame
+// queued for the writer.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// encoder is the per-call scratch space, pooled. frame holds a plain
+// record's whole frame: room for the header, then the entry; buf is the
+// entry (aliasing frame, or on its own once sealing has grown it).
+type encoder struct {
+	frame []byte
+	buf   []byte
+	id    []byte
+	h     hash.Hash
+	sum   [32]byte
+	sealState
+}
+
+var encoderPool = sync.Pool{New: func() any {
+	return &encoder{frame: make([]byte, 0, 512), id: make([]byte, 0, 36), h: sha256.New()}
+}}
+
+// Log appends an entry. It validates and encodes the entry in the calling
+// goroutine and returns when the record is durable (DurabilitySync) or
+// accepted (DurabilityBuffered). An invalid entry returns an error wrapping
+// ErrInvalidEntry or ErrEntryTooLarge and writes nothing.
+//
+// ctx decides only whether the record is written and how long the caller
+// waits, in two steps:
+//
+//   - Before the record is sequenced (given its Seq), a done ctx stops the
+//     call: nothing is written and Log returns ctx.Err().
+//   - Once the record is sequenced it is part of the log and is stored with
+//     the others; ctx can no longer withdraw it. If ctx ends while a Sync
+//     call waits for the fsync, Log returns the Record and a
+//     *NotWaitedError carrying its Seq (errors.Is matches ctx's error): the
+//     record is not known to be durable yet, but it will be unless the
+//     logger fails. Do not log it again; Sync, or look for the Seq, to know
+//     when it is durable. A Buffered call does not wait, so ctx cannot end
+//     that wait.
+//
+// An HTTP handler that passes r.Context() loses the record if the client
+// disconnects first, which an audit trail rarely wants. Pass
+// context.WithoutCancel(r.Context()) to keep the request's values without
+// its cancellation, or bound the wait with a context of your own.
+func (l *ImmutableLogger) Log(ctx context.Context, level Level, msg string, fields Fields) (Record, error) {
+	return l.logMeta(ctx, level, msg, meta{fields: fields})
+}
+
+func (l *ImmutableLogger) logMeta(ctx context.Context, level Level, msg string, m meta) (Record, error) {
+	if !l.live() {
+		return Record{}, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return Record{}, err
+	}
+	if !level.valid() {
+		return Record{}, fmt.Errorf("%w: unknown level %d", ErrInvalidEntry, level)
+	}
+	if msg == "" {
+		return Record{}, fmt.Errorf("%w: message is empty", ErrInvalidEntry)
+	}
+	now := l.opts.Clock()
+	e := encoderPool.Get().(*encoder)
+	defer encoderPool.Put(e)
+	e.id = appendEntryID(e.id[:0], now)
+	var err error
+	var hdr [frameHeaderSize]byte
+	e.frame, err = l.appendEntryBody(append(e.frame[:0], hdr[:]...), e.id, now, level, msg, m)
+	if err != nil {
+		return Record{}, err
+	}
+	e.buf = e.frame[frameHeaderSize:]
+	// 21: the longest seq and the closing brace.
+	if len(e.buf)+21 > l.opts.MaxEntrySize {
+		return Record{}, fmt.Errorf("%w: %d bytes encoded, limit %d (Options.MaxEntrySize)", ErrEntryTooLarge, len(e.buf)+21, l.opts.MaxEntrySize)
+	}
+	if l.keys != nil {
+		// The leaf hash covers the sealed bytes, which need the seq: both
+		// happen in append.
+		l.keys.prepareSeal(e)
+	} else {
+		e.key, e.overhead = nil, 0
+		e.h.Reset()
+		e.h.Write(leafPrefix) // 0x00, RFC 6962; the rest of the leaf hash is finished in append
+		e.h.Write(e.buf)
+	}
+	// Encoding takes a while: look at ctx again just before sequencing.
+	if err := ctx.Err(); err != nil {
+		return Record{}, err
+	}
+	seq, chain, gen, err := l.append(e, now, level)
+	if err != nil {
+		return Record{}, err
+	}
+	if e.key != nil && seq+1 >= e.key.rotateAt.Load() {
+		l.dataKeyDue(e.key)
+	}
+	// One allocation for both strings: the chain value in hex, then the ID.
+	var strs [64 + 64]byte
+	hex.Encode(strs[:64], chain[:])
+	n := 64 + copy(strs[64:], e.id)
+	s := string(strs[:n])
+	rec := Record{Seq: seq, Hash: s[:64], ID: s[64:], Time: now, Level: level}
+	if l.opts.Durability == DurabilitySync {
+		if done := ctx.Done(); done == nil {
+			<-gen.done // cheaper than a select, for the usual Background context
+		} else {
+			select {
+			case <-gen.done:
+			case <-done:
+				select {
+				case <-gen.done: // both were ready: the record is durable
+				default:
+					return rec, &NotWaitedError{Seq: seq, Err: ctx.Err()}
+				}
+			}
+		}
+		if errors.Is(gen.err, ErrDiskFull) {
+			return rec, fmt.Errorf("treeoflife: record %d was accepted but is not durable yet; it stays queued, in order, and is written when space is available (unless the logger is closed first): %w", seq, gen.err)
+		}
+		if gen.err != nil {
+			return Record{}, fmt.Errorf("treeoflife: record %d is not durable: %w", seq, gen.err)
+		}
+	}
+	return rec, nil
+}
+
+// append sequences, hashes and frames the encoded entry. It cannot fail
+// once it has taken a sequence number.
+func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level) (uint64, Hash, *generation, error) {
+	if e.key != nil {
+		return l.appendSealed(e, now, level)
+	}
+	buffered := l.opts.Durability == DurabilityBuffered
+	l.lockAppend()
+	if err := l.admitLocked(); err != nil {
+		l.mu.Unlock()
+		return 0, Hash{}, nil, err
+	}
+	// Under the lock: the seq, the leaf hash (the seq is the entry's last
+	// field) and the chain. The frame is completed in e.frame and copied
+	// into the chunk after unlocking; the writer waits for that copy.
+	seq := l.size
+	e.frame = strconv.AppendUint(e.frame, seq, 10)
+	e.frame = append(e.frame, '}')
+	e.h.Write(e.frame[frameHeaderSize+len(e.buf):])
+	leaf := Hash(e.h.Sum(e.sum[:0]))
+	c, off := l.reserveAdmittedLocked(int64(len(e.frame)), now)
+	dst := c.data[off : off+len(e.frame)]
+	c.data = c.data[:off+len(e.frame)]
+	c.unfilled.Add(1)
+	chain := l.linkLocked(c, int64(len(e.frame)), leaf, level, now.UnixNano())
+	gen := l.gen
+	flush := buffered && l.pendBytes >= flushBytes
+	l.mu.Unlock()
+	fillFrameHeader(e.frame, seq, &chain)
+	copy(dst, e.frame)
+	c.unfilled.Add(-1)
+	if flush {
+		l.flushInline()
+	}
+	return seq, chain, gen, nil
+}
+
+// lockAppend takes l.mu for an append, retrying for a little while before
+// it queues on the mutex. With more logging goroutines than Ps, a goroutine
+// that queues is parked, and parked waiters soon switch the mutex into
+// starvation mode, where every Unlock hands the lock over with a context
+// switch; the critical section is a few hundred nanoseconds, so a short
+// spin usually gets the lock first.
+func (l *ImmutableLogger) lockAppend() {
+	for range spinTries {
+		if l.mu.TryLock() {
+			return
+		}
+		//lint:ignore SA4017 the call is the point: a short pause that touches no shared memory
+		spinWait(spinLoop)
+	}
+	l.mu.Lock()
+}
+
+const (
+	spinTries = 40
+	spinLoop  = 50
+)
+
+// spinWait burns a little time without touching shared memory.
+//
+//go:noinline
+func spinWait(n int) (x int) {
+	for i := range n {
+		x += i ^ x
+	}
+	return x
+}
+
+// appendSealed is append for an encrypted log: the record is sealed into
+// the chunk under l.mu, once its seq is known.
+func (l *ImmutableLogger) appendSealed(e *encoder, now time.Time, level Level) (uint64, Hash, *generation, error) {
+	l.mu.Lock()
+	c, off, err := l.reserveLocked(int64(frameHeaderSize+e.overhead+len(e.buf)+digits(l.size)+1), now)
+	if err != nil {
+		l.mu.Unlock()
+		return 0, Hash{}, nil, err
+	}
+	// reserveLocked may have waited without the lock (backpressure), so the
+	// seq is read after it.
+	seq := l.size
+	if seq >= e.key.stopAt {
+		c.data = c.data[:off] // give the reserved frame back
+		l.mu.Unlock()
+		return 0, Hash{}, nil, fmt.Errorf("%w: data key %d has sealed %d records and no new data key could be started; records are refused until one is (RotateDataKey)",
+			ErrKeyExhausted, e.key.id, dataKeyHardLimit)
+	}
+	var leaf Hash
+	c.data, leaf = l.keys.sealLocked(c.data, e, seq)
+	fr := c.data[off:]
+	chain := l.linkLocked(c, int64(len(fr)), leaf, level, now.UnixNano())
+	putFrameHeader(fr, seq, &chain)
+	c.unfilled.Add(1)
+	gen := l.gen
+	l.mu.Unlock()
+	finishFrame(fr) // the checksum, outside the lock
+	c.unfilled.Add(-1)
+	return seq, chain, gen, nil
+}
+
+// reserveLocked makes room for a frame of frameLen bytes for record l.size:
+// it waits while too much is pending, starts a new segment when the active
+// one is full or old, and returns the chunk with the frame header reserved
+// at off. The caller appends the payload and calls commitLocked.
+func (l *ImmutableLogger) reserveLocked(frameLen int64, now time.Time) (*chunk, int, error) {
+	if err := l.admitLocked(); err != nil {
+		return nil, 0, err
+	}
+	c, off := l.reserveAdmittedLocked(frameLen, now)
+	c.data = c.data[:off+frameHeaderSize] // commitLocked fills it in
+	return c, off, nil
+}
+
+// admitLocked returns an error if the logger takes no more records, and
+// waits (without the lock) while too much is pending.
+func (l *ImmutableLogger) admitLocked() error {
+	for {
+		if l.closed {
+			return ErrClosed
+		}
+		if l.err != nil {
+			return fmt.Errorf("treeoflife: logger failed earlier and accepts no more records: %w", l.err)
+		}
+		if l.diskFull != nil {
+			return fmt.Errorf("treeoflife: record refused until space is available (the logger resumes by itself): %w", l.diskFull)
+		}
+		if l.pendBytes < maxPendingBytes {
+			return nil
+		}
+		g := l.gen
+		l.kickLocked()
+		l.mu.Unlock()
+		<-g.done
+		l.mu.Lock()
+	}
+}
+
+// reserveAdmittedLocked starts a new segment when the active one is full or
+// old, and returns the chunk and offset where the frame of record l.size, of
+// frameLen bytes, goes; the chunk has room for it.
+func (l *ImmutableLogger) reserveAdmittedLocked(frameLen int64, now time.Time) (*chunk, int) {
+	if l.segRecords > 0 && (l.segBytes+frameLen > l.segLimit ||
+		l.segMaxAge > 0 && now.Sub(l.segCreated) >= l.segMaxAge) {
+		l.rotateLocked(now)
+	}
+	need := int(frameLen)
+	if len(l.pend) == 0 || cap(l.pend[len(l.pend)-1].data)-len(l.pend[len(l.pend)-1].data) < need {
+		// A new chunk rather than a bigger buffer: no copying of what is
+		// already queued.
+		l.pend = append(l.pend, l.chunkLocked(need))
+	}
+	c := l.pend[len(l.pend)-1]
+	return c, len(c.data)
+}
+
+// commitLocked completes the frame at c.data[off:] as record l.size with
+// the given leaf hash: it links the chain, fills in the frame header and
+// wakes the writer. It returns the record's chain value.
+func (l *ImmutableLogger) commitLocked(c *chunk, off int, leaf Hash, level Level, t int64) Hash {
+	seq := l.size
+	chain := l.linkLocked(c, int64(len(c.data)-off), leaf, level, t)
+	fillFrameHeader(c.data[off:], seq, &chain)
+	return chain
+}
+
+// linkLocked makes the frame of frameLen bytes at the end of c record
+// l.size, with the given leaf hash: it links the chain, notes the record
+// for the writer (who adds it to the index) and wakes the writer. It returns the record's chain value; the caller fills
+// in the frame.
+func (l *ImmutableLogger) linkLocked(c *chunk, frameLen int64, leaf Hash, level Level, t int64) Hash {
+	seq := l.size
+	chain := chainHash(&l.chain, &leaf)
+	if len(c.recs) == 0 {
+		c.first, c.off, c.prev, c.idx = seq, l.segBytes, l.chain, l.indexes[len(l.indexes)-1]
+	}
+	c.recs = append(c.recs, chunkRecord{leaf: leaf, t: t, frameLen: int32(frameLen), level: level})
+	l.chain = chain
+	l.size++
+	l.segBytes += frameLen
+	l.segRecords++
+	l.pendBytes += int(frameLen)
+	l.pendRecords++
+	if l.pendRecords == l.fullAt {
+		select {
+		case l.full <- struct{}{}:
+		default:
+		}
+	}
+	l.kickLocked()
+	return chain
+}
+
+func digits(n uint64) int {
+	d := 1
+	for n >= 10 {
+		n /= 10
+		d++
+	}
+	return d
+}
+
+func (l *ImmutableLogger) kickLocked() {
+	if !l.kicked {
+		l.kicked = true
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// rotateLocked ends the active segment at the current size: the records from
+// here on go to a new segment whose header carries the current state.
+func (l *ImmutableLogger) rotateLocked(now time.Time) {
+	h := l.newHeader(now)
+	sealed := l.indexes[len(l.indexes)-1]
+	l.indexes = append(l.indexes, newSegmentIndex(h.FirstSeq, h.size()))
+	c := l.chunkLocked(0)
+	c.seg, c.sealed = h, sealed
+	l.pend = append(l.pend, c)
+	l.segBytes, l.segRecords, l.segCreated = h.size(), 0, now
+}
+
+// chunkSize is the size of the buffers records are framed into.
+const chunkSize = 256 << 10
+
+// chunkLocked returns an empty chunk with room for need bytes, reusing one
+// the writer has finished with when it can.
+func (l *ImmutableLogger) chunkLocked(need int) *chunk {
+	if need > chunkSize {
+		return &chunk{data: make([]byte, 0, need)}
+	}
+	if n := len(l.freeChunks); n > 0 {
+		c := l.freeChunks[n-1]
+		l.freeChunks = l.freeChunks[:n-1]
+		return c
+	}
+	return &chunk{data: make([]byte, 0, chunkSize), recs: make([]chunkRecord, 0, chunkSize/256)}
+}
+
+// recycleLocked keeps the writer's finished chunks for reuse.
+func (l *ImmutableLogger) recycleLocked(chunks []*chunk) {
+	for _, c := range chunks {
+		if cap(c.data) == chunkSize && len(l.freeChunks) < maxPendingBytes/chunkSize {
+			c.seg, c.sealed, c.data, c.recs, c.idx, c.indexed = nil, nil, c.data[:0], c.recs[:0], nil, false
+			l.freeChunks = append(l.freeChunks, c)
+		}
+	}
+}
+
+// finishChunk is the writer's share of appending c's records, done before
+// they are written: it waits for their frames to be complete, fills in
+// c.seg's Merkle frontier and grows the writer's frontier by each record's
+// leaf.
+func (l *ImmutableLogger) finishChunk(c *chunk) {
+	// The appenders copy their frames in right after reserving them, so
+	// this wait is short; yielding lets one that was preempted finish.
+	for c.unfilled.Load() != 0 {
+		runtime.Gosched()
+	}
+	if c.seg != nil {
+		c.seg.Frontier = slices.Clone(l.wfront.hashes)
+	}
+	for i := range c.recs {
+		l.wfront.append(c.recs[i].leaf)
+	}
+}
+
+// indexChunkLocked adds c's records to their segment's index. It runs after
+// finishChunk, when every frame is complete: the chain value before each
+// record (which an index block starting there records) is in the frame
+// before it.
+func (l *ImmutableLogger) indexChunkLocked(c *chunk) {
+	if c.indexed || len(c.recs) == 0 {
+		return
+	}
+	c.indexed = true
+	prev, pos := &c.prev, 0
+	for i := range c.recs {
+		r := &c.recs[i]
+		c.idx.add(c.first+uint64(i), c.off+int64(pos), int64(r.frameLen), r.level, r.t, prev)
+		prev = (*Hash)(c.data[pos+12 : pos+44])
+		pos += int(r.frameLen)
+	}
+}
+
+// unindexedLocked calls fn for every record accepted but not yet in an
+// index.
+func (l *ImmutableLogger) unindexedLocked(fn func(r *chunkRecord)) {
+	for _, cs := range [2][]*chunk{l.inflight, l.pend} {
+		for _, c := range cs {
+			if c.indexed {
+				continue
+			}
+			for i := range c.recs {
+				fn(&c.recs[i])
+			}
+		}
+	}
+}
+
+// headLocked returns the head of every record accepted so far: the
+// writer's frontier grown by the leaves it has not taken yet.
+func (l *ImmutableLogger) headLocked() Head {
+	f := l.front
+	if f.n < l.size {
+		f = f.clone()
+		for _, cs := range [2][]*chunk{l.inflight, l.pend} {
+			for _, c := range cs {
+				for i := range c.recs {
+					f.append(c.recs[i].leaf)
+				}
+			}
+		}
+	}
+	return Head{Size: l.size, Chain: l.chain, Root: f.root()}
+}
