@@ -23,13 +23,8 @@ import (
 // reading the log is yielded once and ends the iteration.
 func (l *ImmutableLogger) Tail(ctx context.Context, f Filter) iter.Seq2[Entry, error] {
 	return func(yield func(Entry, error) bool) {
-		if f.Reverse {
-			yield(Entry{}, fmt.Errorf("%w: Tail follows the log forwards; Reverse is not allowed", ErrInvalidFilter))
-			return
-		}
-		cf, err := compileFilter(f)
-		if err != nil {
-			yield(Entry{}, err)
+		t := newTailer(ctx, f, l.opener(), yield, func(error) bool { return false })
+		if t == nil {
 			return
 		}
 		v, changed, err := l.view()
@@ -37,39 +32,12 @@ func (l *ImmutableLogger) Tail(ctx context.Context, f Filter) iter.Seq2[Entry, e
 			yield(Entry{}, err)
 			return
 		}
-		// fail yields a read error; ctx ending is not one.
-		fail := func(err error) {
-			if ctx.Err() == nil {
-				yield(Entry{}, err)
-			}
-		}
-		stopped := false
-		emit := func(e *Entry) bool {
-			if !yield(*e, nil) {
-				stopped = true
-			}
-			return !stopped
-		}
-		if cf.limit > 0 {
-			backlog, err := newestIn(ctx, v, l.opener(), cf, cf.limit)
-			if err != nil {
-				fail(err)
-				return
-			}
-			for i := range backlog {
-				if !emit(&backlog[i]) {
-					return
-				}
-			}
-		} else if err := forwardIn(ctx, v, l.opener(), cf, emit); err != nil || stopped {
-			if err != nil {
-				fail(err)
-			}
+		if !t.backlog(v) {
 			return
 		}
 		next := v.Size
 		final := false
-		for !final && next < cf.to {
+		for !final && next < t.cf.to {
 			select {
 			case <-ctx.Done():
 				return
@@ -78,24 +46,15 @@ func (l *ImmutableLogger) Tail(ctx context.Context, f Filter) iter.Seq2[Entry, e
 				if errors.Is(err, ErrClosed) {
 					v, final = l.closedView(), true
 				} else if err != nil {
-					fail(err)
+					t.fail(err)
 					return
 				}
 			case <-l.quit:
 				v, final = l.closedView(), true
 			}
-			if v.Size <= next {
-				continue
-			}
-			cf.from = max(cf.from, next)
-			if err := forwardIn(ctx, v, l.opener(), cf, emit); err != nil {
-				fail(err)
+			if !t.after(v, &next) {
 				return
 			}
-			if stopped {
-				return
-			}
-			next = v.Size
 		}
 	}
 }
@@ -130,13 +89,9 @@ var readerTailPoll = 200 * time.Millisecond
 // Reader) is yielded once and ends the iteration.
 func (r *Reader) Tail(ctx context.Context, f Filter) iter.Seq2[Entry, error] {
 	return func(yield func(Entry, error) bool) {
-		if f.Reverse {
-			yield(Entry{}, fmt.Errorf("%w: Tail follows the log forwards; Reverse is not allowed", ErrInvalidFilter))
-			return
-		}
-		cf, err := compileFilter(f)
-		if err != nil {
-			yield(Entry{}, err)
+		// A Reader closed meanwhile ends the tail quietly.
+		t := newTailer(ctx, f, r.opener(), yield, func(err error) bool { return errors.Is(err, ErrClosed) })
+		if t == nil {
 			return
 		}
 		v, err := r.snapshot()
@@ -144,61 +99,104 @@ func (r *Reader) Tail(ctx context.Context, f Filter) iter.Seq2[Entry, error] {
 			yield(Entry{}, err)
 			return
 		}
-		fail := func(err error) {
-			if ctx.Err() == nil && !errors.Is(err, ErrClosed) {
-				yield(Entry{}, err)
-			}
-		}
-		stopped := false
-		emit := func(e *Entry) bool {
-			if !yield(*e, nil) {
-				stopped = true
-			}
-			return !stopped
-		}
-		if cf.limit > 0 {
-			backlog, err := newestIn(ctx, v, r.opener(), cf, cf.limit)
-			if err != nil {
-				fail(err)
-				return
-			}
-			for i := range backlog {
-				if !emit(&backlog[i]) {
-					return
-				}
-			}
-		} else if err := forwardIn(ctx, v, r.opener(), cf, emit); err != nil || stopped {
-			if err != nil {
-				fail(err)
-			}
+		if !t.backlog(v) {
 			return
 		}
 		next := v.Size
-		t := time.NewTicker(readerTailPoll)
-		defer t.Stop()
-		for next < cf.to {
+		tick := time.NewTicker(readerTailPoll)
+		defer tick.Stop()
+		for next < t.cf.to {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-tick.C:
 			}
 			v, err = r.snapshot()
 			if err != nil {
-				fail(err)
+				t.fail(err)
 				return
 			}
-			if v.Size <= next {
-				continue
-			}
-			cf.from = max(cf.from, next)
-			if err := forwardIn(ctx, v, r.opener(), cf, emit); err != nil {
-				fail(err)
+			if !t.after(v, &next) {
 				return
 			}
-			if stopped {
-				return
-			}
-			next = v.Size
 		}
 	}
+}
+
+// A tailer is what ImmutableLogger.Tail and Reader.Tail share: the
+// compiled filter, the consumer, and how a tail ends.
+type tailer struct {
+	ctx     context.Context
+	cf      *compiledFilter
+	open    payloadOpener
+	yield   func(Entry, error) bool
+	quiet   func(error) bool // errors that end the tail without being yielded
+	stopped bool             // the consumer broke out of its loop
+}
+
+// newTailer checks and compiles f; it yields the error and returns nil
+// when f cannot be followed.
+func newTailer(ctx context.Context, f Filter, open payloadOpener, yield func(Entry, error) bool, quiet func(error) bool) *tailer {
+	if f.Reverse {
+		yield(Entry{}, fmt.Errorf("%w: Tail follows the log forwards; Reverse is not allowed", ErrInvalidFilter))
+		return nil
+	}
+	cf, err := compileFilter(f)
+	if err != nil {
+		yield(Entry{}, err)
+		return nil
+	}
+	return &tailer{ctx: ctx, cf: cf, open: open, yield: yield, quiet: quiet}
+}
+
+// fail yields a read error; the end of ctx is not one.
+func (t *tailer) fail(err error) {
+	if t.ctx.Err() == nil && !t.quiet(err) {
+		t.yield(Entry{}, err)
+	}
+}
+
+func (t *tailer) emit(e *Entry) bool {
+	if !t.yield(*e, nil) {
+		t.stopped = true
+	}
+	return !t.stopped
+}
+
+// backlog yields the matches already in v: the newest cf.limit of them,
+// or all of them, in order. It reports whether the tail goes on.
+func (t *tailer) backlog(v *readView) bool {
+	if t.cf.limit > 0 {
+		entries, err := newestIn(t.ctx, v, t.open, t.cf, t.cf.limit)
+		if err != nil {
+			t.fail(err)
+			return false
+		}
+		for i := range entries {
+			if !t.emit(&entries[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	if err := forwardIn(t.ctx, v, t.open, t.cf, t.emit); err != nil {
+		t.fail(err)
+		return false
+	}
+	return !t.stopped
+}
+
+// after yields the matches in v from *next on and moves *next to the end
+// of v. It reports whether the tail goes on.
+func (t *tailer) after(v *readView, next *uint64) bool {
+	if v.Size <= *next {
+		return true
+	}
+	t.cf.from = max(t.cf.from, *next)
+	if err := forwardIn(t.ctx, v, t.open, t.cf, t.emit); err != nil {
+		t.fail(err)
+		return false
+	}
+	*next = v.Size
+	return !t.stopped
 }
