@@ -23,7 +23,7 @@ import (
 // reading the log is yielded once and ends the iteration.
 func (l *ImmutableLogger) Tail(ctx context.Context, f Filter) iter.Seq2[Entry, error] {
 	return func(yield func(Entry, error) bool) {
-		t := newTailer(ctx, f, l.opener(), yield, func(error) bool { return false })
+		t := newTailer(ctx, f, nil, yield, func(error) bool { return false })
 		if t == nil {
 			return
 		}
@@ -32,6 +32,7 @@ func (l *ImmutableLogger) Tail(ctx context.Context, f Filter) iter.Seq2[Entry, e
 			yield(Entry{}, err)
 			return
 		}
+		t.open = l.opener() // a closed or zero logger has none: view said so
 		if !t.backlog(v) {
 			return
 		}
