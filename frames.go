@@ -22,7 +22,10 @@ func readFrames(v *readView, from, to uint64, fn func(fr *frame) error) error {
 	}
 	next := from
 	for ; si < len(v.Indexes) && next < to; si++ {
-		x := v.Indexes[si]
+		x, err := v.Indexes[si].loaded()
+		if err != nil {
+			return err
+		}
 		bi := sort.Search(len(x.Blocks), func(i int) bool { return x.Blocks[i].FirstSeq > next }) - 1
 		if bi < 0 {
 			continue // an empty segment

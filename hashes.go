@@ -341,8 +341,12 @@ func scanRecords(ctx context.Context, v *readView, from, to uint64, fn func(seq 
 		if seq >= to {
 			break
 		}
-		if x.FirstSeq+x.Count <= seq || len(x.Blocks) == 0 {
+		if x.FirstSeq+x.Count <= seq || x.Count == 0 {
 			continue
+		}
+		x, err := x.loaded()
+		if err != nil {
+			return err
 		}
 		if x.FirstSeq > seq {
 			return &TamperError{Segment: segmentName(x.FirstSeq), Seq: seq, Offset: -1, Reason: "no segment holds this record"}

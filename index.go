@@ -56,6 +56,14 @@ type segmentIndex struct {
 	partial bool
 	sum     Hash // digest(), once summed
 	summed  bool
+
+	// src, when not nil, makes this the summary of a sealed segment's
+	// index: Blocks is nil and loaded() loads them (indexblocks.go).
+	// zoffsets says whether the blocks had their gzip member offsets, and
+	// oldest and newest are their known times (blockTimes).
+	src            *blockSource
+	zoffsets       bool
+	oldest, newest int64
 }
 
 func newSegmentIndex(firstSeq uint64, headerSize int64) *segmentIndex {
@@ -98,6 +106,9 @@ func indexName(firstSeq uint64) string {
 }
 
 func (x *segmentIndex) marshal() []byte {
+	if x.src != nil {
+		panic("treeoflife: marshal of an index summary, whose blocks are not loaded")
+	}
 	b := make([]byte, 0, 64+len(x.LevelCounts)*8+len(x.Blocks)*indexBlockSize)
 	b = append(b, indexMagic...)
 	b = binary.BigEndian.AppendUint64(b, x.FirstSeq)

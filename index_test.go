@@ -52,6 +52,10 @@ func TestIndexesAndStats(t *testing.T) {
 	for _, x := range v.Indexes {
 		sf := v.segmentFile(x)
 		if x.FirstSeq != v.ActiveSeq {
+			require.NotNil(t, x.src, "a sealed segment's index is kept as its summary")
+			require.Nil(t, x.Blocks)
+			x, err = x.loaded()
+			require.NoError(t, err)
 			require.True(t, sf.Compressed, sf.Name)
 			_, err := os.Stat(filepath.Join(dir, indexName(x.FirstSeq)))
 			require.NoError(t, err, "sealed segments have an index file")

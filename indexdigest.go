@@ -168,7 +168,10 @@ func (c *indexCheck) run(sealed []*segmentIndex, trusted int, d IndexDigest) err
 // not whole. ok is false when only the parts readable without the key
 // could be compared.
 func (c *indexCheck) check(sealed []*segmentIndex, i int) (ok bool, err error) {
-	x := sealed[i]
+	x, err := sealed[i].loaded()
+	if err != nil {
+		return false, err
+	}
 	sf := segmentFileOf(c.dir, x.FirstSeq)
 	y, complete, err := c.rebuild(sf)
 	if err != nil {

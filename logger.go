@@ -361,7 +361,9 @@ type ImmutableLogger struct {
 	segCreated time.Time
 	// indexes holds one index per segment, in order; the last is the active
 	// segment's and grows with every record accepted.
+	// The sealed ones are summaries whose blocks blocks loads on demand.
 	indexes []*segmentIndex
+	blocks  *blockSource
 	// Work for the writer.
 	pend        []*chunk
 	pendBytes   int
@@ -510,6 +512,9 @@ func Open(dir string, opts Options) (*ImmutableLogger, error) {
 		segLimit:   opts.SegmentSize,
 		segMaxAge:  opts.SegmentMaxAge,
 	}
+	l.blocks = newBlockSource(dir, true, func(sf segmentFile) (*segmentIndex, bool, error) {
+		return buildIndexWith(dir, sf, -1, l.openPayload)
+	})
 	host, _ := os.Hostname()
 	if l.hostJSON, err = appendJSONString(nil, host); err != nil {
 		l.hostJSON = []byte(`""`)
@@ -614,6 +619,13 @@ func (l *ImmutableLogger) open() error {
 		err = l.recover(segs, cp)
 		if err == nil {
 			err = l.checkIndexes(cp)
+		}
+		if err == nil {
+			// Checked: the sealed segments' indexes are kept as their
+			// summaries from now on.
+			for i, x := range l.indexes[:len(l.indexes)-1] {
+				l.indexes[i] = l.blocks.summarise(x)
+			}
 		}
 	}
 	if err == nil && l.keys != nil {

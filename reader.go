@@ -414,6 +414,10 @@ func (s *scan) blocks(reverse bool, fn func(x *segmentIndex, bi int) (bool, erro
 		if x.Count == 0 || x.FirstSeq >= hi || x.FirstSeq+x.Count <= lo || !cf.segmentMay(x) {
 			continue
 		}
+		x, err := x.loaded()
+		if err != nil {
+			return err
+		}
 		nb := len(x.Blocks)
 		for j := range nb {
 			bi := j
@@ -1503,7 +1507,8 @@ type Reader struct {
 
 	mu     sync.Mutex
 	closed bool
-	sealed []*segmentIndex // the segments before the last, in order
+	sealed []*segmentIndex // the segments before the last, in order; summaries once checked
+	blocks *blockSource    // their blocks
 	// trusted is how many of sealed were checked (checkSealed).
 	trusted int
 	// The last segment, read up to activeEnd; nil before the log has one.
@@ -1527,6 +1532,10 @@ func OpenReader(dir string) (*Reader, error) {
 		return nil, err
 	}
 	r := &Reader{dir: dir, logID: id, tenant: hdr.Tenant, encrypted: hdr.Encryption != nil, chain: genesisChain(id), hashes: newHashCache(dir, false, nil)}
+	r.blocks = newBlockSource(dir, false, func(sf segmentFile) (*segmentIndex, bool, error) {
+		x, err := buildIndex(dir, sf, -1)
+		return x, !r.encrypted, err
+	})
 	if _, _, err := r.refresh(); err != nil {
 		return nil, err
 	}
@@ -1677,7 +1686,12 @@ func (r *Reader) catchUp() error {
 		if segs[i].Compressed && !hasMemberOffsets(x) {
 			// Compressed since it was loaded: its index now says where
 			// each block's gzip member starts.
-			if y, err := loadIndexReadOnly(r.dir, segs[i]); err == nil && y.digest() == x.digest() {
+			if x.src != nil {
+				// A new summary, whose blocks are loaded afresh.
+				y := *x
+				y.zoffsets = true
+				r.sealed[i] = &y
+			} else if y, err := loadIndexReadOnly(r.dir, segs[i]); err == nil && y.digest() == x.digest() {
 				r.sealed[i] = y
 			}
 		}
@@ -1704,6 +1718,9 @@ func (r *Reader) catchUp() error {
 	}
 	if err := r.checkSealed(cp, last); err != nil {
 		return err
+	}
+	for i, x := range r.sealed {
+		r.sealed[i] = r.blocks.summarise(x)
 	}
 	return r.scanActive(last)
 }
@@ -1752,6 +1769,9 @@ func segmentGap(sf segmentFile, want uint64) error {
 }
 
 func hasMemberOffsets(x *segmentIndex) bool {
+	if x.src != nil {
+		return x.zoffsets
+	}
 	return len(x.Blocks) < 2 || x.Blocks[1].ZOffset > 0
 }
 

@@ -48,11 +48,15 @@ func (l *ImmutableLogger) cut(h *segmentHeader, sealedIdx *segmentIndex) error {
 		l.f = nil
 		if err := writeIndex(l.dir, sealedIdx); err != nil {
 			l.log.Warn("writing segment index failed; it is rebuilt on the next Open", "segment", old.Name, "err", err)
+			sealedIdx = nil // kept whole in memory
 		}
 	}
 	sealed := frontier{n: h.FirstSeq, hashes: h.Frontier}
 	if err := l.writeCheckpoint(Head{Size: h.FirstSeq, Chain: h.PrevChain, Root: sealed.root()}); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	if sealedIdx != nil {
+		l.summariseSealed(sealedIdx)
 	}
 	if err := l.createSegment(h); err != nil {
 		return err
@@ -241,20 +245,44 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 // segmentIndexOf returns a copy of the index of the segment starting at
-// firstSeq, or nil.
+// firstSeq, with its blocks, or nil (also when they cannot be loaded: the
+// segment is then compressed without member offsets).
 func (l *ImmutableLogger) segmentIndexOf(firstSeq uint64) *segmentIndex {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	var x *segmentIndex
 	if i := l.indexPos(firstSeq); i >= 0 {
-		return l.indexes[i].clone()
+		x = l.indexes[i]
 	}
-	return nil
+	l.mu.Unlock()
+	if x == nil {
+		return nil
+	}
+	x, err := x.loaded()
+	if err != nil {
+		return nil
+	}
+	return x.clone()
 }
 
+// summariseSealed replaces x, the index of a segment just sealed and whose
+// index file is written, by its summary (indexblocks.go).
+func (l *ImmutableLogger) summariseSealed(x *segmentIndex) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if i := l.indexPos(x.FirstSeq); i >= 0 && l.indexes[i] == x && i < len(l.indexes)-1 {
+		l.indexes[i] = l.blocks.summarise(x)
+	}
+}
+
+// replaceIndex replaces the index of segment x.FirstSeq by x, which has the
+// blocks' member offsets, as its summary when the one it replaces is one.
 func (l *ImmutableLogger) replaceIndex(x *segmentIndex) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if i := l.indexPos(x.FirstSeq); i >= 0 {
+		if l.indexes[i].src != nil {
+			x = l.blocks.summarise(x)
+		}
 		l.indexes[i] = x
 	}
 }

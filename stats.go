@@ -85,9 +85,11 @@ func summarise(indexes []*segmentIndex) Stats {
 			continue
 		}
 		st.Unknown += x.Count - counted
-		for i := range x.Blocks {
-			see(x.Blocks[i].MinTime, x.Blocks[i].MaxTime)
+		lo, hi := x.oldest, x.newest // a summary's blockTimes
+		if x.src == nil {
+			lo, hi = blockTimes(x.Blocks)
 		}
+		see(lo, hi)
 	}
 	if oldest != 0 {
 		st.Oldest, st.Newest = time.Unix(0, oldest).UTC(), time.Unix(0, newest).UTC()
