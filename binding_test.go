@@ -416,3 +416,50 @@ func TestForgedIndexEncrypted(t *testing.T) {
 		})
 	}
 }
+
+// forget empties the cache of loaded index blocks.
+func (s *blockSource) forget() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lru.Init()
+	clear(s.byIdx)
+}
+
+// TestForgedIndexAfterOpen: an index file forged while a logger and a
+// Reader have the log open, after they checked it and kept only its
+// summary, is caught when its blocks are loaded again: they are rebuilt
+// from the segment, and the forged file is left as it is.
+func TestForgedIndexAfterOpen(t *testing.T) {
+	for _, compress := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compress=%v", compress), func(t *testing.T) {
+			dir, want := writeForgedIndexLog(t, Options{Compress: compress})
+			l := openT(t, dir, Options{Compress: compress, SegmentSize: 96 << 10})
+			r, err := OpenReader(dir)
+			require.NoError(t, err)
+			checkTrueResults(t, l, want)
+			checkTrueResults(t, r, want)
+
+			forged := forgeIndex(t, dir)
+			b, err := os.ReadFile(filepath.Join(dir, forged))
+			require.NoError(t, err)
+			l.blocks.forget()
+			r.blocks.forget()
+			checkTrueResults(t, l, want)
+			checkTrueResults(t, r, want)
+			after, err := os.ReadFile(filepath.Join(dir, forged))
+			require.NoError(t, err)
+			require.Equal(t, b, after, "the forged file is kept, as evidence")
+
+			// A missing one is rebuilt, and rewritten by the logger.
+			require.NoError(t, os.Remove(filepath.Join(dir, forged)))
+			l.blocks.forget()
+			r.blocks.forget()
+			checkTrueResults(t, r, want)
+			checkTrueResults(t, l, want)
+			_, err = readIndexFile(dir, 0)
+			require.NoError(t, err)
+			require.NoError(t, r.Close())
+			require.NoError(t, l.Close())
+		})
+	}
+}
