@@ -7,7 +7,6 @@ package treeoflife
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -110,12 +109,7 @@ func (l *ImmutableLogger) logMeta(ctx context.Context, level Level, msg string, 
 	if e.key != nil && seq+1 >= e.key.rotateAt.Load() {
 		l.dataKeyDue(e.key)
 	}
-	// One allocation for both strings: the chain value in hex, then the ID.
-	var strs [64 + 64]byte
-	hex.Encode(strs[:64], chain[:])
-	n := 64 + copy(strs[64:], e.id)
-	s := string(strs[:n])
-	rec := Record{Seq: seq, Hash: s[:64], ID: s[64:], Time: now, Level: level}
+	rec := Record{Seq: seq, Hash: chain, ID: string(e.id), Time: now, Level: level}
 	if l.opts.Durability == DurabilitySync {
 		if done := ctx.Done(); done == nil {
 			<-gen.done // cheaper than a select, for the usual Background context

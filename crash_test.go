@@ -307,7 +307,7 @@ func testCrash(t *testing.T, durability string, iterations int) {
 		rec, err := l.Log(ctx, LevelSystem, "parent after crash", Fields{"iteration": it})
 		require.NoError(t, err)
 		require.Equal(t, uint64(len(recs)), rec.Seq, "the log continues at the first free seq")
-		acked[rec.Seq] = crashAck{id: rec.ID, hash: rec.Hash}
+		acked[rec.Seq] = crashAck{id: rec.ID, hash: rec.Hash.String()}
 		require.NoError(t, l.Close())
 
 		vh, err := VerifyDir(ctx, dir)

@@ -217,7 +217,7 @@ func readFrameAt(t *testing.T, f *os.File, off int64, rec Record) []byte {
 	fr, plen, ferr := parseFrameHeader(hdr[:], off)
 	require.Nil(t, ferr)
 	require.Equal(t, rec.Seq, fr.Seq)
-	require.Equal(t, rec.Hash, fr.Chain.String())
+	require.Equal(t, rec.Hash, fr.Chain)
 	payload := make([]byte, plen)
 	_, err = f.ReadAt(payload, off+frameHeaderSize)
 	require.NoError(t, err)

@@ -291,7 +291,7 @@ func (o Options) withDefaults() (Options, error) {
 // Record is what a logging call returns: where the record went in the log.
 type Record struct {
 	Seq   uint64    // position in the log; the first record is 0
-	Hash  string    // hex chain value after this record (FORMAT.md, "Hashes")
+	Hash  Hash      // chain value after this record (FORMAT.md, "Hashes")
 	ID    string    // the entry's id (a UUIDv7)
 	Time  time.Time // the entry's timestamp
 	Level Level

@@ -6,7 +6,6 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,8 +35,8 @@ type Entry struct {
 	Hostname string         `json:"hostname"`
 	PID      int            `json:"pid"`
 	Tenant   string         `json:"tenantId,omitempty"` // "" when the log has no tenant (stored as null)
-	Hash     string         `json:"hash"`               // hex chain value after this record
-	PrevHash string         `json:"prevHash"`           // hex chain value before it (for seq 0, the genesis value)
+	Hash     Hash           `json:"hash"`               // chain value after this record (hex in JSON)
+	PrevHash Hash           `json:"prevHash"`           // chain value before it (for seq 0, the genesis value)
 }
 
 // Read returns the newest entries that match f, at most f.Limit of them
@@ -205,10 +204,6 @@ type scan struct {
 	cf   *compiledFilter
 	st   *scanState
 	e    Entry
-	// lastHash is the Hash of the last entry matched; it is the PrevHash
-	// of record lastHashSeq.
-	lastHash    string
-	lastHashSeq uint64
 }
 
 // scanState is the reusable memory of a scan, pooled: the read buffer, the
@@ -583,21 +578,9 @@ func (s *scan) match(fr *frame, prev *Hash) (bool, error) {
 	if cf.query != nil && !cf.query.match(e) {
 		return false, nil
 	}
-	if s.lastHashSeq == fr.Seq && fr.Seq > 0 && s.lastHash != "" {
-		e.PrevHash = s.lastHash // the previous record's Hash
-	} else {
-		e.PrevHash = hexString(prev)
-	}
-	e.Hash = hexString(&fr.Chain)
-	s.lastHash, s.lastHashSeq = e.Hash, fr.Seq+1
+	e.PrevHash = *prev
+	e.Hash = fr.Chain
 	return true, nil
-}
-
-// hexString is h.String() with one allocation instead of two.
-func hexString(h *Hash) string {
-	var b [64]byte
-	hex.Encode(b[:], h[:])
-	return string(b[:])
 }
 
 // blockReader reads the frames of one index block at a time from a segment

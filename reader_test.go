@@ -153,7 +153,7 @@ func requireEntry(t testing.TB, recs []testRecord, genesis Hash, e Entry) {
 	require.Equal(t, r.Message, e.Message)
 	require.Equal(t, r.Hash, e.Hash)
 	if e.Seq == 0 {
-		require.Equal(t, genesis.String(), e.PrevHash)
+		require.Equal(t, genesis, e.PrevHash)
 	} else {
 		require.Equal(t, recs[e.Seq-1].Hash, e.PrevHash)
 	}
@@ -910,7 +910,7 @@ func dirState(t testing.TB, dir string) map[string]string {
 
 func TestEntryJSON(t *testing.T) {
 	e := *sampleEntry(t)
-	e.Hash, e.PrevHash = strings.Repeat("a", 64), strings.Repeat("b", 64)
+	e.Hash, e.PrevHash = Hash{0xaa, 1}, Hash{0xbb, 2}
 	b, err := json.Marshal(e)
 	require.NoError(t, err)
 	var back Entry

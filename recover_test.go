@@ -201,7 +201,7 @@ func requireRecordsMatch(t testing.TB, dir string, want []Record) []diskRecord {
 	for i, r := range want {
 		require.Equal(t, r.Seq, got[i].Seq)
 		require.Equal(t, r.ID, got[i].ID, "record %d", i)
-		require.Equal(t, r.Hash, got[i].Chain.String(), "record %d", i)
+		require.Equal(t, r.Hash, got[i].Chain, "record %d", i)
 	}
 	return got
 }
@@ -311,7 +311,7 @@ func TestRecoverTornTail(t *testing.T) {
 			}
 			head := l.Head()
 			assert.Equal(t, uint64(survivors), head.Size)
-			assert.Equal(t, recs[survivors-1].Hash, head.Chain.String())
+			assert.Equal(t, recs[survivors-1].Hash, head.Chain)
 			require.NoError(t, l.Verify(ctx))
 
 			rec, err := l.Log(ctx, LevelAudit, "after recovery", nil)
@@ -750,7 +750,7 @@ func TestRecoverCheckpointChainMismatch(t *testing.T) {
 	_, id, err := readHeader(dir)
 	require.NoError(t, err)
 	forged := Head{Size: at + 1, Chain: Hash{0xba, 0xd0}}
-	require.NotEqual(t, recs[at].Hash, forged.Chain.String())
+	require.NotEqual(t, recs[at].Hash, forged.Chain)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, checkpointFile), formatCheckpoint(id, forged), 0o644))
 	before := snapshotDir(t, dir)
 

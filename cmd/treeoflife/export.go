@@ -191,7 +191,7 @@ func (c *csvEncoder) encode(e *treeoflife.Entry) error {
 	}
 	c.row = append(c.row[:0],
 		strconv.FormatUint(e.Seq, 10), e.ID, e.Time.Format(time.RFC3339Nano), e.Level.String(), e.Message,
-		e.Hostname, strconv.Itoa(e.PID), e.Tenant, string(md), e.Hash)
+		e.Hostname, strconv.Itoa(e.PID), e.Tenant, string(md), e.Hash.String())
 	return c.w.Write(c.row)
 }
 

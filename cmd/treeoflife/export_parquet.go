@@ -50,7 +50,7 @@ func (p *parquetEncoder) encode(e *treeoflife.Entry) error {
 	}
 	row := parquetRow{
 		Seq: int64(e.Seq), ID: e.ID, Timestamp: e.Time, Level: e.Level.String(), Message: e.Message,
-		Metadata: string(md), Hostname: e.Hostname, PID: int64(e.PID), Chain: e.Hash, PrevHash: e.PrevHash,
+		Metadata: string(md), Hostname: e.Hostname, PID: int64(e.PID), Chain: e.Hash.String(), PrevHash: e.PrevHash.String(),
 	}
 	if e.Tenant != "" {
 		t := e.Tenant

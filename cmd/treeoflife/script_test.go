@@ -85,7 +85,7 @@ func cmdParquetRows(ts *testscript.TestScript, neg bool, args []string) {
 		md, err := json.Marshal(e.Metadata)
 		ts.Check(err)
 		want := parquetRow{Seq: int64(e.Seq), ID: e.ID, Timestamp: e.Time, Level: e.Level.String(), Message: e.Message,
-			Metadata: string(md), Hostname: e.Hostname, PID: int64(e.PID), Chain: e.Hash, PrevHash: e.PrevHash}
+			Metadata: string(md), Hostname: e.Hostname, PID: int64(e.PID), Chain: e.Hash.String(), PrevHash: e.PrevHash.String()}
 		got := rows[i]
 		if !got.Timestamp.Equal(want.Timestamp) || got.Tenant != nil {
 			ts.Fatalf("row %d: timestamp %v tenant %v, want %v and none", i, got.Timestamp, got.Tenant, want.Timestamp)

@@ -38,7 +38,7 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		fmt.Printf("logged  seq=%-4d %-8s %-18s chain=%s…\n", rec.Seq, rec.Level, e.msg, rec.Hash[:16])
+		fmt.Printf("logged  seq=%-4d %-8s %-18s chain=%s…\n", rec.Seq, rec.Level, e.msg, rec.Hash.String()[:16])
 	}
 
 	if err := logger.Verify(ctx); err != nil {
