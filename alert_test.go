@@ -113,7 +113,7 @@ func TestAlertTamperExplicitVerify(t *testing.T) {
 		_, err := l.Info(fmt.Sprintf("record %d", i), nil)
 		require.NoError(t, err)
 	}
-	require.NoError(t, l.Verify(ctx))
+	require.NoError(t, verifyErr(l.Verify(ctx)))
 	st := l.Metrics().LastVerify
 	require.NoError(t, st.Err)
 	assert.True(t, st.Full)
@@ -122,8 +122,8 @@ func TestAlertTamperExplicitVerify(t *testing.T) {
 	segs, err := listSegments(dir)
 	require.NoError(t, err)
 	flipByte(t, filepath.Join(dir, segs[0].Name), 300)
-	require.ErrorIs(t, l.Verify(ctx), ErrTampered)
-	require.ErrorIs(t, l.Verify(ctx), ErrTampered)
+	require.ErrorIs(t, verifyErr(l.Verify(ctx)), ErrTampered)
+	require.ErrorIs(t, verifyErr(l.Verify(ctx)), ErrTampered)
 	a := waitAlert(t, alerts, AlertTamper)
 	require.ErrorIs(t, a.Err, ErrTampered)
 	require.ErrorIs(t, l.Metrics().LastVerify.Err, ErrTampered)

@@ -155,7 +155,7 @@ func TestDeleteMarkersAreTampering(t *testing.T) {
 	ro := RestoreOptions{LogID: l.LogID()}
 	head, err := VerifyBackup(ctx, s, ro)
 	require.NoError(t, err)
-	require.Equal(t, l.Head(), head)
+	require.Equal(t, l.Head(), head.Head)
 
 	del(last.key)
 	var covering []string
@@ -178,13 +178,13 @@ func TestDeleteMarkersAreTampering(t *testing.T) {
 	_, err = VerifyBackupWith(ctx, s, ro, VerifyOptions{})
 	require.ErrorAs(t, err, &te)
 	require.Equal(t, last.key, te.Segment)
-	_, err = RestoreFromCloud(ctx, s, t.TempDir(), ro)
+	_, err = RestoreBackup(ctx, s, t.TempDir(), ro)
 	require.ErrorAs(t, err, &te)
 	require.Equal(t, last.key, te.Segment)
-	cs, err := l.VerifyCloudBackup(ctx)
+	cs, err := l.VerifyBackup(ctx)
 	require.ErrorAs(t, err, &te)
 	require.Equal(t, last.key, te.Segment)
-	require.Equal(t, []SeqRange{{last.first, last.last}}, cs.Missing)
+	require.Equal(t, []SeqRange{{last.first, last.last}}, cs.Backup.Missing)
 
 	// A deleted checkpoint alone is found as well.
 	_, err = s.Client().PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(last.key), Body: strings.NewReader("")})
@@ -289,9 +289,9 @@ func TestShipperSurvivesMinIORestart(t *testing.T) {
 	st := l.BackupStatus()
 	require.Equal(t, l.Head().Size, st.Shipped)
 	require.Zero(t, st.LagRecords)
-	cs, err := l.VerifyCloudBackup(ctx)
+	cs, err := l.VerifyBackup(ctx)
 	require.NoError(t, err)
-	require.Equal(t, "synced", cs.SyncStatus, "%+v", cs)
+	require.True(t, cs.Backup.Synced, "%+v", cs)
 	refs, err := listBatches(ctx, sink, l.shipper.root)
 	require.NoError(t, err)
 	next := uint64(0)

@@ -86,9 +86,9 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		require.Zero(t, st.LagRecords)
 		require.NoError(t, st.LastError)
 		require.GreaterOrEqual(t, st.UploadedObjects, int64(10))
-		cs, err := l.VerifyCloudBackup(ctx)
+		cs, err := l.VerifyBackup(ctx)
 		require.NoError(t, err)
-		require.Equal(t, CloudStatus{SyncStatus: "synced", SyncPercentage: 100, LocalBlocks: 1000, CloudBlocks: 1000}, cs)
+		require.Equal(t, &BackupReport{Synced: true, SyncPercentage: 100, LocalRecords: 1000, BackupRecords: 1000}, cs.Backup)
 
 		refs, err := listBatches(ctx, tg.sink, l.shipper.root)
 		require.NoError(t, err)
@@ -113,9 +113,9 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		l := openT(t, dir, opts(tg))
 		defer l.Close()
 		require.Equal(t, uint64(3*4*37), l.BackupStatus().Shipped)
-		cs, err := l.VerifyCloudBackup(ctx)
+		cs, err := l.VerifyBackup(ctx)
 		require.NoError(t, err)
-		require.Equal(t, "synced", cs.SyncStatus)
+		require.True(t, cs.Backup.Synced)
 	})
 
 	t.Run("detects missing and modified objects", func(t *testing.T) {
@@ -132,14 +132,17 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		require.NoError(t, err)
 		body[len(body)-5] ^= 'x' ^ 'y'
 		require.NoError(t, tg.sink.Put(ctx, refs[3].key, body, sha256.Sum256(body), backup.PutOptions{}))
-		cs, err := l.VerifyCloudBackup(ctx)
-		require.NoError(t, err)
-		require.Equal(t, "out_of_sync", cs.SyncStatus)
-		require.Equal(t, []SeqRange{{refs[1].first, refs[1].last}}, cs.Missing)
-		require.Equal(t, []SeqRange{{refs[3].first, refs[3].last}}, cs.Mismatched)
-		require.Equal(t, uint64(500), cs.LocalBlocks)
-		require.Equal(t, 500-(refs[1].last-refs[1].first+1)-(refs[3].last-refs[3].first+1), cs.CloudBlocks)
-		require.Less(t, cs.SyncPercentage, 100.0)
+		cs, err := l.VerifyBackup(ctx)
+		var te *TamperError
+		require.ErrorAs(t, err, &te, "a hole before later batches is tampering")
+		require.Equal(t, refs[2].key, te.Segment)
+		require.Equal(t, refs[1].first, te.Seq)
+		require.False(t, cs.Backup.Synced)
+		require.Equal(t, []SeqRange{{refs[1].first, refs[1].last}}, cs.Backup.Missing)
+		require.Equal(t, []SeqRange{{refs[3].first, refs[3].last}}, cs.Backup.Mismatched)
+		require.Equal(t, uint64(500), cs.Backup.LocalRecords)
+		require.Equal(t, 500-(refs[1].last-refs[1].first+1)-(refs[3].last-refs[3].first+1), cs.Backup.BackupRecords)
+		require.Less(t, cs.Backup.SyncPercentage, 100.0)
 	})
 
 	t.Run("signed checkpoints anchor the backup", func(t *testing.T) {
@@ -175,7 +178,7 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		}
 		h, err := VerifyBackup(ctx, tg.sink, ropts)
 		require.NoError(t, err, "the backup alone cannot tell")
-		require.Equal(t, last.first, h.Size)
+		require.Equal(t, last.first, h.Head.Size)
 		_, err = VerifyBackupWith(ctx, tg.sink, ropts, VerifyOptions{Verifiers: vs, Anchors: []Anchor{AnchorFile(saveFile(t, saved))}})
 		require.ErrorIs(t, err, ErrTampered)
 		require.ErrorContains(t, err, "batches removed from the end")
@@ -193,12 +196,12 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		require.NoError(t, os.RemoveAll(dir))
 
 		restored := filepath.Join(t.TempDir(), "restored")
-		got, err := RestoreFromCloud(ctx, tg.sink, restored, RestoreOptions{Prefix: tg.prefix, Tenant: "acme", Parallel: 4})
+		got, err := RestoreBackup(ctx, tg.sink, restored, RestoreOptions{Prefix: tg.prefix, Tenant: "acme", Parallel: 4})
 		require.NoError(t, err)
 		require.Equal(t, head, got)
 		vh, err := VerifyDir(ctx, restored)
 		require.NoError(t, err)
-		require.Equal(t, head, vh)
+		require.Equal(t, head, vh.Head)
 
 		// The restored log continues the chain and the backup.
 		l = openT(t, restored, opts(tg))
@@ -207,13 +210,13 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		require.NoError(t, err)
 		require.Equal(t, head.Size, rec.Seq)
 		require.NoError(t, l.SyncBackup(ctx))
-		cs, err := l.VerifyCloudBackup(ctx)
+		cs, err := l.VerifyBackup(ctx)
 		require.NoError(t, err)
-		require.Equal(t, "synced", cs.SyncStatus)
+		require.True(t, cs.Backup.Synced)
 		require.NoError(t, l.Close())
 
 		// Restoring again into the complete copy is a no-op.
-		again, err := RestoreFromCloud(ctx, tg.sink, restored, RestoreOptions{Prefix: tg.prefix, Tenant: "acme"})
+		again, err := RestoreBackup(ctx, tg.sink, restored, RestoreOptions{Prefix: tg.prefix, Tenant: "acme"})
 		require.NoError(t, err)
 		require.Equal(t, head.Size+1, again.Size)
 	})
@@ -235,12 +238,12 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		}
 		require.NoError(t, l.Close())
 
-		got, err := RestoreFromCloud(ctx, tg.sink, t.TempDir(), RestoreOptions{Prefix: tg.prefix, Tenant: "acme", Records: 123})
+		got, err := RestoreBackup(ctx, tg.sink, t.TempDir(), RestoreOptions{Prefix: tg.prefix, Tenant: "acme", Records: 123})
 		require.NoError(t, err)
 		require.Equal(t, heads[122], got)
 
 		dir := t.TempDir()
-		got, err = RestoreFromCloud(ctx, tg.sink, dir, RestoreOptions{Prefix: tg.prefix, Tenant: "acme", UpToTime: times[200]})
+		got, err = RestoreBackup(ctx, tg.sink, dir, RestoreOptions{Prefix: tg.prefix, Tenant: "acme", UpToTime: times[200]})
 		require.NoError(t, err)
 		require.Equal(t, heads[200], got)
 		_, err = os.Stat(filepath.Join(dir, backupCursorFile))
@@ -287,7 +290,7 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		// A restore takes the newest revision, decrypts with both keys, and
 		// finds entry times inside sealed records for a point-in-time cut.
 		restored := t.TempDir()
-		got, err := RestoreFromCloud(ctx, tg.sink, restored, RestoreOptions{Prefix: tg.prefix, Tenant: "acme", UpToTime: times[320], Options: Options{Keys: o.Keys}})
+		got, err := RestoreBackup(ctx, tg.sink, restored, RestoreOptions{Prefix: tg.prefix, Tenant: "acme", UpToTime: times[320], Log: Options{Keys: o.Keys}})
 		require.NoError(t, err)
 		require.Equal(t, heads[320], got)
 		r := openT(t, restored, Options{Keys: o.Keys})
@@ -311,11 +314,11 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		ro := RestoreOptions{Prefix: tg.prefix, Tenant: "acme", Parallel: 3}
 		got, err := VerifyBackup(ctx, tg.sink, ro)
 		require.NoError(t, err)
-		require.Equal(t, want, got)
+		require.Equal(t, want, got.Head)
 		ro.Records = 150
 		got, err = VerifyBackup(ctx, tg.sink, ro)
 		require.NoError(t, err)
-		require.Equal(t, uint64(150), got.Size)
+		require.Equal(t, uint64(150), got.Head.Size)
 		ro.Records = 0
 
 		root := l.shipper.root
@@ -331,7 +334,7 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		_, err = VerifyBackup(ctx, tg.sink, ro)
 		require.ErrorAs(t, err, &te)
 		require.Equal(t, cpKey, te.Segment)
-		_, err = RestoreFromCloud(ctx, tg.sink, t.TempDir(), RestoreOptions{Prefix: tg.prefix, Tenant: "acme", Options: Options{EncryptionKey: testKey(9)}})
+		_, err = RestoreBackup(ctx, tg.sink, t.TempDir(), RestoreOptions{Prefix: tg.prefix, Tenant: "acme", Log: Options{EncryptionKey: testKey(9)}})
 		require.ErrorAs(t, err, &te)
 		require.Equal(t, cpKey, te.Segment)
 
@@ -339,7 +342,7 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		require.NoError(t, tg.sink.Put(ctx, cpKey, formatCheckpoint(l.logID, want), sha256.Sum256(formatCheckpoint(l.logID, want)), backup.PutOptions{}))
 		got, err = VerifyBackup(ctx, tg.sink, ro)
 		require.NoError(t, err)
-		require.Equal(t, want, got)
+		require.Equal(t, want, got.Head)
 		lastRef := refs[len(refs)-1]
 		lastBody, err := getObject(ctx, tg.sink, lastRef.key)
 		require.NoError(t, err)
@@ -348,12 +351,12 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		require.ErrorAs(t, err, &te)
 		require.Equal(t, cpKey, te.Segment)
 		require.Equal(t, lastRef.first, te.Seq)
-		_, err = RestoreFromCloud(ctx, tg.sink, t.TempDir(), RestoreOptions{Prefix: tg.prefix, Tenant: "acme", Options: Options{EncryptionKey: testKey(9)}})
+		_, err = RestoreBackup(ctx, tg.sink, t.TempDir(), RestoreOptions{Prefix: tg.prefix, Tenant: "acme", Log: Options{EncryptionKey: testKey(9)}})
 		require.ErrorAs(t, err, &te)
 		require.Equal(t, cpKey, te.Segment)
 		got, err = VerifyBackup(ctx, tg.sink, RestoreOptions{Prefix: tg.prefix, Tenant: "acme", Records: lastRef.first})
 		require.NoError(t, err, "a prefix that ends before the loss verifies")
-		require.Equal(t, lastRef.first, got.Size)
+		require.Equal(t, lastRef.first, got.Head.Size)
 		require.NoError(t, tg.sink.Put(ctx, lastRef.key, lastBody, sha256.Sum256(lastBody), backup.PutOptions{}))
 
 		// A sealed record changed in a batch: found without decrypting.
@@ -417,14 +420,15 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		put(a, body)
 		b, body := batch(121, 218)
 		put(b, body)
-		cs, err := l.VerifyCloudBackup(ctx)
+		cs, err := l.VerifyBackup(ctx)
 		require.NoError(t, err)
-		require.Equal(t, CloudStatus{SyncStatus: "synced", SyncPercentage: 100, LocalBlocks: 300, CloudBlocks: 300, Redundant: []string{a, b}}, cs)
+		require.Equal(t, &BackupReport{Synced: true, SyncPercentage: 100, LocalRecords: 300, BackupRecords: 300}, cs.Backup)
+		require.Equal(t, []string{a, b}, cs.Redundant)
 		rep, err := VerifyBackupWith(ctx, tg.sink, ro, VerifyOptions{})
 		require.NoError(t, err)
 		require.Equal(t, l.Head(), rep.Head)
 		require.Equal(t, []string{a, b}, rep.Redundant)
-		got, err := RestoreFromCloud(ctx, tg.sink, t.TempDir(), ro)
+		got, err := RestoreBackup(ctx, tg.sink, t.TempDir(), ro)
 		require.NoError(t, err)
 		require.Equal(t, l.Head(), got)
 
@@ -434,7 +438,7 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		_, err = VerifyBackup(ctx, tg.sink, beyond)
 		require.ErrorIs(t, err, ErrBeyondBackup)
 		require.ErrorContains(t, err, "the backup holds 300 records (seq 0 to 299)")
-		got, err = RestoreFromCloud(ctx, tg.sink, t.TempDir(), beyond)
+		got, err = RestoreBackup(ctx, tg.sink, t.TempDir(), beyond)
 		require.ErrorIs(t, err, ErrBeyondBackup)
 		require.Equal(t, l.Head(), got, "what the backup holds is restored")
 
@@ -445,23 +449,25 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		_, err = VerifyBackup(ctx, tg.sink, ro)
 		require.ErrorAs(t, err, &te)
 		require.Equal(t, c, te.Segment)
-		_, err = RestoreFromCloud(ctx, tg.sink, t.TempDir(), ro)
+		_, err = RestoreBackup(ctx, tg.sink, t.TempDir(), ro)
 		require.ErrorAs(t, err, &te)
 		require.Equal(t, c, te.Segment)
-		cs, err = l.VerifyCloudBackup(ctx)
-		require.NoError(t, err)
-		require.Equal(t, "out_of_sync", cs.SyncStatus)
-		require.Equal(t, []SeqRange{{200, 249}}, cs.Mismatched)
+		cs, err = l.VerifyBackup(ctx)
+		require.ErrorAs(t, err, &te)
+		require.Equal(t, c, te.Segment)
+		require.False(t, cs.Backup.Synced)
+		require.Equal(t, []SeqRange{{200, 249}}, cs.Backup.Mismatched)
 		tg.del(t, c)
 
 		// A batch after the end of the local log.
 		f := batchKey(root, 300, 300)
 		put(f, frames[299])
-		cs, err = l.VerifyCloudBackup(ctx)
-		require.NoError(t, err)
-		require.Equal(t, "out_of_sync", cs.SyncStatus)
-		require.Equal(t, []string{f}, cs.Foreign)
-		require.Equal(t, uint64(300), cs.CloudBlocks)
+		cs, err = l.VerifyBackup(ctx)
+		require.ErrorAs(t, err, &te)
+		require.Equal(t, f, te.Segment)
+		require.False(t, cs.Backup.Synced)
+		require.Equal(t, []string{f}, cs.Backup.Foreign)
+		require.Equal(t, uint64(300), cs.Backup.BackupRecords)
 		_, err = VerifyBackup(ctx, tg.sink, ro)
 		require.ErrorAs(t, err, &te)
 		require.Equal(t, f, te.Segment)
@@ -470,14 +476,15 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		// A name the format does not give, under the log's root.
 		j := root + "notes/readme"
 		put(j, []byte("not a batch"))
-		cs, err = l.VerifyCloudBackup(ctx)
-		require.NoError(t, err)
-		require.Equal(t, "out_of_sync", cs.SyncStatus)
-		require.Equal(t, []string{j}, cs.Junk)
+		cs, err = l.VerifyBackup(ctx)
+		require.ErrorAs(t, err, &te)
+		require.Equal(t, j, te.Segment)
+		require.False(t, cs.Backup.Synced)
+		require.Equal(t, []string{j}, cs.Backup.Junk)
 		_, err = VerifyBackup(ctx, tg.sink, ro)
 		require.ErrorAs(t, err, &te)
 		require.Equal(t, j, te.Segment)
-		got, err = RestoreFromCloud(ctx, tg.sink, t.TempDir(), ro)
+		got, err = RestoreBackup(ctx, tg.sink, t.TempDir(), ro)
 		require.NoError(t, err, "a stray object does not block a restore")
 		require.Equal(t, l.Head(), got)
 	})
@@ -524,7 +531,7 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		for _, want := range []*ImmutableLogger{l, other} {
 			got, err := VerifyBackup(ctx, tg.sink, RestoreOptions{Prefix: tg.prefix, Tenant: "acme", LogID: want.LogID()})
 			require.NoError(t, err)
-			require.Equal(t, want.Head(), got)
+			require.Equal(t, want.Head(), got.Head)
 		}
 	})
 }
@@ -544,7 +551,7 @@ func TestTenantEraseReachesBackup(t *testing.T) {
 	require.NoError(t, tl.Close())
 
 	// Before the erasure, the backup restores readable records.
-	_, err = RestoreFromCloud(ctx, sink, t.TempDir(), RestoreOptions{Prefix: "t", Tenant: "acme", Options: Options{EncryptionKey: testKey(3)}})
+	_, err = RestoreBackup(ctx, sink, t.TempDir(), RestoreOptions{Prefix: "t", Tenant: "acme", Log: Options{EncryptionKey: testKey(3)}})
 	require.NoError(t, err)
 
 	require.NoError(t, ts.Erase(ctx, "acme"))
@@ -555,7 +562,7 @@ func TestTenantEraseReachesBackup(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, erasedAll(h.Encryption), "the backup's newest HEADER holds no wrapped key")
 
-	_, err = RestoreFromCloud(ctx, sink, t.TempDir(), RestoreOptions{Prefix: "t", Tenant: "acme", Options: Options{EncryptionKey: testKey(3)}})
+	_, err = RestoreBackup(ctx, sink, t.TempDir(), RestoreOptions{Prefix: "t", Tenant: "acme", Log: Options{EncryptionKey: testKey(3)}})
 	require.ErrorIs(t, err, ErrErased)
 	sys, err := ts.System().Read(ctx, Filter{Search: "tenant data keys erased"})
 	require.NoError(t, err)

@@ -302,7 +302,7 @@ func testCrash(t *testing.T, durability string, iterations int) {
 		if len(recs) > 0 {
 			require.Equal(t, recs[len(recs)-1].Chain, head.Chain)
 		}
-		require.NoError(t, l.Verify(ctx), "iteration %d", it)
+		require.NoError(t, verifyErr(l.Verify(ctx)), "iteration %d", it)
 
 		rec, err := l.Log(ctx, LevelSystem, "parent after crash", Fields{"iteration": it})
 		require.NoError(t, err)
@@ -312,11 +312,11 @@ func testCrash(t *testing.T, durability string, iterations int) {
 
 		vh, err := VerifyDir(ctx, dir)
 		require.NoError(t, err, "iteration %d", it)
-		require.Equal(t, uint64(len(recs)+1), vh.Size)
+		require.Equal(t, uint64(len(recs)+1), vh.Head.Size)
 		if crashVerifiers != nil {
 			rep, err := VerifyDirWith(ctx, dir, VerifyOptions{Verifiers: crashVerifiers, RequireSigned: true})
 			require.NoError(t, err, "iteration %d", it)
-			require.Equal(t, vh.Size, rep.Anchored)
+			require.Equal(t, vh.Head.Size, rep.Anchored)
 		}
 	}
 	segs, err := listSegments(dir)

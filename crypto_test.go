@@ -89,7 +89,7 @@ func TestEncryptedRoundTrip(t *testing.T) {
 		require.NoError(t, err)
 		recs = append(recs, rec)
 	}
-	require.NoError(t, l.Verify(context.Background()))
+	require.NoError(t, verifyErr(l.Verify(context.Background())))
 	require.NoError(t, l.Sync(context.Background()))
 	for _, fr := range storedFrames(t, dir) {
 		require.Equal(t, byte(sealedVersion), fr.Payload[0], "every payload is an envelope")
@@ -112,7 +112,7 @@ func TestEncryptedRoundTrip(t *testing.T) {
 
 	got, err := VerifyDir(context.Background(), dir) // no key
 	require.NoError(t, err)
-	require.Equal(t, h, got)
+	require.Equal(t, h, got.Head)
 
 	l = openT(t, dir, Options{EncryptionKey: key, SegmentSize: MinSegmentSize})
 	defer l.Close()
@@ -120,7 +120,7 @@ func TestEncryptedRoundTrip(t *testing.T) {
 	rec, err := l.Info("after reopen", nil)
 	require.NoError(t, err)
 	require.Equal(t, uint64(len(recs)), rec.Seq)
-	require.NoError(t, l.Verify(context.Background()))
+	require.NoError(t, verifyErr(l.Verify(context.Background())))
 }
 
 func TestOpenPayloadPlainReturnsPayload(t *testing.T) {
@@ -315,7 +315,7 @@ func TestKeyRotation(t *testing.T) {
 		_, err := l.Info("after", Fields{"i": i})
 		require.NoError(t, err)
 	}
-	require.NoError(t, l.Verify(context.Background()))
+	require.NoError(t, verifyErr(l.Verify(context.Background())))
 	entries := openedEntries(t, l)
 	require.Len(t, entries, 80)
 	require.NoError(t, l.Close())
@@ -414,7 +414,7 @@ func TestDataKeyRecordLimit(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Len(t, openedEntries(t, l), 35)
-	require.NoError(t, l.Verify(context.Background()))
+	require.NoError(t, verifyErr(l.Verify(context.Background())))
 	require.NoError(t, l.Close())
 	h, _, err := readHeader(dir)
 	require.NoError(t, err)
@@ -459,7 +459,7 @@ func TestSealedTamperDetected(t *testing.T) {
 			require.NoError(t, os.WriteFile(p, b, 0o444))
 
 			var te *TamperError
-			require.ErrorAs(t, l.Verify(context.Background()), &te)
+			require.ErrorAs(t, verifyErr(l.Verify(context.Background())), &te)
 			assert.Equal(t, victim.Seq, te.Seq)
 			assert.Equal(t, victim.Segment, te.Segment)
 			assert.Equal(t, victim.Offset, te.Offset)
@@ -540,7 +540,7 @@ func TestEncryptedConcurrentWriters(t *testing.T) {
 			// other, all readable.
 			require.NoError(t, l.RotateKey(context.Background(), testKey(4)))
 			wg.Wait()
-			require.NoError(t, l.Verify(context.Background()))
+			require.NoError(t, verifyErr(l.Verify(context.Background())))
 			entries := openedEntries(t, l)
 			require.Len(t, entries, writers*per)
 			seen := map[string]bool{}
@@ -732,7 +732,7 @@ func TestNonceLimitHardStop(t *testing.T) {
 	_, err = l.Info("after rotation", nil)
 	require.NoError(t, err)
 	require.Len(t, openedEntries(t, l), 11)
-	require.NoError(t, l.Verify(context.Background()))
+	require.NoError(t, verifyErr(l.Verify(context.Background())))
 	require.NoError(t, l.Close())
 }
 

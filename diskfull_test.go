@@ -140,7 +140,7 @@ func testDiskFull(t *testing.T, opts Options) {
 		require.NoError(t, err)
 	}
 	require.NoError(t, l.Sync(ctx))
-	require.NoError(t, l.Verify(ctx))
+	require.NoError(t, verifyErr(l.Verify(ctx)))
 
 	// Every record that was given a seq is there, in order, once.
 	var n uint64
@@ -156,7 +156,7 @@ func testDiskFull(t *testing.T, opts Options) {
 	require.NoError(t, l.Close())
 	head, err := VerifyDir(ctx, dir)
 	require.NoError(t, err)
-	require.Equal(t, n, head.Size)
+	require.Equal(t, n, head.Head.Size)
 }
 
 // A logger closed while the disk is still full reports it; what it had
@@ -198,7 +198,7 @@ func TestDiskFullClose(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })
 	require.GreaterOrEqual(t, l.Head().Size, acked)
-	require.NoError(t, l.Verify(ctx))
+	require.NoError(t, verifyErr(l.Verify(ctx)))
 	require.NoError(t, os.Remove(filler))
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -9,7 +9,7 @@
 //	defer logger.Close()
 //	rec, err := logger.Revenue("Payment received", treeoflife.Fields{"amount": 9900, "currency": "USD"})
 //	...
-//	err = logger.Verify(ctx) // nil, or a *TamperError saying where
+//	rep, err := logger.Verify(ctx) // err: nil, or a *TamperError saying where
 //
 // Every record is an entry (JSON with the keys id, timestamp, level,
 // message, metadata, hostname, pid, tenantId and seq) stored in a frame in a
@@ -68,8 +68,8 @@
 //
 // With Options.Backup (a backup.Sink: backup/s3, backup/gcs, backup/file), a
 // shipper uploads fsynced records in write-once batches; SyncBackup waits
-// for them, VerifyCloudBackup re-verifies the cloud copy against the local
-// chain, and RestoreFromCloud rebuilds a log directory from it.
+// for them, VerifyBackup re-verifies the cloud copy against the local
+// chain, and RestoreBackup rebuilds a log directory from it.
 //
 // # Signed checkpoints, witnesses and proofs
 //

@@ -41,8 +41,8 @@ func ExampleOpenTenants() {
 		log.Fatal(err)
 	}
 	dir, _ := tenants.Dir("acme")
-	head, err := treeoflife.VerifyDir(ctx, dir)
-	fmt.Println("acme after Erase: verifies", err == nil, head.Size, "records")
+	rep, err := treeoflife.VerifyDir(ctx, dir)
+	fmt.Println("acme after Erase: verifies", err == nil, rep.Head.Size, "records")
 	_, err = tenants.Get(ctx, "acme")
 	fmt.Println("acme after Erase: ErrErased", errors.Is(err, treeoflife.ErrErased))
 	// Output:

@@ -29,7 +29,7 @@ func Example() {
 	}
 	fmt.Println("revenue record:", rec.Seq)
 
-	if err := logger.Verify(context.Background()); err != nil {
+	if _, err := logger.Verify(context.Background()); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("records:", logger.Head().Size, "verified")

@@ -33,7 +33,7 @@ func TestHealthHandler(t *testing.T) {
 	require.NoError(t, err)
 	_, err = l.Audit("login", Fields{"user": "ann"})
 	require.NoError(t, err)
-	require.NoError(t, l.Verify(ctx))
+	require.NoError(t, verifyErr(l.Verify(ctx)))
 
 	mux := http.NewServeMux()
 	mux.Handle("/livez", HealthHandler(l))

@@ -83,7 +83,7 @@ func TestHostileSymlinksAtTempNames(t *testing.T) {
 		_, err := l.Info("more", Fields{"i": i})
 		require.NoError(t, err)
 	}
-	require.NoError(t, l.Verify(ctx))
+	require.NoError(t, verifyErr(l.Verify(ctx)))
 	require.NoError(t, l.Close())
 	got, err = os.ReadFile(victim)
 	require.NoError(t, err)

@@ -843,22 +843,22 @@ func (l *ImmutableLogger) Dir() string {
 // Verify re-reads every segment file from disk, checks every frame, the hash
 // chain across all segments and the Merkle root, and compares the result with
 // the logger's own head and the local checkpoint. It streams: memory does not
-// grow with the log. It needs no encryption key. It returns nil when the log
-// is intact, a *TamperError (errors.Is ErrTampered) locating the first
+// grow with the log. It needs no encryption key. It returns the report (the
+// verified head, the checkpoints compared) and a nil error when the log is
+// intact, or a *TamperError (errors.Is ErrTampered) locating the first
 // problem, or an I/O error. Records logged while Verify runs are not checked.
-func (l *ImmutableLogger) Verify(ctx context.Context) error {
-	_, err := l.VerifyWith(ctx, VerifyOptions{})
-	return err
+// VerifyWith also checks signatures and anchors.
+func (l *ImmutableLogger) Verify(ctx context.Context) (VerifyReport, error) {
+	return l.VerifyWith(ctx, VerifyOptions{})
 }
 
 // VerifyDir verifies the log in dir without opening it for writing and
-// without a key: the check an auditor runs on a copy. It returns the head of
-// the verified log. On a log that a live process is writing, the last record
+// without a key: the check an auditor runs on a copy. Its report holds the
+// head of the verified log. On a log that a live process is writing, the last record
 // may be caught mid-write and reported as damaged; use the writer's Verify
 // there.
-func VerifyDir(ctx context.Context, dir string) (Head, error) {
-	r, err := verifyLocal(ctx, dir, nil, VerifyOptions{})
-	return r.Head, err
+func VerifyDir(ctx context.Context, dir string) (VerifyReport, error) {
+	return verifyLocal(ctx, dir, nil, VerifyOptions{})
 }
 
 // Close writes and fsyncs every accepted record, records a checkpoint, and

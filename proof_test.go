@@ -439,5 +439,5 @@ func TestProofsConcurrent(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	require.False(t, errors.Is(l.Verify(ctx), ErrTampered))
+	require.False(t, errors.Is(verifyErr(l.Verify(ctx)), ErrTampered))
 }

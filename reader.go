@@ -1582,10 +1582,9 @@ func (r *Reader) Stats(ctx context.Context) (Stats, error) {
 
 // Verify verifies the log as VerifyDir does, up to the last complete record
 // the Reader sees, so that a record being written meanwhile is not reported
-// as damage. It returns the verified head.
-func (r *Reader) Verify(ctx context.Context) (Head, error) {
-	rep, err := r.VerifyWith(ctx, VerifyOptions{})
-	return rep.Head, err
+// as damage. Its report holds the verified head.
+func (r *Reader) Verify(ctx context.Context) (VerifyReport, error) {
+	return r.VerifyWith(ctx, VerifyOptions{})
 }
 
 // VerifyWith verifies the log as Verify does and also against the trusted

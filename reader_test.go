@@ -756,7 +756,7 @@ func TestOpenReaderLiveLog(t *testing.T) {
 	require.Equal(t, lst, st)
 	head, err := r.Verify(ctx)
 	require.NoError(t, err)
-	require.Equal(t, l.Head(), head)
+	require.Equal(t, l.Head(), head.Head)
 	for _, q := range []Query{{"metadata.amount": Query{"$lt": 100}}, {"level": "SECURITY", "seq": Query{"$gte": 500}}} {
 		a, err := l.Query(ctx, q)
 		require.NoError(t, err)
@@ -828,11 +828,11 @@ func TestOpenReaderCopy(t *testing.T) {
 	require.Equal(t, modelRead(recs, Filter{Levels: []Level{LevelSecurity}, Since: readT0.Add(100 * time.Second), Limit: 10}, nil), seqs(got))
 	head, err := r.Verify(ctx)
 	require.NoError(t, err)
-	require.Equal(t, uint64(800), head.Size)
+	require.Equal(t, uint64(800), head.Head.Size)
 	st, err := r.Stats(ctx)
 	require.NoError(t, err)
 	require.Equal(t, uint64(800), st.TotalEntries)
-	require.Equal(t, head, st.Head)
+	require.Equal(t, head.Head, st.Head)
 	require.NoError(t, r.Close())
 	require.Equal(t, before, dirState(t, dir), "the Reader wrote nothing")
 
@@ -851,7 +851,7 @@ func TestOpenReaderCopy(t *testing.T) {
 	require.Equal(t, uint64(798), es[0].Seq)
 	head, err = r.Verify(ctx)
 	require.NoError(t, err)
-	require.Equal(t, uint64(799), head.Size)
+	require.Equal(t, uint64(799), head.Head.Size)
 	// The rest of the frame arrives.
 	require.NoError(t, os.WriteFile(last, b, 0o644))
 	es, err = r.Read(ctx, Filter{Limit: 1})
@@ -1043,5 +1043,5 @@ func TestReadEncryptedLog(t *testing.T) {
 	require.Equal(t, uint64(600), st.TotalEntries)
 	head, err := r.Verify(ctx)
 	require.NoError(t, err)
-	require.Equal(t, l.Head(), head)
+	require.Equal(t, l.Head(), head.Head)
 }

@@ -312,19 +312,19 @@ func TestRecoverTornTail(t *testing.T) {
 			head := l.Head()
 			assert.Equal(t, uint64(survivors), head.Size)
 			assert.Equal(t, recs[survivors-1].Hash, head.Chain)
-			require.NoError(t, l.Verify(ctx))
+			require.NoError(t, verifyErr(l.Verify(ctx)))
 
 			rec, err := l.Log(ctx, LevelAudit, "after recovery", nil)
 			require.NoError(t, err)
 			assert.Equal(t, uint64(survivors), rec.Seq, "the next record takes the first free seq")
-			require.NoError(t, l.Verify(ctx))
+			require.NoError(t, verifyErr(l.Verify(ctx)))
 			require.NoError(t, l.Close())
 
 			got := requireRecordsMatch(t, dir, append(recs[:survivors:survivors], rec))
 			assert.Equal(t, "after recovery", got[survivors].Message)
 			vh, err := VerifyDir(ctx, dir)
 			require.NoError(t, err)
-			assert.Equal(t, uint64(survivors+1), vh.Size)
+			assert.Equal(t, uint64(survivors+1), vh.Head.Size)
 
 			// Recovering the recovered log changes nothing more.
 			before := snapshotDir(t, dir)
@@ -502,7 +502,7 @@ func TestRecoverSealedSegmentDamage(t *testing.T) {
 			l, err := Open(dir, Options{SegmentSize: MinSegmentSize})
 			require.NoError(t, err, "Open reads only the last segment")
 			assert.Equal(t, uint64(len(recs)), l.Head().Size)
-			for _, verr := range []error{l.Verify(ctx), func() error { _, err := VerifyDir(ctx, dir); return err }()} {
+			for _, verr := range []error{verifyErr(l.Verify(ctx)), func() error { _, err := VerifyDir(ctx, dir); return err }()} {
 				var te *TamperError
 				require.ErrorAs(t, verr, &te)
 				assert.Equal(t, wantSegment, te.Segment)
@@ -534,7 +534,7 @@ func TestRecoverSealedLastSegment(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(dir, next))
 	require.NoError(t, err, "Open creates the next segment")
 	assert.NotZero(t, fi.Mode().Perm()&0o200, "the new segment is writable")
-	require.NoError(t, l.Verify(ctx))
+	require.NoError(t, verifyErr(l.Verify(ctx)))
 	rec, err := l.Log(ctx, LevelInfo, "continued", nil)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(len(recs)), rec.Seq)
@@ -544,7 +544,7 @@ func TestRecoverSealedLastSegment(t *testing.T) {
 	assert.Equal(t, next, got[len(recs)].Segment)
 	vh, err := VerifyDir(ctx, dir)
 	require.NoError(t, err)
-	assert.Equal(t, uint64(len(recs)+1), vh.Size)
+	assert.Equal(t, uint64(len(recs)+1), vh.Head.Size)
 }
 
 // TestRecoverSealedLastSegmentTorn: a sealed segment was complete when it
@@ -595,7 +595,7 @@ func TestRecoverTidiesDirectory(t *testing.T) {
 	fi, err = os.Stat(filepath.Join(dir, last))
 	require.NoError(t, err)
 	assert.NotZero(t, fi.Mode().Perm()&0o200, "the last segment stays writable")
-	require.NoError(t, l.Verify(ctx))
+	require.NoError(t, verifyErr(l.Verify(ctx)))
 	require.NoError(t, l.Close())
 	requireRecordsMatch(t, dir, recs)
 }
@@ -660,7 +660,7 @@ func TestRecoverWriteFailure(t *testing.T) {
 				_, err = l.Log(ctx, LevelInfo, "refused", nil)
 				require.Error(t, err, "after a failure the logger accepts nothing")
 				assert.Contains(t, err.Error(), tt.reason)
-				require.Error(t, l.Verify(ctx))
+				require.Error(t, verifyErr(l.Verify(ctx)))
 				require.Error(t, l.Close(), "Close reports the failure")
 				require.NoError(t, real.Close())
 				assert.Equal(t, before, snapshotDir(t, dir), "no checkpoint for records that are not on disk")
@@ -668,7 +668,7 @@ func TestRecoverWriteFailure(t *testing.T) {
 				l, err = Open(dir, opts)
 				require.NoError(t, err)
 				assert.Equal(t, uint64(len(recs)), l.Head().Size)
-				require.NoError(t, l.Verify(ctx))
+				require.NoError(t, verifyErr(l.Verify(ctx)))
 				rec, err := l.Log(ctx, LevelInfo, "after reopening", nil)
 				require.NoError(t, err)
 				assert.Equal(t, uint64(len(recs)), rec.Seq)
@@ -736,7 +736,7 @@ func TestRecoverTornFirstRecord(t *testing.T) {
 	rec, err := l.Info("first again", nil)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(0), rec.Seq)
-	require.NoError(t, l.Verify(ctx))
+	require.NoError(t, verifyErr(l.Verify(ctx)))
 	require.NoError(t, l.Close())
 	requireRecordsMatch(t, dir, []Record{rec})
 }

@@ -42,7 +42,7 @@ type RepairReport struct {
 // Repair refuses (ErrRepairRefused) damage in a sealed segment or a header,
 // damage to records that CHECKPOINT covers, and damage not in a segment:
 // those records were durable and anchored, and only a backup can give them
-// back (RestoreFromCloud). Repair changes nothing then.
+// back (RestoreBackup). Repair changes nothing then.
 //
 // Repair is never called by Open: Open repairs, on its own, only what a
 // crash can leave (FORMAT.md, "Crash recovery"). Cutting records that may

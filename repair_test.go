@@ -113,7 +113,7 @@ func TestRepair(t *testing.T) {
 			// repair.
 			vh, err := VerifyDir(ctx, dir)
 			require.NoError(t, err)
-			assert.Equal(t, at.Seq+1, vh.Size)
+			assert.Equal(t, at.Seq+1, vh.Head.Size)
 			assert.Equal(t, at.Seq, rep.Entry.Seq)
 			recs := readDiskRecords(t, dir)
 			e := recs[len(recs)-1]

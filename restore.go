@@ -27,26 +27,23 @@ type SeqRange struct {
 	Last  uint64 `json:"last"`
 }
 
-// CloudStatus is the result of VerifyCloudBackup, with the original
-// system's fields.
-type CloudStatus struct {
-	SyncStatus     string     `json:"sync_status"` // "synced" or "out_of_sync"
-	SyncPercentage float64    `json:"sync_percentage"`
-	LocalBlocks    uint64     `json:"local_blocks"` // durable records in the local log
-	CloudBlocks    uint64     `json:"cloud_blocks"` // of those, records whose backup copy verified
-	Missing        []SeqRange `json:"missing,omitempty"`
-	Mismatched     []SeqRange `json:"mismatched,omitempty"` // backup objects that differ from the local log or do not verify
+// BackupReport compares a logger's backup with its local log; it is the
+// Backup field of the report ImmutableLogger.VerifyBackup returns.
+type BackupReport struct {
+	// Synced: the backup holds exactly the local log's durable records,
+	// each verified, and nothing else.
+	Synced         bool    `json:"synced"`
+	SyncPercentage float64 `json:"syncPercentage"` // BackupRecords as a share of LocalRecords
+	LocalRecords   uint64  `json:"localRecords"`   // durable records in the local log
+	BackupRecords  uint64  `json:"backupRecords"`  // of those, records whose backup copy verified
 
-	// Redundant lists batches that overlap others and hold exactly the
-	// local records they overlap (a batch shipped twice with different
-	// bounds, after a failed or interrupted upload). They do no harm and
-	// are reported so that nothing in the backup goes unexplained.
-	Redundant []string `json:"redundant,omitempty"`
+	Missing    []SeqRange `json:"missing,omitempty"`
+	Mismatched []SeqRange `json:"mismatched,omitempty"` // backup objects that differ from the local log or do not verify
 
 	// Foreign lists batches that hold records beyond the local log: the
 	// backup claims a history this log does not have. Junk lists objects
 	// under the log's backup root whose names are no backup object's (see
-	// FORMAT.md, Backup objects). Either makes SyncStatus "out_of_sync".
+	// FORMAT.md, Backup objects).
 	Foreign []string `json:"foreign,omitempty"`
 	Junk    []string `json:"junk,omitempty"`
 }
@@ -236,54 +233,69 @@ func getObject(ctx context.Context, sink backup.Sink, key string) ([]byte, error
 	return nil, last
 }
 
-// VerifyCloudBackup downloads every batch in the backup and checks it
+// VerifyBackup downloads every batch in the logger's backup and checks it
 // against the local log: each record's chain value is recomputed from the
 // downloaded bytes and must equal the local one, so a copy that merely
-// exists but was altered is reported, as is one that is missing. Batches
-// that overlap others are checked the same way (Redundant when they agree),
-// and batches beyond the local log (Foreign) and objects that are not a
-// backup's (Junk) are reported too. On a store that keeps versions (see
+// exists but was altered is found, as is one that is missing. The
+// comparison is in the report's Backup field (see BackupReport).
+//
+// The error is nil when the backup holds a prefix of the local log, the
+// records not yet shipped being Missing at its end. Anything else is a
+// *TamperError naming the first object at fault: a batch that differs from
+// the local log or does not verify, a hole followed by later batches,
+// a batch beyond the local log, an object whose name is no backup object's
+// (FORMAT.md, Backup objects), or, on a store that keeps versions (see
 // backup.VersionLister), a batch, checkpoint or HEADER revision hidden by a
-// delete is tampering: the status is returned with a *TamperError naming it.
-func (l *ImmutableLogger) VerifyCloudBackup(ctx context.Context) (CloudStatus, error) {
+// delete. The report is complete in every case.
+func (l *ImmutableLogger) VerifyBackup(ctx context.Context) (VerifyReport, error) {
 	if !l.live() {
-		return CloudStatus{}, ErrClosed
+		return VerifyReport{}, ErrClosed
 	}
 	if l.shipper == nil {
-		return CloudStatus{}, errors.New("treeoflife: no backup configured (Options.Backup)")
+		return VerifyReport{}, errors.New("treeoflife: no backup configured (Options.Backup)")
 	}
 	if err := l.Sync(ctx); err != nil {
-		return CloudStatus{}, err
+		return VerifyReport{}, err
 	}
-	v, _ := l.durableView()
+	v, head := l.durableHead()
 	s := l.shipper
 	listing, err := listBackup(ctx, s.sink, s.root)
 	if err != nil {
-		return CloudStatus{}, err
+		return VerifyReport{}, err
 	}
-	st := CloudStatus{LocalBlocks: v.Size, Junk: listing.junk}
+	st := &BackupReport{LocalRecords: v.Size, Junk: listing.junk}
+	rep := VerifyReport{Head: head, Backup: st}
+	var fault *TamperError // the first problem found, in order of seq
+	blame := func(key string, seq uint64, reason string) {
+		if fault == nil || seq < fault.Seq {
+			fault = &TamperError{Segment: key, Seq: seq, Offset: -1, Reason: reason}
+		}
+	}
 	tiles, redundant := tileBatches(listing.batches)
 	var mismatched []SeqRange
 	next := uint64(0) // records before next are accounted for
 	for _, r := range tiles {
 		if r.last >= v.Size {
 			st.Foreign = append(st.Foreign, r.key)
+			blame(r.key, max(r.first, v.Size), "backup batch holds records beyond the local log")
 		}
 		if r.first >= v.Size {
 			continue
 		}
 		if r.first > next {
 			st.Missing = appendRange(st.Missing, next, r.first-1)
+			blame(r.key, next, fmt.Sprintf("records %d..%d are missing from the backup before this batch", next, r.first-1))
 		}
 		ok, err := verifyBatch(ctx, s.sink, v, r)
 		if err != nil {
-			return st, err
+			return rep, err
 		}
 		last := min(r.last, v.Size-1)
 		if ok {
-			st.CloudBlocks += last + 1 - max(r.first, next)
+			st.BackupRecords += last + 1 - max(r.first, next)
 		} else {
 			mismatched = append(mismatched, SeqRange{r.first, last})
+			blame(r.key, r.first, "backup batch differs from the local log")
 		}
 		next = last + 1
 	}
@@ -293,18 +305,20 @@ func (l *ImmutableLogger) VerifyCloudBackup(ctx context.Context) (CloudStatus, e
 	for _, r := range redundant {
 		if r.last >= v.Size {
 			st.Foreign = append(st.Foreign, r.key)
+			blame(r.key, max(r.first, v.Size), "backup batch holds records beyond the local log")
 		}
 		if r.first >= v.Size {
 			continue
 		}
 		ok, err := verifyBatch(ctx, s.sink, v, r)
 		if err != nil {
-			return st, err
+			return rep, err
 		}
 		if ok {
-			st.Redundant = append(st.Redundant, r.key)
+			rep.Redundant = append(rep.Redundant, r.key)
 		} else {
 			mismatched = append(mismatched, SeqRange{r.first, min(r.last, v.Size-1)})
+			blame(r.key, r.first, "backup batch differs from the local log")
 		}
 	}
 	slices.SortFunc(mismatched, func(a, b SeqRange) int { return compareU64(a.First, b.First) })
@@ -313,14 +327,20 @@ func (l *ImmutableLogger) VerifyCloudBackup(ctx context.Context) (CloudStatus, e
 	}
 	slices.Sort(st.Foreign)
 	st.SyncPercentage = 100
-	if st.LocalBlocks > 0 {
-		st.SyncPercentage = float64(st.CloudBlocks) * 100 / float64(st.LocalBlocks)
+	if st.LocalRecords > 0 {
+		st.SyncPercentage = float64(st.BackupRecords) * 100 / float64(st.LocalRecords)
 	}
-	st.SyncStatus = "out_of_sync"
-	if st.CloudBlocks == st.LocalBlocks && len(st.Missing) == 0 && len(st.Mismatched) == 0 && len(st.Foreign) == 0 && len(st.Junk) == 0 {
-		st.SyncStatus = "synced"
+	st.Synced = st.BackupRecords == st.LocalRecords && len(st.Missing) == 0 && len(st.Mismatched) == 0 && len(st.Foreign) == 0 && len(st.Junk) == 0
+	if err := checkDeleted(ctx, s.sink, s.root); err != nil {
+		return rep, err
 	}
-	return st, checkDeleted(ctx, s.sink, s.root)
+	if len(st.Junk) > 0 && fault == nil {
+		fault = &TamperError{Segment: st.Junk[0], Offset: -1, Reason: "object under the backup root is no backup object"}
+	}
+	if fault != nil {
+		return rep, fault
+	}
+	return rep, nil
 }
 
 // appendRange adds first..last to rs, whose ranges are in order of their
@@ -386,7 +406,7 @@ func verifyBatch(ctx context.Context, sink backup.Sink, v *readView, r batchRef)
 	return ok && i == len(local), nil
 }
 
-// RestoreOptions configure RestoreFromCloud.
+// RestoreOptions configure RestoreBackup.
 type RestoreOptions struct {
 	// Prefix is the BackupPrefix the log was shipped with.
 	Prefix string
@@ -412,14 +432,14 @@ type RestoreOptions struct {
 	// Parallel is how many batches are downloaded at once. Default 8.
 	Parallel int
 
-	// Options configure the restored log (SegmentSize, Compress, keys...).
-	// Backup is ignored: see RestoreFromCloud. An encrypted log is restored
+	// Log configures the restored log (SegmentSize, Compress, keys...).
+	// Backup is ignored: see RestoreBackup. An encrypted log is restored
 	// through a logger, so it needs its key here, as Open does; to check a
 	// backup without one, use VerifyBackup.
-	Options Options
+	Log Options
 }
 
-// RestoreFromCloud rebuilds the log directory dir from a backup: the newest
+// RestoreBackup rebuilds the log directory dir from a backup: the newest
 // HEADER revision, then the batches, downloaded in parallel with retries and
 // appended in order. Every record's chain value is recomputed from the
 // downloaded bytes and must be the one that was shipped, and the result
@@ -439,7 +459,7 @@ type RestoreOptions struct {
 // expired, if it did not close). A point-in-time restore does not: a log
 // that continues from an earlier point is a different history, and must
 // ship elsewhere.
-func RestoreFromCloud(ctx context.Context, sink backup.Sink, dir string, opts RestoreOptions) (Head, error) {
+func RestoreBackup(ctx context.Context, sink backup.Sink, dir string, opts RestoreOptions) (Head, error) {
 	root, err := findBackupRoot(ctx, sink, opts)
 	if err != nil {
 		return Head{}, err
@@ -451,7 +471,7 @@ func RestoreFromCloud(ctx context.Context, sink backup.Sink, dir string, opts Re
 	if err := prepareRestoreDir(dir, hb); err != nil {
 		return Head{}, err
 	}
-	lopts := opts.Options
+	lopts := opts.Log
 	lopts.Backup = nil
 	lopts.Durability = DurabilityBuffered
 	lopts.Tenant = opts.Tenant
@@ -865,7 +885,7 @@ func restoreInto(ctx context.Context, sink backup.Sink, root string, l *Immutabl
 	return head, nil
 }
 
-// ErrBeyondBackup is returned by RestoreFromCloud and VerifyBackup when
+// ErrBeyondBackup is returned by RestoreBackup and VerifyBackup when
 // RestoreOptions.Records asks for more records than the backup holds; the
 // message says how many it holds. A restore leaves those it restored.
 var ErrBeyondBackup = errors.New("treeoflife: records beyond the end of the backup")
@@ -881,20 +901,19 @@ func beyondBackup(records, size uint64) error {
 // it downloads every batch (Parallel at once), recomputes every record's
 // chain value from genesis and the Merkle root, and compares them with the
 // backup's newest checkpoint, which must not cover more records than the
-// batches hold. It returns the backup's head, or a *TamperError naming the
-// object at fault: a batch missing from the tiling, damaged, or overlapping
-// others with different frames (one with the same frames is redundant, and
-// VerifyBackupWith lists it in VerifyReport.Redundant); a checkpoint that
+// batches hold. Its report holds the backup's head (and the redundant
+// batches); the error is a *TamperError naming the object at fault: a batch missing from the tiling, damaged, or overlapping
+// others with different frames (one with the same frames is redundant);
+// a checkpoint that
 // disagrees or covers more records than the batches; on a store that keeps
 // versions (backup.VersionLister), a batch, checkpoint or HEADER revision
 // hidden by a delete; and any object under the log's backup root that the
 // format does not name, since nothing but the logger should write there.
-// opts selects the log as for RestoreFromCloud; Records limits the check to
+// opts selects the log as for RestoreBackup; Records limits the check to
 // a prefix (more than the backup holds is ErrBeyondBackup); UpToTime, which
-// needs the entries' times, and Options are not used.
-func VerifyBackup(ctx context.Context, sink backup.Sink, opts RestoreOptions) (Head, error) {
-	rep, err := VerifyBackupWith(ctx, sink, opts, VerifyOptions{})
-	return rep.Head, err
+// needs the entries' times, and Log are not used.
+func VerifyBackup(ctx context.Context, sink backup.Sink, opts RestoreOptions) (VerifyReport, error) {
+	return VerifyBackupWith(ctx, sink, opts, VerifyOptions{})
 }
 
 // VerifyBackupWith is VerifyBackup that also checks the backup against

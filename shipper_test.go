@@ -88,10 +88,10 @@ func TestShipperTailNeverPastAGap(t *testing.T) {
 	require.NoError(t, l.Close())
 	requireTiling(t, fsink, root, [2]uint64{0, 99}, [2]uint64{100, 199})
 
-	got, err := VerifyBackup(ctx, fsink, RestoreOptions{})
+	rep, err := VerifyBackup(ctx, fsink, RestoreOptions{})
 	require.NoError(t, err)
-	require.Equal(t, head, got)
-	got, err = RestoreFromCloud(ctx, fsink, filepath.Join(t.TempDir(), "restored"), RestoreOptions{})
+	require.Equal(t, head, rep.Head)
+	got, err := RestoreBackup(ctx, fsink, filepath.Join(t.TempDir(), "restored"), RestoreOptions{})
 	require.NoError(t, err)
 	require.Equal(t, head, got)
 }
@@ -139,7 +139,7 @@ func TestShipperAdoptsBatchesAfterAHole(t *testing.T) {
 	requireTiling(t, sink, root, [2]uint64{0, 99}, [2]uint64{100, 199}, [2]uint64{200, 249}, [2]uint64{250, 349})
 	got, err := VerifyBackup(ctx, sink, RestoreOptions{})
 	require.NoError(t, err)
-	require.Equal(t, head, got)
+	require.Equal(t, head, got.Head)
 
 	// A batch in the backup that differs from the local records is a
 	// conflict, never adopted.

@@ -441,5 +441,5 @@ func TestContextNotWaited(t *testing.T) {
 	require.Len(t, es, 2, "the record is stored once")
 	assert.Equal(t, "waited for", es[1].Message)
 	assert.Equal(t, r.rec.ID, es[1].ID)
-	require.NoError(t, l.Verify(context.Background()))
+	require.NoError(t, verifyErr(l.Verify(context.Background())))
 }

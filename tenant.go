@@ -441,7 +441,7 @@ func (t *Tenants) openCount() int {
 // records.
 //
 // With Options.Backup, Erase also puts the erased HEADER into the backup as
-// its newest revision, which is what RestoreFromCloud restores; if that
+// its newest revision, which is what RestoreBackup restores; if that
 // fails, Erase returns an error after the keys are erased, and calling it
 // again retries. The earlier revisions stay: backup objects are write-once.
 func (t *Tenants) Erase(ctx context.Context, id string) error {
@@ -491,7 +491,8 @@ func (t *Tenants) Erase(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	head, verr := VerifyDir(ctx, dir)
+	rep, verr := VerifyDir(ctx, dir)
+	head := rep.Head
 	if verr != nil && ctx.Err() != nil {
 		return ctx.Err()
 	}

@@ -269,7 +269,7 @@ func TestTenantsConcurrentChurn(t *testing.T) {
 		for _, e := range readAll(t, dir) {
 			require.Equal(t, fmt.Sprintf("c%d", i), e["tenantId"])
 		}
-		total += int(h.Size)
+		total += int(h.Head.Size)
 	}
 	require.Equal(t, workers*per, total)
 	_, err := ts.Get(ctx, "c0")
@@ -322,7 +322,7 @@ func TestTenantErase(t *testing.T) {
 	// The chain still verifies, without a key.
 	head, err := VerifyDir(ctx, acmeDir)
 	require.NoError(t, err)
-	require.Equal(t, uint64(81), head.Size)
+	require.Equal(t, uint64(81), head.Head.Size)
 	// The records no longer decrypt: no data key is left.
 	_, err = ts.Get(ctx, "acme")
 	require.ErrorIs(t, err, ErrErased)
@@ -359,8 +359,8 @@ func TestTenantErase(t *testing.T) {
 	assert.Equal(t, "acme", erased["tenantId"])
 	assert.Equal(t, h.LogID, erased["logId"])
 	assert.EqualValues(t, 81, erased["size"])
-	assert.Equal(t, head.Chain.String(), erased["chain"])
-	assert.Equal(t, head.Root.String(), erased["root"])
+	assert.Equal(t, head.Head.Chain.String(), erased["chain"])
+	assert.Equal(t, head.Head.Root.String(), erased["root"])
 	assert.Equal(t, true, erased["verified"])
 	assert.Equal(t, []any{float64(1)}, erased["dataKeysErased"])
 	_, err = VerifyDir(ctx, filepath.Join(root, systemDir))

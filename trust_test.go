@@ -118,7 +118,7 @@ func TestSignedCheckpoints(t *testing.T) {
 	require.Equal(t, "treeoflife-test-1", n.Sigs[0].Name)
 	head, err := VerifyDir(ctx, dir)
 	require.NoError(t, err)
-	require.Equal(t, head, c.Head())
+	require.Equal(t, head.Head, c.Head())
 
 	rep, err := VerifyDirWith(ctx, dir, VerifyOptions{Verifiers: v1, RequireSigned: true})
 	require.NoError(t, err)
@@ -185,7 +185,7 @@ func TestAnchoredAttacks(t *testing.T) {
 		h, err := VerifyDir(ctx, dir)
 		var te *TamperError
 		require.ErrorAs(t, err, &te)
-		forgeHeadCheckpoint(t, dir, h)
+		forgeHeadCheckpoint(t, dir, h.Head)
 		_, err = VerifyDir(ctx, dir)
 		require.NoError(t, err, "locally consistent again")
 		_, err = VerifyDirWith(ctx, dir, opts(anchor))
@@ -228,7 +228,7 @@ func TestAnchoredAttacks(t *testing.T) {
 		rechain(t, dir, last, readSegmentHeaderFile(t, dir, last).PrevChain)
 		h, err := VerifyDir(ctx, dir)
 		requireTamper(t, err, last.Name, "differs from the checkpoint")
-		forgeHeadCheckpoint(t, dir, h)
+		forgeHeadCheckpoint(t, dir, h.Head)
 		_, err = VerifyDir(ctx, dir)
 		require.NoError(t, err, "locally consistent again")
 		_, err = VerifyDirWith(ctx, dir, opts(anchor))
@@ -327,7 +327,7 @@ func TestBackupAnchor(t *testing.T) {
 	// The backup still verifies as a whole, signed checkpoints included.
 	h, err := VerifyBackup(ctx, sink, RestoreOptions{})
 	require.NoError(t, err)
-	require.Equal(t, uint64(50), h.Size)
+	require.Equal(t, uint64(50), h.Head.Size)
 	brep, err := VerifyBackupWith(ctx, sink, RestoreOptions{}, VerifyOptions{Verifiers: vs, RequireSigned: true})
 	require.NoError(t, err)
 	require.Equal(t, uint64(50), brep.Anchored)
@@ -354,7 +354,7 @@ func TestBackupAnchor(t *testing.T) {
 	require.Equal(t, 2, removed, "batches 35-44 and 45-49")
 	h, err = VerifyBackup(ctx, sink, RestoreOptions{})
 	require.NoError(t, err, "the backup alone cannot tell")
-	require.Equal(t, uint64(35), h.Size)
+	require.Equal(t, uint64(35), h.Head.Size)
 	_, err = VerifyBackupWith(ctx, sink, RestoreOptions{}, VerifyOptions{Verifiers: vs, Anchors: []Anchor{AnchorFile(saved)}})
 	requireTamper(t, err, "", "batches removed from the end")
 	if errors.Is(err, ErrUnanchored) {
@@ -397,5 +397,5 @@ func TestBackupStopsOnRollback(t *testing.T) {
 	require.Equal(t, before, objects(), "nothing shipped from the rolled-back copy")
 	h, err := VerifyBackup(ctx, sink, RestoreOptions{})
 	require.NoError(t, err)
-	require.Equal(t, uint64(40), h.Size)
+	require.Equal(t, uint64(40), h.Head.Size)
 }

@@ -49,34 +49,39 @@ type Anchor interface {
 	Latest(ctx context.Context, origin string) ([]byte, error)
 }
 
-// VerifyReport is what a verification found.
+// VerifyReport is what a verification found. Every Verify function and
+// method returns one, with a nil error when nothing is wrong.
 type VerifyReport struct {
-	Head Head // the verified log
+	Head Head `json:"head"` // the verified log
 
 	// Anchored is the size of the newest trusted checkpoint the log agrees
 	// with (0 when none); the records after it, Unanchored of them, are
 	// covered by no signature yet (ErrUnanchored under RequireSigned).
-	Anchored   uint64
-	Unanchored uint64
+	Anchored   uint64 `json:"anchored"`
+	Unanchored uint64 `json:"unanchored"`
 
 	// Checkpoints lists every checkpoint compared with the log.
-	Checkpoints []CheckpointReport
+	Checkpoints []CheckpointReport `json:"checkpoints,omitempty"`
 
-	// Redundant lists, for a backup (VerifyBackupWith), the batches that
-	// overlap the batches tiling the log and hold the same frames, byte for
-	// byte (a batch shipped twice with different bounds, after a failed or
-	// interrupted upload). They are not tampering; one whose frames differ
-	// is.
-	Redundant []string
+	// Redundant lists, for a backup (VerifyBackup, VerifyBackupWith and
+	// ImmutableLogger.VerifyBackup), the batches that overlap the batches
+	// tiling the log and hold the same frames, byte for byte (a batch
+	// shipped twice with different bounds, after a failed or interrupted
+	// upload). They are not tampering; one whose frames differ is.
+	Redundant []string `json:"redundant,omitempty"`
+
+	// Backup is set by ImmutableLogger.VerifyBackup: the backup compared
+	// with the local log.
+	Backup *BackupReport `json:"backup,omitempty"`
 }
 
 // CheckpointReport describes one checkpoint a verification compared.
 type CheckpointReport struct {
-	Source  string   // "CHECKPOINT", or the anchor
-	Size    uint64   // records it covers
-	Trusted bool     // signed by one of VerifyOptions.Verifiers
-	Signers []string // the names of the verified signatures
-	Missing bool     // the anchor holds no checkpoint of this log
+	Source  string   `json:"source"`            // "CHECKPOINT", or the anchor
+	Size    uint64   `json:"size"`              // records it covers
+	Trusted bool     `json:"trusted"`           // signed by one of VerifyOptions.Verifiers
+	Signers []string `json:"signers,omitempty"` // the names of the verified signatures
+	Missing bool     `json:"missing,omitempty"` // the anchor holds no checkpoint of this log
 }
 
 // ErrUnanchored is returned under VerifyOptions.RequireSigned when records

@@ -58,5 +58,5 @@ func verifyUnpaced(ctx context.Context, b *testing.B, l *ImmutableLogger) Head {
 	if err != nil {
 		b.Fatal(fmt.Errorf("verify: %w", err))
 	}
-	return h
+	return h.Head
 }

@@ -57,6 +57,14 @@ func (l *ImmutableLogger) durableView() (*readView, <-chan struct{}) {
 	return l.viewLocked(l.durable), l.committed
 }
 
+// durableHead returns a view of the fsynced records and their head.
+func (l *ImmutableLogger) durableHead() (*readView, Head) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.durable.front
+	return l.viewLocked(l.durable), Head{Size: l.durable.size, Chain: l.durable.chain, Root: f.root()}
+}
+
 // durableSize returns how many records are fsynced, and a channel closed
 // when that (or the written size) next changes.
 func (l *ImmutableLogger) durableSize() (uint64, <-chan struct{}) {

@@ -92,7 +92,7 @@ func TestMetricsScrape(t *testing.T) {
 	if _, err := l.Revenue("payment", treeoflife.Fields{"amount": 9900}); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Verify(ctx); err != nil {
+	if _, err := l.Verify(ctx); err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewPedanticRegistry()

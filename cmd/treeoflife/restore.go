@@ -53,7 +53,7 @@ func restore(ctx context.Context, c *cli, args []string) error {
 		if err != nil {
 			return err
 		}
-		o.Options.EncryptionKey = key
+		o.Log.EncryptionKey = key
 	}
 	sink, err := openSink(ctx)
 	if err != nil {
@@ -78,7 +78,7 @@ func restore(ctx context.Context, c *cli, args []string) error {
 			}
 		}()
 	}
-	h, err := treeoflife.RestoreFromCloud(ctx, sink, dir, *o)
+	h, err := treeoflife.RestoreBackup(ctx, sink, dir, *o)
 	close(stop)
 	p.end()
 	if err != nil {

@@ -58,22 +58,14 @@ examples:
 
 // verifiedLog is one log in the output of verify --json.
 type verifiedLog struct {
-	Dir         string               `json:"dir"`
-	OK          bool                 `json:"ok"`
-	Tampered    bool                 `json:"tampered,omitempty"`
-	Error       string               `json:"error,omitempty"`
-	Head        *treeoflife.Head     `json:"head,omitempty"`
-	Anchored    *uint64              `json:"anchored,omitempty"`
-	Unanchored  *uint64              `json:"unanchored,omitempty"`
-	Checkpoints []verifiedCheckpoint `json:"checkpoints,omitempty"`
-}
-
-type verifiedCheckpoint struct {
-	Source  string   `json:"source"`
-	Size    uint64   `json:"size"`
-	Trusted bool     `json:"trusted"`
-	Signers []string `json:"signers,omitempty"`
-	Missing bool     `json:"missing,omitempty"`
+	Dir         string                        `json:"dir"`
+	OK          bool                          `json:"ok"`
+	Tampered    bool                          `json:"tampered,omitempty"`
+	Error       string                        `json:"error,omitempty"`
+	Head        *treeoflife.Head              `json:"head,omitempty"`
+	Anchored    *uint64                       `json:"anchored,omitempty"`
+	Unanchored  *uint64                       `json:"unanchored,omitempty"`
+	Checkpoints []treeoflife.CheckpointReport `json:"checkpoints,omitempty"`
 }
 
 // verify verifies logs, each against its own files and the local
@@ -150,9 +142,7 @@ func verifiedJSON(dir string, rep treeoflife.VerifyReport, opts treeoflife.Verif
 	if opts.Verifiers != nil {
 		v.Anchored, v.Unanchored = &rep.Anchored, &rep.Unanchored
 	}
-	for _, cp := range rep.Checkpoints {
-		v.Checkpoints = append(v.Checkpoints, verifiedCheckpoint{cp.Source, cp.Size, cp.Trusted, cp.Signers, cp.Missing})
-	}
+	v.Checkpoints = rep.Checkpoints
 	return v
 }
 

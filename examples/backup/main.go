@@ -68,11 +68,11 @@ func run(ctx context.Context, w io.Writer, dir string, opts treeoflife.Options) 
 	fmt.Fprintf(w, "shipped %d records, lag %d\n", st.Shipped, st.LagRecords)
 
 	// Download every batch and check it against the local chain.
-	cs, err := logger.VerifyCloudBackup(ctx)
+	cmp, err := logger.VerifyBackup(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "backup %s: %d of %d records\n", cs.SyncStatus, cs.CloudBlocks, cs.LocalBlocks)
+	fmt.Fprintf(w, "backup synced %v: %d of %d records\n", cmp.Backup.Synced, cmp.Backup.BackupRecords, cmp.Backup.LocalRecords)
 	logID, local := logger.LogID(), logger.Head()
 	if err := logger.Close(); err != nil {
 		return err
@@ -80,23 +80,23 @@ func run(ctx context.Context, w io.Writer, dir string, opts treeoflife.Options) 
 
 	// An auditor, or the machine that replaces a lost one: only the backup.
 	ro := treeoflife.RestoreOptions{Prefix: opts.BackupPrefix, LogID: logID}
-	head, err := treeoflife.VerifyBackup(ctx, sink, ro)
+	rep, err := treeoflife.VerifyBackup(ctx, sink, ro)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "backup verified: %d records, same head as the log: %v\n", head.Size, head == local)
+	fmt.Fprintf(w, "backup verified: %d records, same head as the log: %v\n", rep.Head.Size, rep.Head == local)
 
 	restored := filepath.Join(dir, "restored")
-	head, err = treeoflife.RestoreFromCloud(ctx, sink, restored, ro)
+	head, err := treeoflife.RestoreBackup(ctx, sink, restored, ro)
 	if err != nil {
 		return err
 	}
-	verified, err := treeoflife.VerifyDir(ctx, restored)
+	rep, err = treeoflife.VerifyDir(ctx, restored)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "restored %d records, verified %d, same head: %v\n", head.Size, verified.Size, verified == local)
-	if verified != local {
+	fmt.Fprintf(w, "restored %d records, verified %d, same head: %v\n", head.Size, rep.Head.Size, rep.Head == local)
+	if rep.Head != local {
 		return errors.New("the restored log differs from the original")
 	}
 	return nil

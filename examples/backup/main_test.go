@@ -14,7 +14,7 @@ import (
 )
 
 const want = `shipped 25 records, lag 0
-backup synced: 25 of 25 records
+backup synced true: 25 of 25 records
 backup verified: 25 records, same head as the log: true
 restored 25 records, verified 25, same head: true
 `

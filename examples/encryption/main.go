@@ -98,11 +98,11 @@ func run(w io.Writer, dir string, oldKey, newKey []byte) error {
 	}
 
 	// Verification needs no key: the chain covers the sealed bytes.
-	head, err := treeoflife.VerifyDir(ctx, dir)
+	rep, err := treeoflife.VerifyDir(ctx, dir)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "verified without a key: %d records\n", head.Size)
+	fmt.Fprintf(w, "verified without a key: %d records\n", rep.Head.Size)
 
 	// A reader without the key can count, but not read.
 	r, err := treeoflife.OpenReader(dir)

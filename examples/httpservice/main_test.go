@@ -64,7 +64,7 @@ func TestService(t *testing.T) {
 	if es[0].Metadata["amount"] != float64(1999) {
 		t.Errorf("amount %v", es[0].Metadata["amount"])
 	}
-	if err := logger.Verify(ctx); err != nil {
+	if _, err := logger.Verify(ctx); err != nil {
 		t.Fatal(err)
 	}
 }

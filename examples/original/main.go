@@ -57,7 +57,7 @@ func run(w io.Writer, dir string) error {
 		fmt.Fprintf(w, "== %s\n", part.name)
 		err = part.run(ctx, w, logger)
 		if err == nil {
-			err = logger.Verify(ctx)
+			_, err = logger.Verify(ctx)
 		}
 		if err == nil {
 			fmt.Fprintf(w, "verified %d records\n", logger.Head().Size)

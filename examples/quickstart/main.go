@@ -41,7 +41,7 @@ func main() {
 		fmt.Printf("logged  seq=%-4d %-8s %-18s chain=%s…\n", rec.Seq, rec.Level, e.msg, rec.Hash.String()[:16])
 	}
 
-	if err := logger.Verify(ctx); err != nil {
+	if _, err := logger.Verify(ctx); err != nil {
 		log.Fatalf("verification failed: %v", err)
 	}
 	head := logger.Head()

@@ -91,11 +91,11 @@ func run(w io.Writer, root string, key []byte) error {
 	if err != nil {
 		return err
 	}
-	head, err := treeoflife.VerifyDir(ctx, acmeDir)
+	rep, err := treeoflife.VerifyDir(ctx, acmeDir)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "  acme: verifies, %d records\n", head.Size)
+	fmt.Fprintf(w, "  acme: verifies, %d records\n", rep.Head.Size)
 	// But nobody can read it any more, not even with the master key.
 	_, err = count("acme")
 	fmt.Fprintln(w, "  acme: reading fails with ErrErased:", errors.Is(err, treeoflife.ErrErased))

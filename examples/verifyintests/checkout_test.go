@@ -18,7 +18,7 @@ func newAuditLog(t *testing.T) *treeoflife.ImmutableLogger {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := logger.Verify(context.Background()); err != nil {
+		if _, err := logger.Verify(context.Background()); err != nil {
 			t.Errorf("audit log does not verify: %v", err)
 		}
 		if err := logger.Close(); err != nil {

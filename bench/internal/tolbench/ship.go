@@ -324,7 +324,7 @@ func (r *runner) shipCapacity(ctx context.Context) (Row, error) {
 }
 
 // restoreS3 restores the backup RowShipCapacity shipped into a new
-// directory with RestoreFromCloud, and fails unless the restored log's head
+// directory with RestoreBackup, and fails unless the restored log's head
 // (size, chain value, Merkle root) is the shipped log's.
 func (r *runner) restoreS3(ctx context.Context) (Row, error) {
 	row := Row{Name: RowRestoreS3, Writers: 1}
@@ -343,9 +343,9 @@ func (r *runner) restoreS3(ctx context.Context) (Row, error) {
 	}
 	cpu := r.startCPU()
 	t0 := time.Now()
-	head, rerr := tol.RestoreFromCloud(ctx, sink, dir, tol.RestoreOptions{
+	head, rerr := tol.RestoreBackup(ctx, sink, dir, tol.RestoreOptions{
 		Prefix: r.shipped.prefix, LogID: r.shipped.logID,
-		Options: tol.Options{SegmentSize: r.cfg.SegmentSize},
+		Log: tol.Options{SegmentSize: r.cfg.SegmentSize},
 	})
 	elapsed := time.Since(t0)
 	cpuNote := cpu.String()
@@ -353,7 +353,7 @@ func (r *runner) restoreS3(ctx context.Context) (Row, error) {
 		return row, err
 	}
 	if rerr != nil {
-		return row, fmt.Errorf("RestoreFromCloud: %w", rerr)
+		return row, fmt.Errorf("RestoreBackup: %w", rerr)
 	}
 	if head != r.shipped.head {
 		return row, fmt.Errorf("restored head %+v, want the shipped log's %+v", head, r.shipped.head)

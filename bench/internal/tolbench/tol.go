@@ -188,7 +188,7 @@ func (r *runner) tolVerify(ctx context.Context) (Row, error) {
 		return row, err
 	}
 	t0 = time.Now()
-	verr := lg.Verify(ctx)
+	_, verr := lg.Verify(ctx)
 	elapsed := time.Since(t0)
 	if err := m.stop(&row); err != nil {
 		return row, err
