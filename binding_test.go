@@ -151,7 +151,7 @@ func TestTenantSwap(t *testing.T) {
 
 type entryReader interface {
 	Read(context.Context, Filter) ([]Entry, error)
-	Query(context.Context, Query) ([]Entry, error)
+	Query(context.Context, Query, Filter) ([]Entry, error)
 	Search(context.Context, string, Filter) ([]Entry, error)
 }
 
@@ -171,7 +171,7 @@ func checkSwappedReads(t *testing.T, src entryReader) {
 		require.Contains(t, te.Reason, `tenantId "acme"`)
 	}
 	check(src.Read(ctx, Filter{}))
-	check(src.Query(ctx, Query{"level": "AUDIT"}))
+	check(src.Query(ctx, Query{"level": "AUDIT"}, Filter{}))
 	check(src.Search(ctx, "secret", Filter{}))
 	check(src.Read(ctx, Filter{Reverse: true, Limit: 1}))
 }
@@ -353,7 +353,7 @@ func checkTrueResults(t *testing.T, src statsReader, want Stats) {
 	require.NoError(t, err)
 	require.Equal(t, want.Levels, st.Levels)
 	require.Equal(t, want.TotalEntries, st.TotalEntries)
-	es, err := src.Query(ctx, Query{"level": "ERROR"})
+	es, err := src.Query(ctx, Query{"level": "ERROR"}, Filter{})
 	require.NoError(t, err)
 	require.Len(t, es, int(want.Levels[LevelError]))
 	require.EqualValues(t, 2, es[0].Seq, "the forged segment's records are found")

@@ -68,7 +68,7 @@ func ExampleImmutableLogger_Query() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	es, err := logger.Query(context.Background(), q)
+	es, err := logger.Query(context.Background(), q, treeoflife.Filter{})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -38,6 +38,14 @@ var (
 // zero, as the read() of the system this library replaces did.
 const DefaultReadLimit = 100
 
+// DefaultQueryLimit is the most entries Search and Query return when
+// Filter.Limit is zero; more matches are ErrTooManyEntries.
+const DefaultQueryLimit = 10_000
+
+// ErrTooManyEntries is returned, with the first DefaultQueryLimit entries,
+// by a Search or Query without a limit that more entries match.
+var ErrTooManyEntries = errors.New("treeoflife: too many entries for one slice")
+
 // MaxQueryDepth bounds how deeply a query may nest ($and inside $or inside
 // $not, operator documents, literal arrays and objects).
 const MaxQueryDepth = 32
@@ -65,7 +73,8 @@ type Filter struct {
 	FromSeq, ToSeq uint64
 
 	// Limit caps the number of entries returned. Zero means no limit for
-	// Entries, Search and Query, and DefaultReadLimit for Read. Negative is
+	// Entries and Tail, DefaultReadLimit for Read, and DefaultQueryLimit
+	// (and ErrTooManyEntries beyond it) for Search and Query. Negative is
 	// an error. Which entries a limit keeps depends on the method: Read keeps
 	// the newest, the others the first in iteration order, and Tail the
 	// newest existing ones before it follows.

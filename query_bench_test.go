@@ -203,7 +203,7 @@ func BenchmarkRead(b *testing.B) {
 	})
 	b.Run(fmt.Sprintf("Query/%d/metadata", n), func(b *testing.B) {
 		for b.Loop() {
-			es, err := l.Query(ctx, q(`{"$or":[{"metadata.country":"JP"},{"metadata.customer.country":"JP"}],"metadata.amount":{"$lt":10}}`))
+			es, err := l.Query(ctx, q(`{"$or":[{"metadata.country":"JP"},{"metadata.customer.country":"JP"}],"metadata.amount":{"$lt":10}}`), Filter{})
 			if err != nil || len(es) == 0 {
 				b.Fatal(len(es), err)
 			}

@@ -52,18 +52,26 @@ func (l *ImmutableLogger) Read(ctx context.Context, f Filter) ([]Entry, error) {
 // Search returns the entries whose message, level, or metadata keys or
 // values contain text, ignoring case (see Filter.Search); text takes the
 // place of f.Search. Entries come oldest first (newest first with
-// f.Reverse), at most f.Limit of them when it is set.
+// f.Reverse), bounded as Query explains.
 func (l *ImmutableLogger) Search(ctx context.Context, text string, f Filter) ([]Entry, error) {
 	f.Search = text
-	return collect(l.Entries(ctx, f))
+	return collectLimited(ctx, l, f)
 }
 
-// Query returns every entry q matches, oldest first. To combine a query with
-// a limit, a time range or a search, set Filter.Query and call Entries or
-// Read. A query that is not valid returns an error wrapping
+// Query returns the entries q matches, oldest first (newest first with
+// f.Reverse), within the rest of f (levels, times, seqs, a search); q takes
+// the place of f.Query. A query that is not valid returns an error wrapping
 // ErrInvalidQuery before anything is read.
-func (l *ImmutableLogger) Query(ctx context.Context, q Query) ([]Entry, error) {
-	return collect(l.Entries(ctx, Filter{Query: q}))
+//
+// Search and Query hold their results in memory, so they are bounded: at
+// most f.Limit entries, or DefaultQueryLimit when f.Limit is zero. When
+// more than DefaultQueryLimit entries match a call without a limit, the
+// first DefaultQueryLimit are returned with an error wrapping
+// ErrTooManyEntries, never silently cut. To read more, set f.Limit, or
+// iterate with Entries, which streams in constant memory.
+func (l *ImmutableLogger) Query(ctx context.Context, q Query, f Filter) ([]Entry, error) {
+	f.Query = q
+	return collectLimited(ctx, l, f)
 }
 
 // Entries iterates over the entries that match f, oldest first (newest first
@@ -95,6 +103,24 @@ type source interface {
 	// opener turns stored payloads into entry JSON; nil when they are
 	// entry JSON already (an unencrypted log).
 	opener() payloadOpener
+}
+
+// collectLimited collects the entries f selects, at most f.Limit of them,
+// or DefaultQueryLimit and ErrTooManyEntries when f.Limit is zero and more
+// match.
+func collectLimited(ctx context.Context, src source, f Filter) ([]Entry, error) {
+	if f.Limit != 0 {
+		return collect(entries(ctx, src, f))
+	}
+	f.Limit = DefaultQueryLimit + 1
+	out, err := collect(entries(ctx, src, f))
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > DefaultQueryLimit {
+		return out[:DefaultQueryLimit], fmt.Errorf("%w: more than %d entries match; set Filter.Limit, or iterate with Entries", ErrTooManyEntries, DefaultQueryLimit)
+	}
+	return out, nil
 }
 
 func collect(seq iter.Seq2[Entry, error]) ([]Entry, error) {
@@ -1550,12 +1576,13 @@ func (r *Reader) Read(ctx context.Context, f Filter) ([]Entry, error) { return r
 // Search is ImmutableLogger.Search for the log on disk.
 func (r *Reader) Search(ctx context.Context, text string, f Filter) ([]Entry, error) {
 	f.Search = text
-	return collect(r.Entries(ctx, f))
+	return collectLimited(ctx, r, f)
 }
 
 // Query is ImmutableLogger.Query for the log on disk.
-func (r *Reader) Query(ctx context.Context, q Query) ([]Entry, error) {
-	return collect(r.Entries(ctx, Filter{Query: q}))
+func (r *Reader) Query(ctx context.Context, q Query, f Filter) ([]Entry, error) {
+	f.Query = q
+	return collectLimited(ctx, r, f)
 }
 
 // Entries is ImmutableLogger.Entries for the log on disk.

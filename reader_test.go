@@ -264,12 +264,12 @@ func TestEntriesMatchModel(t *testing.T) {
 	}
 
 	// Query and Search are Entries with a query or a search.
-	got, err := l.Query(ctx, Query{"level": "error", "metadata.tier": nil})
+	got, err := l.Query(ctx, Query{"level": "error", "metadata.tier": nil}, Filter{})
 	require.NoError(t, err)
 	require.Equal(t, model(recs, Filter{Levels: []Level{LevelError}}, nil), seqs(got))
 	q, err := ParseQuery(`{"level":"REVENUE","metadata.amount":{"$gte":900}}`)
 	require.NoError(t, err)
-	got, err = l.Query(ctx, q)
+	got, err = l.Query(ctx, q, Filter{})
 	require.NoError(t, err)
 	require.Equal(t, model(recs, Filter{}, func(r *testRecord) bool { return r.Level == LevelRevenue && r.Fields["amount"].(int) >= 900 }), seqs(got))
 	got, err = l.Search(ctx, "Payment 11", Filter{Limit: 3, Reverse: true})
@@ -506,9 +506,9 @@ func TestReadErrors(t *testing.T) {
 	}
 	_, err = collect(l.Tail(ctx, Filter{Reverse: true}))
 	require.ErrorIs(t, err, ErrInvalidFilter)
-	_, err = l.Query(ctx, Query{"nope": 1})
+	_, err = l.Query(ctx, Query{"nope": 1}, Filter{})
 	require.ErrorIs(t, err, ErrInvalidQuery)
-	_, err = r.Query(ctx, Query{"level": "LOUD"})
+	_, err = r.Query(ctx, Query{"level": "LOUD"}, Filter{})
 	require.ErrorIs(t, err, ErrInvalidQuery)
 
 	// Each error is yielded once and ends the iteration.
@@ -758,9 +758,9 @@ func TestOpenReaderLiveLog(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, l.Head(), head.Head)
 	for _, q := range []Query{{"metadata.amount": Query{"$lt": 100}}, {"level": "SECURITY", "seq": Query{"$gte": 500}}} {
-		a, err := l.Query(ctx, q)
+		a, err := l.Query(ctx, q, Filter{})
 		require.NoError(t, err)
-		b, err := r.Query(ctx, q)
+		b, err := r.Query(ctx, q, Filter{})
 		require.NoError(t, err)
 		require.Equal(t, a, b)
 	}
@@ -1023,7 +1023,7 @@ func TestReadEncryptedLog(t *testing.T) {
 	got, err = l.Search(ctx, "PAYMENT", Filter{})
 	require.NoError(t, err)
 	require.Equal(t, model(recs, Filter{}, func(r *testRecord) bool { return r.Seq%10 == 0 }), seqs(got))
-	got, err = l.Query(ctx, Query{"metadata.currency": "EUR", "timestamp": Query{"$gte": readT0.Add(100 * time.Second)}})
+	got, err = l.Query(ctx, Query{"metadata.currency": "EUR", "timestamp": Query{"$gte": readT0.Add(100 * time.Second)}}, Filter{})
 	require.NoError(t, err)
 	require.Equal(t, model(recs, Filter{Since: readT0.Add(100 * time.Second)}, func(r *testRecord) bool { return r.Fields["currency"] == "EUR" }), seqs(got))
 	all := collectT(t, l.Entries(ctx, Filter{Reverse: true}))

@@ -28,7 +28,7 @@ func TestZeroValuesAreClosed(t *testing.T) {
 			require.ErrorIs(t, err, ErrClosed)
 			_, err = l.Search(ctx, "x", Filter{})
 			require.ErrorIs(t, err, ErrClosed)
-			_, err = l.Query(ctx, Query{})
+			_, err = l.Query(ctx, Query{}, Filter{})
 			require.ErrorIs(t, err, ErrClosed)
 			require.ErrorIs(t, firstErr(l.Entries(ctx, Filter{})), ErrClosed)
 			require.ErrorIs(t, firstErr(l.Tail(ctx, Filter{})), ErrClosed)

@@ -77,7 +77,7 @@ func query(ctx context.Context, logger *treeoflife.ImmutableLogger, doc string) 
 	if err != nil {
 		return nil, err
 	}
-	return logger.Query(ctx, q)
+	return logger.Query(ctx, q, treeoflife.Filter{})
 }
 
 // revenue: amounts in minor units (cents), refunds negative and linked to

@@ -109,7 +109,7 @@ func run(w io.Writer, dir string) error {
 		if err != nil {
 			return err
 		}
-		es, err := logger.Query(ctx, q)
+		es, err := logger.Query(ctx, q, treeoflife.Filter{})
 		if err != nil {
 			return err
 		}
