@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -1513,6 +1514,8 @@ type Reader struct {
 	logID     [16]byte
 	tenant    string // HEADER's
 	encrypted bool
+	keyOpts   ReaderOptions           // the keys given, to reload HEADER's data keys
+	keys      atomic.Pointer[logKeys] // nil without a key
 
 	mu     sync.Mutex
 	closed bool
@@ -1531,8 +1534,15 @@ type Reader struct {
 
 // OpenReader opens the log in dir for reading. It fails with an error
 // wrapping ErrNotLog when dir holds no log, and ErrUnsupportedVersion for a
-// newer format.
+// newer format. It holds no key: on an encrypted log, Stats, Verify and
+// proofs work, and reading entries needs OpenReaderWith.
 func OpenReader(dir string) (*Reader, error) {
+	return OpenReaderWith(dir, ReaderOptions{})
+}
+
+// OpenReaderWith is OpenReader with options: the key of an encrypted log,
+// so that its entries can be read.
+func OpenReaderWith(dir string, opts ReaderOptions) (*Reader, error) {
 	hdr, id, err := readHeader(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s has no %s", ErrNotLog, dir, headerFile)
@@ -1541,10 +1551,10 @@ func OpenReader(dir string) (*Reader, error) {
 		return nil, err
 	}
 	r := &Reader{dir: dir, logID: id, tenant: hdr.Tenant, encrypted: hdr.Encryption != nil, chain: genesisChain(id), hashes: newHashCache(dir, false, nil)}
-	r.blocks = newBlockSource(dir, false, func(sf segmentFile) (*segmentIndex, bool, error) {
-		x, err := buildIndex(dir, sf, -1)
-		return x, !r.encrypted, err
-	})
+	if err := r.loadKeys(opts, hdr); err != nil {
+		return nil, err
+	}
+	r.blocks = newBlockSource(dir, false, r.buildIndex)
 	if _, _, err := r.refresh(); err != nil {
 		return nil, err
 	}
@@ -1633,16 +1643,6 @@ func (r *Reader) snapshot() (*readView, error) {
 	return v, err
 }
 
-// opener of an encrypted log refuses: a Reader holds no key (yet). Stats
-// and Verify need none.
-func (r *Reader) opener() payloadOpener {
-	if !r.encrypted {
-		return nil
-	}
-	return func(seq uint64, _, _ []byte) ([]byte, error) {
-		return nil, fmt.Errorf("%w: record %d: the log is encrypted and a Reader has no key", ErrKeyRequired, seq)
-	}
-}
 
 // refresh catches up with the directory and returns a snapshot of it.
 func (r *Reader) refresh() (*readView, Head, error) {
@@ -1747,10 +1747,7 @@ func (r *Reader) checkSealed(cp *localCheckpoint, last segmentFile) error {
 	if d.Segments == 0 && r.trusted == 0 {
 		return nil // no commitment (a log written before indexes were)
 	}
-	c := &indexCheck{dir: r.dir, rebuild: func(sf segmentFile) (*segmentIndex, bool, error) {
-		x, err := buildIndex(r.dir, sf, -1)
-		return x, !r.encrypted, err
-	}}
+	c := &indexCheck{dir: r.dir, rebuild: r.buildIndex}
 	sealed := r.sealed
 	if d.Segments == len(r.sealed)+1 {
 		x, err := loadIndexReadOnly(r.dir, last)
@@ -1840,6 +1837,7 @@ func (r *Reader) scanFrom(sf segmentFile) (*frameError, error) {
 		r.front = frontier{n: h.FirstSeq, hashes: slices.Clone(h.Frontier)}
 	}
 	x := r.active
+	var scratch []byte
 	for {
 		fr, err := sr.Next()
 		if err == io.EOF {
@@ -1862,10 +1860,7 @@ func (r *Reader) scanFrom(sf segmentFile) (*frameError, error) {
 			return nil, &TamperError{Segment: sf.Name, Seq: seq, Offset: fr.Offset,
 				Reason: "chain value mismatch: the record or its predecessor was modified"}
 		}
-		level, t, ok := fastLevelTime(fr.Payload)
-		if !ok {
-			level, t = entryLevelTime(fr.Payload)
-		}
+		level, t := r.levelTime(seq, fr.Payload, &scratch)
 		x.add(seq, fr.Offset, int64(frameHeaderSize+len(fr.Payload)), level, t, &r.chain)
 		r.chain = fr.Chain
 		r.front.append(leaf)

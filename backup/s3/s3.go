@@ -161,6 +161,20 @@ type Config struct {
 	// MaxAttempts is how many times the SDK tries one request before Put,
 	// Get, Stat or List returns its error. Zero means DefaultMaxAttempts.
 	MaxAttempts int
+
+	// AWS, when not nil, is the AWS configuration the sink uses (its
+	// credentials, region, HTTP client, endpoint resolver...), instead of
+	// loading the default chain (environment, shared files, instance role).
+	// Region, Endpoint and UsePathStyle still apply when set, and the
+	// sink's own retryer (MaxAttempts, short backoff) replaces the
+	// config's, so that an outage is reported within seconds.
+	AWS *aws.Config
+
+	// Client, when not nil, is used as it is, for a caller that builds its
+	// own *s3.Client (middleware, tracing, a custom resolver). Region,
+	// Endpoint, UsePathStyle, MaxAttempts and AWS must then be unset: the
+	// client's own configuration applies, retries included.
+	Client *s3.Client
 }
 
 // Sink is a backup.Sink on an S3 bucket. Its methods are safe for concurrent
@@ -177,13 +191,26 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	opts := []func(*config.LoadOptions) error{config.WithRetryer(cfg.newRetryer), config.WithHTTPClient(newHTTPClient())}
-	if cfg.Region != "" {
-		opts = append(opts, config.WithRegion(cfg.Region))
+	if cfg.Client != nil {
+		return &Sink{cfg: cfg, client: cfg.Client}, nil
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("s3: loading AWS configuration: %w", err)
+	var awsCfg aws.Config
+	if cfg.AWS != nil {
+		awsCfg = cfg.AWS.Copy()
+		awsCfg.Retryer = cfg.newRetryer
+		if cfg.Region != "" {
+			awsCfg.Region = cfg.Region
+		}
+	} else {
+		opts := []func(*config.LoadOptions) error{config.WithRetryer(cfg.newRetryer), config.WithHTTPClient(newHTTPClient())}
+		if cfg.Region != "" {
+			opts = append(opts, config.WithRegion(cfg.Region))
+		}
+		var err error
+		awsCfg, err = config.LoadDefaultConfig(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("s3: loading AWS configuration: %w", err)
+		}
 	}
 	if awsCfg.Region == "" && cfg.Endpoint != "" {
 		// S3-compatible stores ignore the region but SigV4 needs one.
@@ -205,6 +232,16 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 func (c *Config) setDefaults() error {
 	if c.Bucket == "" {
 		return errors.New("s3: Config.Bucket is empty")
+	}
+	if c.Client != nil {
+		switch {
+		case c.AWS != nil:
+			return errors.New("s3: Config.AWS is set with Config.Client; the client carries its own configuration")
+		case c.Region != "" || c.Endpoint != "" || c.UsePathStyle:
+			return errors.New("s3: Config.Region, Endpoint or UsePathStyle is set with Config.Client; configure the client instead")
+		case c.MaxAttempts != 0:
+			return errors.New("s3: Config.MaxAttempts is set with Config.Client; set the client's retryer instead")
+		}
 	}
 	if c.Prefix != "" {
 		if !strings.HasSuffix(c.Prefix, "/") || backup.ValidateKey(strings.TrimSuffix(c.Prefix, "/")) != nil {

@@ -82,14 +82,33 @@ func parseTime(flagName, s string, now time.Time) (time.Time, error) {
 }
 
 // openReader opens the log in dir for reading. A tenants root is not a
-// log: the error names the logs under it.
+// log: the error names the logs under it. An encrypted log is opened with
+// the key in TOL_ENCRYPTION_KEY or the passphrase in TOL_PASSPHRASE, when
+// one is set, so that its entries can be read; a log that is not encrypted
+// ignores them.
 func openReader(dir string) (*treeoflife.Reader, error) {
 	r, err := treeoflife.OpenReader(dir)
 	if errors.Is(err, treeoflife.ErrNotLog) && isTenantsRoot(dir) {
 		return nil, fmt.Errorf("%s is a tenants root, not a log: name %s or %s", dir,
 			filepath.Join(dir, "_system"), filepath.Join(dir, "tenants", "ID"))
 	}
-	return r, err
+	if err != nil || !r.Encrypted() {
+		return r, err
+	}
+	var opts treeoflife.ReaderOptions
+	switch {
+	case os.Getenv("TOL_ENCRYPTION_KEY") != "":
+		if opts.EncryptionKey, err = treeoflife.KeyFromEnv("TOL_ENCRYPTION_KEY"); err != nil {
+			r.Close()
+			return nil, err
+		}
+	case os.Getenv("TOL_PASSPHRASE") != "":
+		opts.Passphrase = os.Getenv("TOL_PASSPHRASE")
+	default:
+		return r, nil // Stats and Verify need no key; reading entries says so
+	}
+	r.Close()
+	return treeoflife.OpenReaderWith(dir, opts)
 }
 
 // isTenantsRoot reports whether dir is the root of treeoflife.OpenTenants.

@@ -33,7 +33,9 @@
 // BACKUP_DIR), BACKUP_PREFIX; credentials from the SDKs' standard chains.
 // restore and repair read the key of an encrypted log from
 // TOL_ENCRYPTION_KEY. The reading commands (read, search, query, tail,
-// export) need an unencrypted log; stats and verify work on any.
+// export, stats) read an encrypted log with the key in TOL_ENCRYPTION_KEY
+// or the passphrase in TOL_PASSPHRASE; without one they print its sizes
+// only (stats) or say that the key is needed. verify needs no key.
 //
 // On a terminal, verify, restore and export draw their progress on stderr;
 // otherwise they print only their results.
@@ -236,6 +238,9 @@ func describe(err error, cmd string) (int, string) {
 			msg = fmt.Sprintf("%s (treeoflife %s -h)", msg, cmd)
 		}
 		return 2, "treeoflife: " + msg
+	case errors.Is(err, treeoflife.ErrKeyRequired):
+		msg := strings.Replace(message(err), "; open the Reader with its key (OpenReaderWith)", "", 1)
+		return 2, "treeoflife: " + msg + "; set TOL_ENCRYPTION_KEY (or TOL_PASSPHRASE) to read it"
 	}
 	return 2, "treeoflife: " + message(err)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -115,20 +116,30 @@ func cmdGoldenLog(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// mklog [-backup BDIR] DIR N appends N revenue entries to the log in DIR
+// mklog [-backup BDIR] [-key-hex KEY] DIR N appends N revenue entries to the log in DIR
 // (created if need be), shipping them to the directory backup BDIR.
 func cmdMklog(ts *testscript.TestScript, neg bool, args []string) {
 	var bdir string
-	if len(args) > 2 && args[0] == "-backup" {
-		bdir, args = ts.MkAbs(args[1]), args[2:]
+	var opts treeoflife.Options
+	for len(args) > 2 && strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "-backup":
+			bdir = ts.MkAbs(args[1])
+		case "-key-hex": // encrypt with this key
+			key, err := hex.DecodeString(args[1])
+			ts.Check(err)
+			opts.EncryptionKey = key
+		default:
+			ts.Fatalf("mklog: unknown flag %s", args[0])
+		}
+		args = args[2:]
 	}
 	if neg || len(args) != 2 {
-		ts.Fatalf("usage: mklog [-backup BDIR] DIR N")
+		ts.Fatalf("usage: mklog [-backup BDIR] [-key-hex KEY] DIR N")
 	}
 	n, err := strconv.Atoi(args[1])
 	ts.Check(err)
 	ctx := context.Background()
-	var opts treeoflife.Options
 	if bdir != "" {
 		sink, err := file.New(ctx, file.Config{Dir: bdir})
 		ts.Check(err)
