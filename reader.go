@@ -1643,7 +1643,6 @@ func (r *Reader) snapshot() (*readView, error) {
 	return v, err
 }
 
-
 // refresh catches up with the directory and returns a snapshot of it.
 func (r *Reader) refresh() (*readView, Head, error) {
 	r.mu.Lock()
