@@ -81,6 +81,9 @@ type HealthReport struct {
 	Backup *BackupHealth `json:"backup,omitempty"`
 	// LastVerify is nil until a verification has run since Open.
 	LastVerify *VerifyHealth `json:"lastVerify,omitempty"`
+	// VerifyOverdue: with Options.VerifyInterval, no verification has
+	// completed for three intervals (counted from Open before the first).
+	VerifyOverdue bool `json:"verifyOverdue,omitempty"`
 
 	LastCheckpoint       time.Time `json:"lastCheckpoint"`
 	CheckpointAgeSeconds float64   `json:"checkpointAgeSeconds"`
@@ -105,11 +108,16 @@ type VerifyHealth struct {
 	Error           string    `json:"error,omitempty"`
 }
 
+// verifyOverdueFactor is how many VerifyIntervals without a completed
+// verification make Health report it overdue.
+const verifyOverdueFactor = 3
+
 // Health reports whether the logger is working and its log intact, from
 // the state it keeps (Metrics): it reads no segment. The thresholds are
 // Options.HealthBackupLag and Options.DiskUsageThreshold; with a
 // CheckpointInterval, records left without a checkpoint for ten intervals
-// are overdue.
+// are overdue, and with a VerifyInterval, so is a verification that has not
+// completed for three.
 func (l *ImmutableLogger) Health() HealthReport {
 	return l.health(l.Metrics())
 }
@@ -153,6 +161,20 @@ func (l *ImmutableLogger) health(m MetricsSnapshot) HealthReport {
 			} else {
 				degraded = append(degraded, "the last verification could not finish: "+h.LastVerify.Error)
 			}
+		}
+	}
+	if iv := l.opts.VerifyInterval; iv > 0 && !m.Closed {
+		since := m.LastVerify.Time
+		if since.IsZero() {
+			since = l.obs.started
+		}
+		if age := now.Sub(since); age > verifyOverdueFactor*iv {
+			h.VerifyOverdue = true
+			what := "the last verification"
+			if m.LastVerify.Time.IsZero() {
+				what = "Open, and no verification has completed since"
+			}
+			degraded = append(degraded, fmt.Sprintf("verification is overdue: %v since %s (VerifyInterval %v)", age.Round(time.Second), what, iv))
 		}
 	}
 	if !m.LastCheckpoint.IsZero() {
@@ -206,6 +228,7 @@ func (l *ImmutableLogger) checkAlerts() {
 // verification loop (with VerifyInterval), before the writer starts.
 // The loops end when l.quit is closed; Close waits for them (stopLoops).
 func (l *ImmutableLogger) startObserver() {
+	l.obs.started = time.Now()
 	if l.opts.OnAlert != nil {
 		l.obs.alertQuit = make(chan struct{})
 		l.obs.alerts.start(l.opts.OnAlert, l.obs.alertQuit)

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -111,4 +112,33 @@ func TestHealthCheckpointOverdue(t *testing.T) {
 	h := l.Health()
 	assert.Equal(t, HealthDegraded, h.Status)
 	assert.Contains(t, h.Reasons[0], "checkpoint")
+}
+
+// TestHealthVerifyOverdue: with a VerifyInterval, Health says so when no
+// verification has completed for three intervals, counted from Open until
+// the first one, and stops saying so once one completes.
+func TestHealthVerifyOverdue(t *testing.T) {
+	ctx := context.Background()
+	l, err := Open(t.TempDir(), Options{DiskUsageThreshold: 1, CheckpointInterval: -1, VerifyInterval: time.Hour})
+	require.NoError(t, err)
+	defer l.Close()
+	_, err = l.Info("one", nil)
+	require.NoError(t, err)
+	h := l.Health()
+	require.False(t, h.VerifyOverdue)
+	require.Equal(t, HealthOK, h.Status, "%v", h.Reasons)
+
+	l.obs.started = l.obs.started.Add(-4 * time.Hour) // as if opened four hours ago, the loop never done
+	h = l.Health()
+	require.True(t, h.VerifyOverdue)
+	require.Equal(t, HealthDegraded, h.Status)
+	require.Len(t, h.Reasons, 1)
+	require.Contains(t, h.Reasons[0], "verification is overdue")
+	require.Contains(t, h.Reasons[0], "no verification has completed")
+
+	_, err = l.Verify(ctx) // a verification now: no longer overdue
+	require.NoError(t, err)
+	h = l.Health()
+	require.False(t, h.VerifyOverdue)
+	require.Equal(t, HealthOK, h.Status, "%v", h.Reasons)
 }

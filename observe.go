@@ -141,6 +141,10 @@ type observer struct {
 
 	// The background verification's progress (verification loop only).
 	resume *verifyResume
+
+	// started is when Open started the observer: the verification a
+	// VerifyInterval promises is overdue from then on, until one completes.
+	started time.Time
 }
 
 // noteWritten counts the records of chunks the writer has written.

@@ -130,6 +130,7 @@ type BackupStatus struct {
 	Lag             time.Duration // how long the backup has not held everything (0 when it does)
 	LastError       error         // the last failed attempt, nil after a success
 	LastErrorTime   time.Time
+	Errors          int64 // failed attempts by this process (a counter: each failed upload, list or lease call)
 	UploadedBytes   int64 // by this process: batches, checkpoints and HEADER revisions
 	UploadedObjects int64 // objects created by this process (each one PUT, not counting retries)
 	LastUpload      time.Time
@@ -181,6 +182,7 @@ type shipper struct {
 	lastSave      time.Time
 	lastCP        time.Time
 	lastErr       error
+	errs          int64 // failed attempts (recordErr)
 	lastErrTime   time.Time
 	bytes, objs   int64
 	lastUpload    time.Time
@@ -1007,6 +1009,7 @@ func sameObject(ctx context.Context, sink backup.Sink, key string, body []byte, 
 func (s *shipper) recordErr(err error, permanent bool) {
 	s.mu.Lock()
 	s.lastErr, s.lastErrTime = err, time.Now()
+	s.errs++
 	if permanent {
 		s.stopped = true
 	}
@@ -1088,7 +1091,7 @@ func (s *shipper) status(committed uint64) BackupStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := BackupStatus{
-		Enabled: true, Shipped: s.shipped, LastError: s.lastErr, LastErrorTime: s.lastErrTime,
+		Enabled: true, Shipped: s.shipped, LastError: s.lastErr, LastErrorTime: s.lastErrTime, Errors: s.errs,
 		UploadedBytes: s.bytes, UploadedObjects: s.objs, LastUpload: s.lastUpload,
 		Connected: s.connected,
 	}

@@ -29,6 +29,7 @@
 //	treeoflife_backup_uploaded_objects_total        objects put by this process
 //	treeoflife_backup_uploaded_bytes_total          bytes put by this process
 //	treeoflife_backup_failing                       1 while the last attempt failed
+//	treeoflife_backup_errors_total                  failed attempts by this process
 //	treeoflife_backup_last_error_timestamp_seconds  the last failed attempt
 //	treeoflife_backup_connected                     1 while it holds the lease and ships
 //	treeoflife_last_verify_timestamp_seconds        once a verification has run
@@ -76,7 +77,7 @@ var _ prometheus.Collector = (*Collector)(nil)
 type descs struct {
 	records, segments, written, writtenBytes, fsync, group,
 	cpTime, cpAge, cpRecords,
-	lagRecords, lagSeconds, shipped, uploadedObjects, uploadedBytes, failing, lastError, connected,
+	lagRecords, lagSeconds, shipped, uploadedObjects, uploadedBytes, failing, backupErrors, lastError, connected,
 	verifyTime, verifyDuration, verifySuccess, verifyTampered,
 	failedClosed, diskFull, diskTotal, diskFree, diskUsed *prometheus.Desc
 }
@@ -106,6 +107,7 @@ func NewCollector(l *treeoflife.ImmutableLogger, opts ...Option) *Collector {
 		uploadedObjects: d("backup_uploaded_objects_total", "Objects put into the backup by this process."),
 		uploadedBytes:   d("backup_uploaded_bytes_total", "Bytes put into the backup by this process."),
 		failing:         d("backup_failing", "1 while the last backup attempt failed, else 0."),
+		backupErrors:    d("backup_errors_total", "Failed backup attempts (uploads, listings, lease calls) by this process."),
 		lastError:       d("backup_last_error_timestamp_seconds", "Time of the last failed backup attempt, in seconds since the Unix epoch."),
 		connected:       d("backup_connected", "1 while the shipper holds the backup's lease and ships, else 0."),
 		verifyTime:      d("last_verify_timestamp_seconds", "Time the newest verification ended, in seconds since the Unix epoch."),
@@ -124,7 +126,7 @@ func NewCollector(l *treeoflife.ImmutableLogger, opts ...Option) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.d.records, c.d.segments, c.d.written, c.d.writtenBytes, c.d.fsync, c.d.group,
 		c.d.cpTime, c.d.cpAge, c.d.cpRecords,
-		c.d.lagRecords, c.d.lagSeconds, c.d.shipped, c.d.uploadedObjects, c.d.uploadedBytes, c.d.failing, c.d.lastError, c.d.connected,
+		c.d.lagRecords, c.d.lagSeconds, c.d.shipped, c.d.uploadedObjects, c.d.uploadedBytes, c.d.failing, c.d.backupErrors, c.d.lastError, c.d.connected,
 		c.d.verifyTime, c.d.verifyDuration, c.d.verifySuccess, c.d.verifyTampered,
 		c.d.failedClosed, c.d.diskFull, c.d.diskTotal, c.d.diskFree, c.d.diskUsed} {
 		ch <- d
@@ -163,6 +165,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.d.uploadedObjects, float64(b.UploadedObjects))
 		counter(c.d.uploadedBytes, float64(b.UploadedBytes))
 		gauge(c.d.failing, bool01(b.LastError != nil))
+		counter(c.d.backupErrors, float64(b.Errors))
 		if !b.LastErrorTime.IsZero() {
 			gauge(c.d.lastError, unix(b.LastErrorTime))
 		}

@@ -2,11 +2,13 @@ package metrics_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -15,6 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/treeoflife/treeoflife"
+	"github.com/treeoflife/treeoflife/backup"
 	"github.com/treeoflife/treeoflife/metrics"
 )
 
@@ -201,5 +204,53 @@ func BenchmarkMetricsScrape(b *testing.B) {
 		if w.Code != http.StatusOK {
 			b.Fatal(w.Code)
 		}
+	}
+}
+
+// failingSink refuses every upload, as a store that is down does.
+type failingSink struct{ backup.Sink }
+
+func (failingSink) Put(context.Context, string, []byte, [32]byte, backup.PutOptions) error {
+	return errors.New("store unavailable")
+}
+
+// TestMetricsBackupErrors: failed attempts are counted, and the backup is
+// reported failing.
+func TestMetricsBackupErrors(t *testing.T) {
+	fs, err := newFileSink(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := treeoflife.Open(t.TempDir(), treeoflife.Options{Backup: failingSink{fs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.Info("never shipped", nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second) // SyncBackup waits until ctx ends while uploads fail
+	defer cancel()
+	if err := l.SyncBackup(ctx); err == nil {
+		t.Fatal("SyncBackup succeeded with a sink that refuses every upload")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics.NewCollector(l))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs := map[string]*dto.MetricFamily{}
+	for _, mf := range families {
+		mfs[mf.GetName()] = mf
+	}
+	if got := value(t, mfs, "treeoflife_backup_errors_total"); got < 1 {
+		t.Errorf("backup errors = %v, want at least 1", got)
+	}
+	if got := value(t, mfs, "treeoflife_backup_failing"); got != 1 {
+		t.Errorf("backup failing = %v, want 1", got)
+	}
+	if st := l.BackupStatus(); st.Errors < 1 || st.LastError == nil {
+		t.Errorf("BackupStatus: %d errors, last %v", st.Errors, st.LastError)
 	}
 }
