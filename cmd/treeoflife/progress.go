@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// progress draws one line of progress on a terminal, redrawn ten times a
-// second and erased at the end. A nil *progress draws nothing: commands
+// progress draws one line of progress on a terminal, drawn at the start,
+// redrawn ten times a second and erased at the end. A nil *progress draws nothing: commands
 // call it whether or not the output is a terminal.
 type progress struct {
 	w     io.Writer
@@ -28,6 +28,7 @@ func (c *cli) startProgress(label string, max int64) *progress {
 		return nil
 	}
 	p := &progress{w: c.stderr, start: time.Now(), stop: make(chan struct{}), label: label, max: max}
+	p.draw() // at once, so that even a short run shows what it does
 	p.done.Add(1)
 	go func() {
 		defer p.done.Done()
