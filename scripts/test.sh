@@ -16,6 +16,9 @@
 #      rows start a MinIO of their own from TOL_MINIO_BIN);
 #   5. always stops the servers and removes the temporary directory, and
 #      prints the servers' logs if anything failed.
+# Azurite, the Azure Storage emulator, is installed (pinned, with npm) and
+# started like the others; without npm the script says so and the Azure
+# tests fail, as TOL_REQUIRE_INTEGRATION=1 asks.
 # Steps 2 and 4 all run even when one fails, so that one run shows every
 # failure; the script then exits 1 and names the steps that failed.
 #
@@ -101,6 +104,7 @@ t0=$SECONDS
 STATICCHECK=$(install_staticcheck)
 FAKE_GCS_SERVER=$(install_fake_gcs_server)
 MINIO=$(install_minio)
+AZURITE=$(install_azurite) || AZURITE=
 TESTENV="$TMP/testenv"
 go build -o "$TESTENV" scripts/testenv.go
 elapsed "$t0"
@@ -178,6 +182,19 @@ start_server fake-gcs-server /storage/v1/b \
 	-public-host 127.0.0.1:@PORT@ -external-url http://127.0.0.1:@PORT@ \
 	-backend filesystem -filesystem-root "$TMP/gcs-data" -log-level warn
 GCS_PORT=$PORT
+
+# Azurite answers 400 or 403 to any request without a signature: any answer
+# means it is up. Its access log is off (--silent); its data is under $TMP.
+if [ -n "$AZURITE" ]; then
+	mkdir -p "$TMP/azurite-data"
+	TESTENV_READY_ANY_STATUS=1 start_server azurite / \
+		"$AZURITE" --blobHost 127.0.0.1 --blobPort @PORT@ --location "$TMP/azurite-data" \
+		--skipApiVersionCheck --disableTelemetry --silent
+	# Azurite's well-known development account (devstoreaccount1).
+	export TOL_AZURE_ENDPOINT="http://127.0.0.1:$PORT/devstoreaccount1"
+else
+	echo "WARNING: Azurite could not be installed (is npm missing?): the Azure Blob Storage tests will fail"
+fi
 
 # The tests create the buckets they use.
 export TOL_S3_ENDPOINT="http://127.0.0.1:$MINIO_PORT"

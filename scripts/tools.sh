@@ -5,7 +5,7 @@
 #
 #   bash scripts/tools.sh minio         # prints the path of the pinned MinIO,
 #                                       # building it first if it is not cached
-#   bash scripts/tools.sh staticcheck | fake-gcs-server
+#   bash scripts/tools.sh staticcheck | fake-gcs-server | azurite
 #
 # Tools are built once into $TOOLS_DIR (default: $(go env GOCACHE)/treeoflife-tools,
 # or TOL_TOOLS_DIR) and reused afterwards. Progress goes to stderr; only the
@@ -23,6 +23,10 @@ STATICCHECK_VERSION=v0.8.2
 # future pin has them. Builds in ~3-6 minutes on 2 cores.
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 FAKE_GCS_SERVER_VERSION=v1.56.1
+# Azurite, the Azure Storage emulator, from the npm registry. 3.35.0's
+# package.json accepts the machine's Node.js 20; 3.36.0 asks for Node.js >= 21
+# and 3.37.0 for >= 22.
+AZURITE_VERSION=3.35.0
 
 TOOLS_DIR=${TOL_TOOLS_DIR:-"$(go env GOCACHE)/treeoflife-tools"}
 
@@ -81,6 +85,39 @@ install_staticcheck() { install_tool staticcheck honnef.co/go/tools/cmd/staticch
 install_minio() { install_tool minio github.com/minio/minio "$MINIO_VERSION"; }
 install_fake_gcs_server() { install_tool fake-gcs-server github.com/fsouza/fake-gcs-server "$FAKE_GCS_SERVER_VERSION"; }
 
+# install_azurite: make $TOOLS_DIR/azurite-VERSION hold the pinned Azurite,
+# installed with npm (once, then cached like the Go tools), and print the path
+# of its azurite-blob on stdout. Without npm it says so and fails.
+install_azurite() {
+	local version=$AZURITE_VERSION
+	local dir="$TOOLS_DIR/azurite-$version"
+	local bin="$dir/node_modules/.bin/azurite-blob"
+	if [ -x "$bin" ]; then
+		echo "azurite $version: cached at $bin" >&2
+		echo "$bin"
+		return
+	fi
+	if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+		echo "azurite $version: npm (and Node.js) not found; cannot install the Azure Storage emulator" >&2
+		return 1
+	fi
+	echo "azurite $version: npm install azurite@$version ..." >&2
+	local t0=$SECONDS stage
+	mkdir -p "$TOOLS_DIR"
+	stage=$(mktemp -d "$TOOLS_DIR/.build-azurite.XXXXXX")
+	# --prefix installs into stage/node_modules, outside any package.json of
+	# the caller's; the bin links are relative, so the directory can move.
+	if ! npm install --prefix "$stage" --no-audit --no-fund --loglevel=error "azurite@$version" >&2; then
+		rm -rf "$stage"
+		echo "azurite $version: npm install failed" >&2
+		return 1
+	fi
+	rm -rf "$dir"
+	mv "$stage" "$dir"
+	echo "azurite $version: installed in $((SECONDS - t0))s" >&2
+	echo "$bin"
+}
+
 # Run as a program rather than sourced: install the named tool.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	set -euo pipefail
@@ -88,8 +125,9 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	minio) install_minio ;;
 	staticcheck) install_staticcheck ;;
 	fake-gcs-server) install_fake_gcs_server ;;
+	azurite) install_azurite ;;
 	*)
-		echo "usage: bash scripts/tools.sh minio | staticcheck | fake-gcs-server" >&2
+		echo "usage: bash scripts/tools.sh minio | staticcheck | fake-gcs-server | azurite" >&2
 		exit 2
 		;;
 	esac
