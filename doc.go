@@ -66,10 +66,10 @@
 //
 // # Backup
 //
-// With Options.Backup (a backup.Sink: backup/s3, backup/gcs, backup/file), a
-// shipper uploads fsynced records in write-once batches; SyncBackup waits
-// for them, VerifyBackup re-verifies the cloud copy against the local
-// chain, and RestoreBackup rebuilds a log directory from it.
+// With Options.Backup (a backup.Sink: backup/s3, backup/gcs, backup/azblob,
+// backup/file), a shipper uploads fsynced records in write-once batches;
+// SyncBackup waits for them, VerifyBackup re-verifies the cloud copy against
+// the local chain, and RestoreBackup rebuilds a log directory from it.
 //
 // # Signed checkpoints, witnesses and proofs
 //

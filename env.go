@@ -15,16 +15,18 @@ import (
 //
 //	ENABLE_CLOUD_BACKUP   1, true, yes or on to ship to a backup; 0, false, no, off or empty
 //	                      to leave it off (case-insensitive); any other value is an error
-//	BACKUP_PROVIDER       "s3" or "gcs" (or "file"): the backend, whose package the program imports
+//	BACKUP_PROVIDER       "s3", "gcs" or "azure" (or "file"): the backend, whose package the program imports
 //	S3_BUCKET, S3_REGION, S3_ENDPOINT        read by backup/s3
 //	GCS_BUCKET, GCS_PROJECT_ID               read by backup/gcs
+//	AZURE_STORAGE_CONTAINER, AZURE_STORAGE_CONNECTION_STRING (or AZURE_STORAGE_ACCOUNT
+//	with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN)   read by backup/azblob
 //	BACKUP_BATCH_SIZE     records per backup object
 //	BACKUP_PREFIX         key prefix in the bucket
 //
 // Credentials come only from the SDKs' standard chains (environment,
-// shared configuration, instance roles), never from code. The backend's
-// package must be imported for its side effect, so that a program links
-// only the SDK it uses:
+// shared configuration, instance roles), or for Azure from the Azure tools'
+// variables above, never from code. The backend's package must be imported
+// for its side effect, so that a program links only the SDK it uses:
 //
 //	import _ "github.com/treeoflife/treeoflife/backup/s3"
 func OptionsFromEnv(ctx context.Context) (Options, error) {

@@ -135,7 +135,7 @@ type Options struct {
 	// BackupStatus). Open does not wait for the sink: the shipper takes the
 	// backup's lease and connects in the background, and reports an outage,
 	// or ErrBackupLeased, through BackupStatus, SyncBackup and Close. Sinks
-	// are in backup/s3, backup/gcs and backup/file.
+	// are in backup/s3, backup/gcs, backup/azblob and backup/file.
 	Backup backup.Sink
 
 	// BackupPrefix is prepended to the backup's object keys.

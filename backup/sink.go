@@ -3,7 +3,8 @@
 //
 // Each backend lives in its own package so that a program links only the SDK
 // it uses: backup/file (a local directory), backup/s3 (Amazon S3 and
-// S3-compatible stores such as MinIO) and backup/gcs (Google Cloud Storage).
+// S3-compatible stores such as MinIO), backup/gcs (Google Cloud Storage) and
+// backup/azblob (Azure Blob Storage).
 // backup/backuptest is a conformance suite that every sink, including one
 // written outside this module, can run.
 //

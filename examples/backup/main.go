@@ -4,10 +4,13 @@
 //
 //	ENABLE_CLOUD_BACKUP=1 BACKUP_PROVIDER=s3 S3_BUCKET=my-company-logs S3_REGION=eu-west-1 go run ./examples/backup
 //	ENABLE_CLOUD_BACKUP=1 BACKUP_PROVIDER=s3 S3_BUCKET=test S3_ENDPOINT=http://127.0.0.1:9000 go run ./examples/backup   # MinIO or any S3-compatible store
+//	ENABLE_CLOUD_BACKUP=1 BACKUP_PROVIDER=azure AZURE_STORAGE_CONTAINER=logs AZURE_STORAGE_CONNECTION_STRING='...' go run ./examples/backup
 //	ENABLE_CLOUD_BACKUP=1 BACKUP_PROVIDER=file BACKUP_DIR=/mnt/backup go run ./examples/backup
 //
 // Credentials come from the SDKs' standard chains (AWS_ACCESS_KEY_ID and
-// AWS_SECRET_ACCESS_KEY, a profile, an instance role). The log and the
+// AWS_SECRET_ACCESS_KEY, a profile, an instance role), or for Azure from
+// AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with
+// AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN. The log and the
 // restored copy go to a new temporary directory, removed on exit; the
 // objects stay in the backup, under a prefix of their own.
 package main
@@ -22,8 +25,9 @@ import (
 	"path/filepath"
 
 	"github.com/treeoflife/treeoflife"
-	_ "github.com/treeoflife/treeoflife/backup/file" // BACKUP_PROVIDER=file
-	_ "github.com/treeoflife/treeoflife/backup/s3"   // BACKUP_PROVIDER=s3
+	_ "github.com/treeoflife/treeoflife/backup/azblob" // BACKUP_PROVIDER=azure
+	_ "github.com/treeoflife/treeoflife/backup/file"   // BACKUP_PROVIDER=file
+	_ "github.com/treeoflife/treeoflife/backup/s3"     // BACKUP_PROVIDER=s3
 )
 
 func main() {
