@@ -28,9 +28,11 @@
 // before now (90m, 24h).
 //
 // The backup commands take the backend from the environment, as
-// treeoflife.OptionsFromEnv does: BACKUP_PROVIDER (s3, gcs or file) and its
-// variables (S3_BUCKET, S3_REGION, S3_ENDPOINT; GCS_BUCKET, GCS_PROJECT_ID;
-// BACKUP_DIR), BACKUP_PREFIX; credentials from the SDKs' standard chains.
+// treeoflife.OptionsFromEnv does: BACKUP_PROVIDER (s3, gcs, azure or file)
+// and its variables (S3_BUCKET, S3_REGION, S3_ENDPOINT; GCS_BUCKET,
+// GCS_PROJECT_ID; AZURE_STORAGE_CONTAINER, AZURE_STORAGE_CONNECTION_STRING or
+// AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY; BACKUP_DIR), BACKUP_PREFIX;
+// credentials from the SDKs' standard chains.
 // restore and repair read the key of an encrypted log from
 // TOL_ENCRYPTION_KEY. The reading commands (read, search, query, tail,
 // export, stats) read an encrypted log with the key in TOL_ENCRYPTION_KEY
@@ -65,6 +67,7 @@ import (
 	"strings"
 
 	"github.com/treeoflife/treeoflife"
+	_ "github.com/treeoflife/treeoflife/backup/azblob"
 	_ "github.com/treeoflife/treeoflife/backup/file"
 	_ "github.com/treeoflife/treeoflife/backup/gcs"
 	_ "github.com/treeoflife/treeoflife/backup/s3"

@@ -39,7 +39,8 @@ flags:
   --anchor WHERE    trusted checkpoints: a saved checkpoint FILE, the
                     backup ("backup", from BACKUP_PROVIDER and its
                     variables, or s3://BUCKET/PREFIX, gs://BUCKET/PREFIX,
-                    file:///DIR), or a witness (http(s)://...); repeatable
+                    az://CONTAINER/PREFIX, file:///DIR), or a witness
+                    (http(s)://...); repeatable
   --witness-key PUB the witness's cosignature key, for http(s) anchors
   --require-signed  fail unless every record is covered by a trusted
                     checkpoint
@@ -173,7 +174,7 @@ func expandRoot(dir string) ([]string, error) {
 func trustFlags(fs *flag.FlagSet) func(ctx context.Context) (treeoflife.VerifyOptions, error) {
 	var keys, anchors listFlag
 	fs.Var(&keys, "key", "trusted public `key` (vkey, or a file holding one); repeatable")
-	fs.Var(&anchors, "anchor", "where trusted checkpoints are (`FILE`, backup, s3://, gs://, file://, http(s)://); repeatable")
+	fs.Var(&anchors, "anchor", "where trusted checkpoints are (`FILE`, backup, s3://, gs://, az://, file://, http(s)://); repeatable")
 	requireSigned := fs.Bool("require-signed", false, "fail unless every record is covered by a trusted checkpoint")
 	witnessKey := fs.String("witness-key", "", "the witness's cosignature `key`, for http(s) anchors")
 	return func(ctx context.Context) (treeoflife.VerifyOptions, error) {
@@ -249,9 +250,10 @@ func parseAnchor(ctx context.Context, a, witnessKey string) (treeoflife.Anchor, 
 		return treeoflife.AnchorFile(a), nil
 	}
 	switch u.Scheme {
-	case "s3", "gs", "file":
+	case "s3", "gs", "az", "file":
 		backend := map[string]struct{ provider, env string }{
-			"s3": {"s3", "S3_BUCKET"}, "gs": {"gcs", "GCS_BUCKET"}, "file": {"file", "BACKUP_DIR"},
+			"s3": {"s3", "S3_BUCKET"}, "gs": {"gcs", "GCS_BUCKET"},
+			"az": {"azure", "AZURE_STORAGE_CONTAINER"}, "file": {"file", "BACKUP_DIR"},
 		}[u.Scheme]
 		provider, env := backend.provider, backend.env
 		where, prefix := u.Host, strings.Trim(u.Path, "/")

@@ -14,12 +14,14 @@ import (
 
 const verifyBackupHelp = `usage: treeoflife verify-backup [-prefix P] [-log ID] [-tenant T] [-records N] [--key PUB]... [--anchor WHERE]... [--require-signed]
 
-verify-backup verifies a log's backup in S3, GCS or a directory, from its
-batches alone: the chain of every record, and, with --key, the signed
-checkpoints stored with it and those of the anchors (see verify -h). The
-backend comes from the environment: BACKUP_PROVIDER (s3, gcs or file) and
-its variables (S3_BUCKET, S3_REGION, S3_ENDPOINT; GCS_BUCKET,
-GCS_PROJECT_ID; BACKUP_DIR).
+verify-backup verifies a log's backup in S3, GCS, Azure Blob Storage or a
+directory, from its batches alone: the chain of every record, and, with
+--key, the signed checkpoints stored with it and those of the anchors (see
+verify -h). The backend comes from the environment: BACKUP_PROVIDER (s3,
+gcs, azure or file) and its variables (S3_BUCKET, S3_REGION, S3_ENDPOINT;
+GCS_BUCKET, GCS_PROJECT_ID; AZURE_STORAGE_CONTAINER,
+AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT with
+AZURE_STORAGE_KEY; BACKUP_DIR).
 
 flags:
   -prefix P       the log's BackupPrefix (default $BACKUP_PREFIX)
@@ -48,7 +50,7 @@ func backupFlags(fs *flag.FlagSet) *treeoflife.RestoreOptions {
 func openSink(ctx context.Context) (backup.Sink, error) {
 	provider := strings.ToLower(strings.TrimSpace(os.Getenv("BACKUP_PROVIDER")))
 	if provider == "" {
-		return nil, errors.New("BACKUP_PROVIDER is not set (s3, gcs or file)")
+		return nil, errors.New("BACKUP_PROVIDER is not set (s3, gcs, azure or file)")
 	}
 	return backup.Open(ctx, provider)
 }
