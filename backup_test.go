@@ -270,6 +270,9 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 			}
 		}
 		write(150)
+		// Revision 0 ships when the shipper connects, in the background
+		// after Open: under load that could come after the rotation.
+		waitFor(t, l, func(st BackupStatus) bool { return st.Connected })
 		require.NoError(t, l.RotateDataKey(ctx)) // HEADER revision 1, while shipping
 		write(150)
 		require.NoError(t, l.SyncBackup(ctx))
