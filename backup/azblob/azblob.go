@@ -17,7 +17,8 @@
 // the blob's Content-MD5, and keeps the SHA-256 in the blob's metadata (key
 // "tol_sha256"). Get checks the SHA-256 as the body is read. Each Put is one
 // Put Blob request, so a body is stored whole or not at all; bodies larger
-// than blockblob.MaxUploadBlobBytes (5000 MiB) are refused.
+// than blockblob.MaxUploadBlobBytes (256 MiB) are refused (a batch of the
+// backup shipper is far smaller).
 //
 // # Metadata
 //
