@@ -13,8 +13,8 @@
 //
 // Azure keeps no SHA-256 of a blob. Put checks the caller's SHA-256 against
 // the body, then sends the body's MD5 as Content-MD5, which the store checks
-// (a mismatch is refused with Md5Mismatch: backup.ErrChecksum) and keeps as
-// the blob's Content-MD5, and keeps the SHA-256 in the blob's metadata (key
+// (a mismatch is refused, with Md5Mismatch or, on Azurite, InvalidOperation:
+// backup.ErrChecksum) and keeps as the blob's Content-MD5, and keeps the SHA-256 in the blob's metadata (key
 // "tol_sha256"). Get checks the SHA-256 as the body is read. Each Put is one
 // Put Blob request, so a body is stored whole or not at all; bodies larger
 // than blockblob.MaxUploadBlobBytes (256 MiB) are refused (a batch of the
@@ -32,8 +32,8 @@
 // PutOptions.IfNotExists sends If-None-Match: *, which the store answers
 // with 409 BlobAlreadyExists (backup.ErrExist) when the blob exists.
 // PutOptions.IfMatch sends If-Match with the ETag that Get and Stat return as
-// ObjectInfo.Version; the store answers 412 ConditionNotMet (or 404 when the
-// blob is gone), both backup.ErrChanged.
+// ObjectInfo.Version; a blob of another version, or none, fails the
+// condition (412 ConditionNotMet, or 404 BlobNotFound): backup.ErrChanged.
 //
 // Config.ImmutabilityMode and Config.ImmutabilityPeriod put every blob but a
 // PutOptions.Mutable one under a version-level immutability policy (WORM),
