@@ -63,7 +63,7 @@ func TestShipperAzureRestore(t *testing.T) {
 	require.NoError(t, l.Close())
 
 	dir := t.TempDir() + "/restored"
-	got, err := RestoreFromCloud(ctx, s, dir, RestoreOptions{Prefix: prefix, Options: Options{EncryptionKey: key}})
+	got, err := RestoreBackup(ctx, s, dir, RestoreOptions{Prefix: prefix, Log: Options{EncryptionKey: key}})
 	require.NoError(t, err)
 	require.Equal(t, st.Head, got)
 	r := openT(t, dir, Options{EncryptionKey: key})
