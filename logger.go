@@ -101,11 +101,13 @@ type Options struct {
 	// Clock returns the time stamped on entries. Default time.Now.
 	Clock func() time.Time
 
-	// Tenant is stored in every entry as tenantId (the original system's
-	// tenantId) and names the log's place in a backup. It is recorded in the
-	// HEADER of a new log; reopening the log with another Tenant fails
-	// (ErrInvalidTenant), and with none adopts the recorded one. Allowed IDs:
-	// see ValidateTenantID.
+	// Tenant makes Open's dir a root of tenant logs and opens this tenant's,
+	// dir/tenants/<Tenant> (see Open). It is stored in every entry as
+	// tenantId (the original system's tenantId), names the log's place in a
+	// backup, and is recorded in the HEADER of a new log: a tenant's log
+	// opened in its own directory with no Tenant adopts the recorded one,
+	// and with another is refused (ErrInvalidTenant). Allowed IDs: see
+	// ValidateTenantID.
 	Tenant string
 
 	// EncryptionKey (KeySize bytes), Passphrase or Keys, at most one of them,
@@ -470,7 +472,53 @@ func newGeneration() *generation { return &generation{done: make(chan struct{})}
 // the directory's lock. If the last segment ends in a torn write (a crash
 // mid-write), the torn bytes are moved to dir/repair/ and cut off; damage
 // anywhere else is reported as a *TamperError and nothing is changed.
+//
+// With Options.Tenant, dir is a root that holds one isolated log per
+// tenant, and Open opens that tenant's: dir/tenants/<id>, the log
+// OpenTenants(dir).Get(id) opens, with its own lock, chain and keys. So
+// several tenants can be open at once in one process, each from its own
+// Open, and Open and Tenants can be mixed (one logger per tenant at a
+// time). A dir that is itself the log of that tenant (created by Open
+// before tenants had their own directories) is opened in place, with a
+// warning to Options.Logger; see the migration note in README.md.
 func Open(dir string, opts Options) (*ImmutableLogger, error) {
+	if opts.Tenant == "" {
+		return openDir(dir, opts)
+	}
+	if err := ValidateTenantID(opts.Tenant); err != nil {
+		return nil, err
+	}
+	if isLogDir(dir) {
+		h, _, err := readHeader(dir)
+		if err != nil {
+			return nil, err
+		}
+		if h.Tenant != opts.Tenant {
+			what := "a log without a tenant"
+			if h.Tenant != "" {
+				what = fmt.Sprintf("the log of tenant %q", h.Tenant)
+			}
+			return nil, fmt.Errorf("%w: %s is %s, not a root of tenant logs; tenant %q's log goes in ROOT/%s/%s (see the migration note in README.md)",
+				ErrInvalidTenant, dir, what, opts.Tenant, tenantsDir, opts.Tenant)
+		}
+		if opts.Logger != nil {
+			opts.Logger.Warn("treeoflife: a tenant's log in the root directory, as Open made it before tenants had their own directories; move it to ROOT/tenants/<id> (README.md, migration)",
+				"log", dir, "tenant", h.Tenant)
+		}
+		return openDir(dir, opts)
+	}
+	tdir, err := tenantDir(dir, opts.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTenantCase(dir, opts.Tenant, tdir); err != nil {
+		return nil, err
+	}
+	return openDir(tdir, opts)
+}
+
+// openDir is Open of the log in dir itself, whatever Options.Tenant says.
+func openDir(dir string, opts Options) (*ImmutableLogger, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err

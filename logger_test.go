@@ -44,9 +44,11 @@ func readAll(t *testing.T, dir string) []map[string]any {
 	return out
 }
 
+// openT opens the log in dir itself, whatever opts.Tenant says (openDir:
+// Open puts a tenant's log under dir/tenants).
 func openT(t *testing.T, dir string, opts Options) *ImmutableLogger {
 	t.Helper()
-	l, err := Open(dir, opts)
+	l, err := openDir(dir, opts)
 	require.NoError(t, err)
 	return l
 }

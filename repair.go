@@ -50,7 +50,7 @@ type RepairReport struct {
 // takes (the key of an encrypted log, to write the entry).
 func Repair(dir string, opts Options) (RepairReport, error) {
 	var rep RepairReport
-	l, err := Open(dir, opts)
+	l, err := openDir(dir, opts)
 	if err == nil {
 		return rep, l.Close()
 	}
@@ -119,7 +119,7 @@ func Repair(dir string, opts Options) (RepairReport, error) {
 		rep.Records, rep.FirstSeq, rep.LastSeq = lastSeq-te.Seq+1, te.Seq, lastSeq
 	}
 
-	l, err = Open(dir, opts)
+	l, err = openDir(dir, opts)
 	if err != nil {
 		return rep, fmt.Errorf("treeoflife: reopen %s after repair: %w", dir, err)
 	}

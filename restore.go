@@ -475,7 +475,7 @@ func RestoreBackup(ctx context.Context, sink backup.Sink, dir string, opts Resto
 	lopts.Backup = nil
 	lopts.Durability = DurabilityBuffered
 	lopts.Tenant = opts.Tenant
-	l, err := Open(dir, lopts)
+	l, err := openDir(dir, lopts)
 	if err != nil {
 		return Head{}, err
 	}

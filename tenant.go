@@ -32,10 +32,14 @@ const (
 
 // ValidateTenantID reports whether id may name a tenant: 1 to 64 ASCII
 // letters, digits, '.', '_' and '-', starting with a letter or digit, with
-// no "..". A tenant ID is a directory name, so anything that could leave the
-// tenants directory ("../x", "a/b", ".", "..") or hide in it (".x") is
-// refused, as are control characters and anything outside ASCII. The error
-// wraps ErrInvalidTenant.
+// no "..", not ending in '.'. A tenant ID is a directory name, so anything
+// that could leave the tenants directory ("../x", "a/b", ".", "..") or hide
+// in it (".x") is refused, as are control characters, anything outside
+// ASCII, and the device names Windows reserves (CON, PRN, AUX, NUL,
+// COM0-9, LPT0-9, in any case, with or without an extension). The error
+// wraps ErrInvalidTenant. IDs are case-sensitive, but a new tenant whose ID
+// differs only in case from an existing one's is refused where a directory
+// would be shared (Open, Tenants.Get).
 func ValidateTenantID(id string) error {
 	if id == "" {
 		return fmt.Errorf("%w: empty", ErrInvalidTenant)
@@ -56,7 +60,29 @@ func ValidateTenantID(id string) error {
 	if strings.Contains(id, "..") {
 		return fmt.Errorf("%w: %q contains \"..\"", ErrInvalidTenant, id)
 	}
+	if strings.HasSuffix(id, ".") {
+		return fmt.Errorf("%w: %q ends in '.', which Windows drops from file names", ErrInvalidTenant, id)
+	}
+	base, _, _ := strings.Cut(id, ".")
+	if windowsReserved(base) {
+		return fmt.Errorf("%w: %q is a device name on Windows (%s), not a directory", ErrInvalidTenant, id, strings.ToUpper(base))
+	}
 	return nil
+}
+
+// windowsReserved reports whether name (before any extension) is one of
+// the device names Windows reserves in every directory, in any case: CON,
+// PRN, AUX, NUL, COM0-9 and LPT0-9.
+func windowsReserved(name string) bool {
+	switch strings.ToUpper(name) {
+	case "CON", "PRN", "AUX", "NUL":
+		return true
+	}
+	if len(name) == 4 && name[3] >= '0' && name[3] <= '9' {
+		p := strings.ToUpper(name[:3])
+		return p == "COM" || p == "LPT"
+	}
+	return false
 }
 
 // Tenant returns the tenant the log belongs to ("" for none).
@@ -142,7 +168,7 @@ func OpenTenants(root string, opts Options) (*Tenants, error) {
 	}
 	sysOpts := opts
 	sysOpts.Durability = DurabilitySync
-	sys, err := Open(filepath.Join(root, systemDir), sysOpts)
+	sys, err := openDir(filepath.Join(root, systemDir), sysOpts)
 	if err != nil {
 		return nil, fmt.Errorf("treeoflife: open system log: %w", err)
 	}
@@ -196,10 +222,36 @@ func (t *Tenants) Dir(id string) (string, error) {
 	if !t.live() {
 		return "", ErrClosed
 	}
+	return tenantDir(t.root, id)
+}
+
+// tenantDir is the directory of tenant id's log under root,
+// root/tenants/<id>.
+func tenantDir(root, id string) (string, error) {
 	if err := ValidateTenantID(id); err != nil {
 		return "", err
 	}
-	return filepath.Join(t.root, tenantsDir, id), nil
+	return filepath.Join(root, tenantsDir, id), nil
+}
+
+// checkTenantCase refuses a new tenant (its directory, dir, does not exist
+// yet) whose ID differs only in case from an existing tenant's: on a
+// case-insensitive file system (macOS, Windows) the two would share a
+// directory.
+func checkTenantCase(root, id, dir string) error {
+	if _, err := os.Lstat(dir); err == nil || !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	des, err := os.ReadDir(filepath.Join(root, tenantsDir))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("treeoflife: list tenants: %w", err)
+	}
+	for _, de := range des {
+		if strings.EqualFold(de.Name(), id) && de.Name() != id {
+			return fmt.Errorf("%w: %q differs only in case from tenant %q, and would share its directory on a case-insensitive file system", ErrInvalidTenant, id, de.Name())
+		}
+	}
+	return nil
 }
 
 // System returns the system log, which records tenant erasures. It belongs
@@ -329,7 +381,11 @@ func (t *Tenants) List() ([]string, error) {
 // idle it waits briefly for a lease to end, a few times.
 func (t *Tenants) openMakingRoom(ctx context.Context, dir string, opts Options, self *tenantEntry) (*ImmutableLogger, error) {
 	for attempt := 0; ; attempt++ {
-		l, err := Open(dir, opts)
+		var l *ImmutableLogger
+		err := checkTenantCase(t.root, opts.Tenant, dir)
+		if err == nil {
+			l, err = openDir(dir, opts)
+		}
 		if err == nil || !(errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) || attempt >= 20 {
 			return l, err
 		}
