@@ -170,6 +170,23 @@ type VersionLister interface {
 	ListDeleted(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error]
 }
 
+// Deleter is implemented by sinks that can remove an object for good. The
+// backup itself is never deleted from (its objects are write-once); a
+// Deleter is for the few mutable objects kept beside it, such as a tenant's
+// wrapped key, whose removal is the point (crypto-shredding).
+//
+// Its method is safe for concurrent use, like Sink's.
+type Deleter interface {
+	// Delete removes the object stored under key and every earlier version
+	// of it the store holds (S3 object versions and delete markers, GCS
+	// noncurrent generations, Azure blob versions and snapshots), so that
+	// nothing stored under key can be read again. A key that holds nothing
+	// is not an error. An object under retention or a legal hold cannot be
+	// removed, and the error says so: put such objects with
+	// PutOptions.Mutable, in a bucket without a default retention period.
+	Delete(ctx context.Context, key string) error
+}
+
 // PutOptions are the optional parts of a Put. The zero value puts an object
 // with no metadata, replacing any existing one.
 type PutOptions struct {

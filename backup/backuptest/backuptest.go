@@ -64,6 +64,7 @@ func RunSinkTests(t *testing.T, newSink func(t *testing.T) backup.Sink) {
 		{"ListStopEarly", testListStopEarly},
 		{"ConcurrentPuts", testConcurrentPuts},
 		{"CanceledContext", testCanceledContext},
+		{"Delete", testDelete},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -185,6 +186,36 @@ func testMissing(t *testing.T, s backup.Sink, prefix string) {
 	put(t, s, prefix+"dir/child", []byte("x"), backup.PutOptions{})
 	_, err := s.Stat(ctx(t), prefix+"dir")
 	require.ErrorIs(t, err, fs.ErrNotExist, "Stat of a key's parent")
+}
+
+// testDelete: a sink that is a backup.Deleter removes a mutable object
+// for good, replaced versions and all, leaves its neighbours, and takes a
+// key that holds nothing.
+func testDelete(t *testing.T, s backup.Sink, prefix string) {
+	d, ok := s.(backup.Deleter)
+	if !ok {
+		t.Skipf("%T is not a backup.Deleter", s)
+	}
+	key := prefix + "keys/tenant-a"
+	put(t, s, key, []byte("version 1"), backup.PutOptions{Mutable: true})
+	put(t, s, key, []byte("version 2"), backup.PutOptions{Mutable: true})
+	put(t, s, prefix+"keys/tenant-ab", []byte("neighbour"), backup.PutOptions{Mutable: true})
+	require.NoError(t, d.Delete(ctx(t), key))
+	_, err := s.Stat(ctx(t), key)
+	require.ErrorIs(t, err, backup.ErrNotExist)
+	rc, _, err := s.Get(ctx(t), key)
+	require.ErrorIs(t, err, backup.ErrNotExist)
+	require.Nil(t, rc)
+	if vl, ok := s.(backup.VersionLister); ok {
+		for info, err := range vl.ListDeleted(ctx(t), prefix+"keys/") {
+			require.NoError(t, err)
+			require.NotEqual(t, key, info.Key, "an earlier version of a deleted key is still stored")
+		}
+	}
+	_, err = s.Stat(ctx(t), prefix+"keys/tenant-ab")
+	require.NoError(t, err, "the neighbour whose key extends the deleted one stays")
+	require.NoError(t, d.Delete(ctx(t), key), "deleting nothing")
+	require.NoError(t, d.Delete(ctx(t), prefix+"never/put"))
 }
 
 func testConditionalCreate(t *testing.T, s backup.Sink, prefix string) {
