@@ -854,8 +854,14 @@ func (l *ImmutableLogger) dataKeyDue(dk *dataKey) {
 // EncryptionKey, Passphrase or a *Keyring; with another KeyProvider, change
 // its active key and call RotateDataKey.
 //
-// The Keyring of a Tenants is shared: the new key becomes the active master
-// key of every tenant, each of which starts a new data key at its next Open.
+// Under Tenants, rotate the master key on the system log
+// (Tenants.System().RotateKey): the Keyring is shared, so new tenant keys
+// are wrapped by the new key, and older ones still unwrap with the older
+// keys, which the Keyring keeps (give them all at the next OpenTenants). A
+// tenant's own logger refuses RotateKey: its data keys are wrapped by its
+// tenant key (see Tenants.Erase); RotateDataKey starts a new data key. A
+// tenant log made before tenant keys existed still has its data keys
+// wrapped by the master key, and RotateKey on it works as on any log.
 func (l *ImmutableLogger) RotateKey(ctx context.Context, newKey []byte) error {
 	if !l.live() {
 		return ErrClosed
@@ -863,6 +869,9 @@ func (l *ImmutableLogger) RotateKey(ctx context.Context, newKey []byte) error {
 	k := l.keys
 	if k == nil {
 		return fmt.Errorf("treeoflife: RotateKey: %s is not encrypted", l.dir)
+	}
+	if l.opts.tenantKeyed {
+		return fmt.Errorf("%w: RotateKey: tenant %q's data keys are wrapped by its own tenant key, not by the master key; RotateDataKey starts a new data key", ErrInvalidOptions, l.opts.Tenant)
 	}
 	if k.keyring == nil {
 		return fmt.Errorf("%w: RotateKey needs a Keyring; with another KeyProvider, change its active key and call RotateDataKey", ErrInvalidOptions)

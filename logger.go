@@ -110,6 +110,10 @@ type Options struct {
 	// ValidateTenantID.
 	Tenant string
 
+	// tenantKeyed: Keys is a tenant's own key (Tenants, tenantkey.go),
+	// which RotateKey must not change.
+	tenantKeyed bool
+
 	// EncryptionKey (KeySize bytes), Passphrase or Keys, at most one of them,
 	// turns on encryption when a log is created: each record is sealed with
 	// AES-256-GCM under the log's data key, which HEADER stores wrapped by
@@ -513,6 +517,18 @@ func Open(dir string, opts Options) (*ImmutableLogger, error) {
 	}
 	if err := checkTenantCase(dir, opts.Tenant, tdir); err != nil {
 		return nil, err
+	}
+	if opts.encrypted() {
+		// A tenant that Tenants created has a tenant key (tenantkey.go).
+		kf, err := readTenantKey(dir, opts.Tenant)
+		if err != nil {
+			return nil, err
+		}
+		if kf != nil {
+			if opts, err = withTenantKey(context.Background(), opts, kf, filepath.Join(dir, systemDir)); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return openDir(tdir, opts)
 }

@@ -475,6 +475,20 @@ func RestoreBackup(ctx context.Context, sink backup.Sink, dir string, opts Resto
 	lopts.Backup = nil
 	lopts.Durability = DurabilityBuffered
 	lopts.Tenant = opts.Tenant
+	if opts.Tenant != "" && lopts.encrypted() {
+		// A tenant of Tenants: its data keys are wrapped by its tenant key,
+		// kept in the backup's key store (tenantkey.go). Without it (an
+		// erased tenant) the log cannot be opened with the master key.
+		kf, err := downloadTenantKey(ctx, sink, opts.Prefix, opts.Tenant)
+		if err != nil {
+			return Head{}, err
+		}
+		if kf != nil {
+			if lopts, err = withTenantKey(ctx, lopts, kf, ""); err != nil {
+				return Head{}, err
+			}
+		}
+	}
 	l, err := openDir(dir, lopts)
 	if err != nil {
 		return Head{}, err

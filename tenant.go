@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/treeoflife/treeoflife/backup"
 	"github.com/treeoflife/treeoflife/internal/fileutil"
 )
 
@@ -322,7 +323,14 @@ func (t *Tenants) Get(ctx context.Context, id string) (*TenantLogger, error) {
 
 		opts := t.opts
 		opts.Tenant = id
-		l, err := t.openMakingRoom(ctx, dir, opts, e)
+		var l *ImmutableLogger
+		var err error
+		if t.sys.keys != nil {
+			opts.Keys, opts.tenantKeyed, err = t.tenantProvider(ctx, id, dir)
+		}
+		if err == nil {
+			l, err = t.openMakingRoom(ctx, dir, opts, e)
+		}
 		if err != nil {
 			err = fmt.Errorf("treeoflife: tenant %q: %w", id, err)
 		}
@@ -587,12 +595,76 @@ func (t *Tenants) Erase(ctx context.Context, id string) error {
 			fields["backupError"] = berr.Error()
 		}
 	}
+	kerr := t.destroyTenantKey(ctx, id, fields)
 	if _, err := t.sys.Log(ctx, LevelAudit, "tenant data keys erased", fields); err != nil {
 		return fmt.Errorf("treeoflife: erase tenant %q: keys erased, but recording it in the system log failed: %w", id, err)
+	}
+	// Sign the record now (with Options.Signer), not at the next interval.
+	if _, err := t.sys.Checkpoint(ctx); err != nil {
+		return fmt.Errorf("treeoflife: erase tenant %q: keys erased and recorded, but the system log's checkpoint failed: %w", id, err)
+	}
+	if kerr != nil {
+		return fmt.Errorf("treeoflife: erase tenant %q: data keys erased, but its tenant key is not destroyed everywhere: %w", id, kerr)
 	}
 	if berr != nil {
 		return fmt.Errorf("treeoflife: erase tenant %q: keys erased, but the backup still holds the HEADER before erasure: %w", id, berr)
 	}
+	return nil
+}
+
+// destroyTenantKey destroys tenant id's tenant key in the local key store
+// and the backup's, checks that neither holds it any more, and records
+// what it did in fields. A tenant made before tenant keys has none: its
+// data keys are wrapped by the master key, so earlier HEADER revisions in
+// the backup stay readable with it, which fields say.
+func (t *Tenants) destroyTenantKey(ctx context.Context, id string, fields Fields) error {
+	kf, err := readTenantKey(t.root, id)
+	if err != nil {
+		return err
+	}
+	if kf == nil && t.opts.Backup != nil {
+		if kf, err = downloadTenantKey(ctx, t.opts.Backup, t.opts.BackupPrefix, id); err != nil {
+			return err
+		}
+	}
+	if kf == nil {
+		fields["tenantKey"] = "none: the data keys were wrapped by the master key (a tenant made before tenant keys); earlier HEADER revisions in a backup still open with it"
+		return nil
+	}
+	fields["tenantKeyId"] = kf.KeyID
+	if _, err := destroyTenantKey(t.root, id); err != nil {
+		return err
+	}
+	if _, err := os.Stat(tenantKeyPath(t.root, id)); !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("tenant key file %s still exists after its removal: %v", tenantKeyPath(t.root, id), err)
+	}
+	confirmed := []any{"local"}
+	fields["tenantKeyDestroyed"] = confirmed
+	if t.opts.Backup == nil {
+		return nil
+	}
+	d, ok := t.opts.Backup.(backup.Deleter)
+	if !ok {
+		return fmt.Errorf("the backup sink %T cannot delete objects (backup.Deleter), so it keeps the tenant key", t.opts.Backup)
+	}
+	key := tenantKeyObject(t.opts.BackupPrefix, id)
+	if err := d.Delete(ctx, key); err != nil {
+		return err
+	}
+	if _, err := t.opts.Backup.Stat(ctx, key); !errors.Is(err, backup.ErrNotExist) {
+		return fmt.Errorf("the backup still holds %s after its deletion: %v", key, err)
+	}
+	if vl, ok := t.opts.Backup.(backup.VersionLister); ok {
+		for info, err := range vl.ListDeleted(ctx, key) {
+			if err != nil {
+				return fmt.Errorf("checking that no version of %s is left: %w", key, err)
+			}
+			if info.Key == key {
+				return fmt.Errorf("the backup still holds an earlier version of %s", key)
+			}
+		}
+	}
+	fields["tenantKeyDestroyed"] = append(confirmed, "backup")
 	return nil
 }
 

@@ -127,7 +127,11 @@ func TestTenantIsolation(t *testing.T) {
 		logIDs[h.LogID] = true
 		dataKeys[string(h.Encryption.DataKeys[0].Wrapped)] = true
 
-		l := openT(t, dir, Options{EncryptionKey: key}) // adopts the tenant from HEADER
+		_, err = openDir(dir, Options{EncryptionKey: key})
+		require.ErrorIs(t, err, ErrWrongKey, "the master key alone does not open a tenant's data keys")
+		l, err := Open(root, Options{Tenant: id, EncryptionKey: key}) // through the tenant's own key
+		require.NoError(t, err)
+		require.Equal(t, dir, l.Dir())
 		require.Equal(t, id, l.Tenant())
 		entries := openedEntries(t, l)
 		require.Len(t, entries, writers*per, id)
@@ -428,7 +432,10 @@ func TestTenantsPassphrase(t *testing.T) {
 		h, _, err := readHeader(filepath.Join(root, tenantsDir, id))
 		require.NoError(t, err)
 		require.Nil(t, h.Encryption.KDF, "no salt per tenant")
-		require.Equal(t, master, h.Encryption.DataKeys[0].MasterKeyID)
+		kf, err := readTenantKey(root, id)
+		require.NoError(t, err)
+		require.Equal(t, master, kf.MasterKeyID, "the tenant key is wrapped by the master key")
+		require.Equal(t, kf.KeyID, h.Encryption.DataKeys[0].MasterKeyID, "the data key by the tenant key")
 	}
 	_, err = OpenTenants(root, Options{Passphrase: "wrong"})
 	require.ErrorIs(t, err, ErrWrongKey)
