@@ -19,12 +19,19 @@ import (
 // Another tenant's backup still restores and reads with the master key
 // alone, and the system log holds a checkpointed record of the erasure.
 func TestEraseIsFinalInTheBackup(t *testing.T) {
-	ctx := context.Background()
-	sink, err := file.New(ctx, file.Config{Dir: t.TempDir()})
+	sink, err := file.New(context.Background(), file.Config{Dir: t.TempDir()})
 	require.NoError(t, err)
+	testEraseIsFinal(t, sink, "eu")
+}
+
+// testEraseIsFinal is TestEraseIsFinalInTheBackup with the backup in sink,
+// under prefix (the tests of each store run it too).
+func testEraseIsFinal(t *testing.T, sink backup.Sink, prefix string) {
+	ctx := context.Background()
+	other := prefix + "-elsewhere"
 	master := testKey(7)
 	root := t.TempDir()
-	ts := openTenantsT(t, root, Options{EncryptionKey: master, Backup: sink, BackupPrefix: "eu"})
+	ts := openTenantsT(t, root, Options{EncryptionKey: master, Backup: sink, BackupPrefix: prefix})
 	defer ts.Close()
 	roots := map[string]string{}
 	for _, id := range []string{"acme", "globex"} {
@@ -38,8 +45,8 @@ func TestEraseIsFinalInTheBackup(t *testing.T) {
 		roots[id] = tl.shipper.root
 		require.NoError(t, tl.Close())
 	}
-	acmeKey := tenantKeyObject("eu", "acme")
-	_, err = sink.Stat(ctx, acmeKey)
+	acmeKey := tenantKeyObject(prefix, "acme")
+	_, err := sink.Stat(ctx, acmeKey)
 	require.NoError(t, err, "the tenant key is in the backup's key store")
 	kf, err := readTenantKey(root, "acme")
 	require.NoError(t, err)
@@ -79,24 +86,24 @@ func TestEraseIsFinalInTheBackup(t *testing.T) {
 	}
 
 	// A restore with the master key reads no record of acme.
-	_, err = RestoreBackup(ctx, sink, filepath.Join(t.TempDir(), "acme"), RestoreOptions{Prefix: "eu", Tenant: "acme", Log: Options{EncryptionKey: master}})
+	_, err = RestoreBackup(ctx, sink, filepath.Join(t.TempDir(), "acme"), RestoreOptions{Prefix: prefix, Tenant: "acme", Log: Options{EncryptionKey: master}})
 	require.Error(t, err)
 	// The backup still verifies without any key.
-	rep, err := VerifyBackup(ctx, sink, RestoreOptions{Prefix: "eu", Tenant: "acme"})
+	rep, err := VerifyBackup(ctx, sink, RestoreOptions{Prefix: prefix, Tenant: "acme"})
 	require.NoError(t, err)
 	require.Equal(t, uint64(25), rep.Head.Size)
 
 	// globex is untouched: restored and read with the master key alone,
 	// into a new Tenants root that fetches its tenant key from the backup.
 	root2 := t.TempDir()
-	_, err = RestoreBackup(ctx, sink, filepath.Join(root2, tenantsDir, "globex"), RestoreOptions{Prefix: "eu", Tenant: "globex", Log: Options{EncryptionKey: master}})
+	_, err = RestoreBackup(ctx, sink, filepath.Join(root2, tenantsDir, "globex"), RestoreOptions{Prefix: prefix, Tenant: "globex", Log: Options{EncryptionKey: master}})
 	require.NoError(t, err)
-	ts2 := openTenantsT(t, root2, Options{EncryptionKey: master, Backup: sink, BackupPrefix: "eu2"})
+	ts2 := openTenantsT(t, root2, Options{EncryptionKey: master, Backup: sink, BackupPrefix: other})
 	defer ts2.Close()
 	_, err = ts2.Get(ctx, "globex")
-	require.ErrorIs(t, err, ErrErased, "the key store of prefix eu2 does not hold globex's key")
+	require.ErrorIs(t, err, ErrErased, "the key store of another prefix does not hold globex's key")
 	require.NoError(t, ts2.Close())
-	ts3 := openTenantsT(t, root2, Options{EncryptionKey: master, Backup: sink, BackupPrefix: "eu"})
+	ts3 := openTenantsT(t, root2, Options{EncryptionKey: master, Backup: sink, BackupPrefix: prefix})
 	defer ts3.Close()
 	tl, err := ts3.Get(ctx, "globex")
 	require.NoError(t, err)
