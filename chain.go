@@ -236,8 +236,16 @@ type verifyLimit struct {
 
 // verifyDir verifies every segment of the log in dir, streaming from disk.
 // With lim set, it stops at lim.Head.Size records and requires the result to
-// equal lim.Head; otherwise it verifies everything present.
+// equal lim.Head; otherwise it verifies everything present. Sealed segments
+// are verified in parallel (verify_parallel.go); the result, and the first
+// failure reported, are those of verifying them one after the other.
 func verifyDir(ctx context.Context, dir string, logID [16]byte, pins []pin, lim *verifyLimit) (Head, error) {
+	return verifyDirWorkers(ctx, dir, logID, pins, lim, verifyWorkers())
+}
+
+// verifyDirWorkers is verifyDir with at most workers segments verified at
+// once; 1 verifies them in order, in this goroutine.
+func verifyDirWorkers(ctx context.Context, dir string, logID [16]byte, pins []pin, lim *verifyLimit, workers int) (Head, error) {
 	v := newVerifier(dir, logID)
 	v.pins = sortPins(pins)
 	if err := v.checkPins("", 0, -1); err != nil {
@@ -250,15 +258,17 @@ func verifyDir(ctx context.Context, dir string, logID [16]byte, pins []pin, lim 
 	if len(segs) == 0 {
 		return Head{}, &TamperError{Seq: 0, Offset: -1, Reason: "the log has no segment files"}
 	}
-	for _, sf := range segs {
+	rest := segs
+	if workers > 1 {
+		if rest, err = v.parallel(ctx, segs, lim, workers); err != nil {
+			return v.head(), err
+		}
+	}
+	for _, sf := range rest {
 		if lim != nil && v.size >= lim.Head.Size && sf.FirstSeq > lim.SegmentSeq {
 			break // written after the snapshot
 		}
-		limit := int64(-1)
-		if lim != nil && sf.FirstSeq == lim.SegmentSeq {
-			limit = lim.SegmentLen
-		}
-		if err := v.segment(ctx, sf, limit, lim); err != nil {
+		if err := v.segment(ctx, sf, segmentLimit(sf, lim), lim); err != nil {
 			return v.head(), err
 		}
 	}
@@ -281,6 +291,14 @@ func verifyDir(ctx context.Context, dir string, logID [16]byte, pins []pin, lim 
 	return h, nil
 }
 
+// segmentLimit is the byte offset to stop reading sf at (-1: its end).
+func segmentLimit(sf segmentFile, lim *verifyLimit) int64 {
+	if lim != nil && sf.FirstSeq == lim.SegmentSeq {
+		return lim.SegmentLen
+	}
+	return -1
+}
+
 func (v *verifier) segment(ctx context.Context, sf segmentFile, limit int64, lim *verifyLimit) error {
 	sr, err := openSegment(v.dir, sf, limit)
 	if err != nil {
@@ -290,6 +308,12 @@ func (v *verifier) segment(ctx context.Context, sf segmentFile, limit int64, lim
 	if err := v.checkHeader(sf, &sr.Header); err != nil {
 		return err
 	}
+	return v.records(ctx, sf, sr, lim)
+}
+
+// records checks the frames of sr, whose header the verifier's state
+// matches.
+func (v *verifier) records(ctx context.Context, sf segmentFile, sr *segmentReader, lim *verifyLimit) error {
 	for n := 0; ; n++ {
 		if n&1023 == 0 {
 			if err := ctx.Err(); err != nil {
