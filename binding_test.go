@@ -242,7 +242,24 @@ func TestLegacyTenantSwap(t *testing.T) {
 	t.Cleanup(func() { legacySealing = false })
 	root := t.TempDir()
 	opts := Options{EncryptionKey: testKey(0x41)}
-	swapTenant(t, root, opts, true)
+	// Tenants of that era also had no tenant keys: their data keys are
+	// wrapped by the master key (with tenant keys, the swapped log would
+	// not even open: see TestTenantKeysRefuseSwap).
+	for _, id := range []string{"acme", "globex"} {
+		o := opts
+		o.Tenant = id
+		l := openT(t, filepath.Join(root, tenantsDir, id), o)
+		for i := range 5 {
+			_, err := l.Audit(fmt.Sprintf("%s secret %d", id, i), nil)
+			require.NoError(t, err)
+		}
+		require.NoError(t, l.Close())
+	}
+	acme, globex := filepath.Join(root, tenantsDir, "acme"), filepath.Join(root, tenantsDir, "globex")
+	require.NoError(t, os.RemoveAll(globex))
+	copyLogDir(t, acme, globex)
+	replaceInFile(t, filepath.Join(globex, headerFile), `"tenant": "acme"`, `"tenant": "globex"`)
+	forgeCheckpoint(t, globex, "globex")
 	legacySealing = false
 	ts := openTenantsT(t, root, opts)
 	defer ts.Close()
@@ -250,6 +267,19 @@ func TestLegacyTenantSwap(t *testing.T) {
 	require.NoError(t, err)
 	defer tl.Close()
 	checkSwappedReads(t, tl.ImmutableLogger)
+}
+
+// TestTenantKeysRefuseSwap: with tenant keys, a tenant's log copied over
+// another's does not open at all: its data keys are wrapped by the first
+// tenant's key.
+func TestTenantKeysRefuseSwap(t *testing.T) {
+	root := t.TempDir()
+	opts := Options{EncryptionKey: testKey(0x42)}
+	swapTenant(t, root, opts, true)
+	ts := openTenantsT(t, root, opts)
+	defer ts.Close()
+	_, err := ts.Get(context.Background(), "globex")
+	require.ErrorIs(t, err, ErrWrongKey)
 }
 
 // TestSealedRecordBoundToTenant: a version 2 record opens only under the

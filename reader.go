@@ -1551,9 +1551,12 @@ func OpenReaderWith(dir string, opts ReaderOptions) (*Reader, error) {
 		return nil, err
 	}
 	r := &Reader{dir: dir, logID: id, tenant: hdr.Tenant, encrypted: hdr.Encryption != nil, chain: genesisChain(id), hashes: newHashCache(dir, false, nil)}
-	if err := r.loadKeys(opts, hdr); err != nil {
+	r.keyOpts = opts
+	k, err := r.loadKeys(opts, hdr)
+	if err != nil {
 		return nil, err
 	}
+	r.keys.Store(k)
 	r.blocks = newBlockSource(dir, false, r.buildIndex)
 	if _, _, err := r.refresh(); err != nil {
 		return nil, err

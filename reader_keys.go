@@ -26,40 +26,42 @@ func (o ReaderOptions) options(tenant string) Options {
 	return Options{EncryptionKey: o.EncryptionKey, Passphrase: o.Passphrase, Keys: o.Keys, Tenant: tenant}
 }
 
-// loadKeys unwraps the data keys HEADER lists with the keys opts gives.
-func (r *Reader) loadKeys(opts ReaderOptions, h logHeader) error {
+// loadKeys unwraps the data keys HEADER lists with the keys opts gives;
+// nil without keys.
+func (r *Reader) loadKeys(opts ReaderOptions, h logHeader) (*logKeys, error) {
 	lo := opts.options(h.Tenant)
 	if err := lo.checkKeys(); err != nil {
-		return err
+		return nil, err
 	}
 	if !lo.encrypted() {
-		return nil
+		return nil, nil
 	}
 	if h.Encryption == nil {
-		return fmt.Errorf("%w: %s is not encrypted; give no key to read it", ErrInvalidOptions, r.dir)
+		return nil, fmt.Errorf("%w: %s is not encrypted; give no key to read it", ErrInvalidOptions, r.dir)
 	}
 	// loadKeys belongs to the logger; a logger that is never opened lends
 	// it the directory, the log's ID and the keys, and nothing is written.
 	l := &ImmutableLogger{dir: r.dir, logID: r.logID, opts: lo}
 	if err := l.loadKeys(&h); err != nil {
-		return err
+		return nil, err
 	}
-	r.keyOpts = opts
-	r.keys.Store(l.keys)
-	return nil
+	return l.keys, nil
 }
 
 // reloadKeys reads HEADER again, for the data keys a writer added since
 // (RotateDataKey, RotateKey, or the rotation every dataKeyMaxRecords).
+// Concurrent scans may call it at once: each stores a complete set.
 func (r *Reader) reloadKeys() (*logKeys, error) {
 	h, _, err := readHeader(r.dir)
 	if err != nil {
 		return nil, err
 	}
-	if err := r.loadKeys(r.keyOpts, h); err != nil {
+	k, err := r.loadKeys(r.keyOpts, h)
+	if err != nil {
 		return nil, err
 	}
-	return r.keys.Load(), nil
+	r.keys.Store(k)
+	return k, nil
 }
 
 // opener turns stored payloads into entries: nil for a log that is not
@@ -76,12 +78,12 @@ func (r *Reader) opener() payloadOpener {
 		}
 	}
 	return func(seq uint64, p, dst []byte) ([]byte, error) {
+		k := r.keys.Load() // newer than the opener's after a reload
 		out, err := k.open(seq, p, dst)
 		if err != nil && len(p) >= envelopeOverhead && int(binary.BigEndian.Uint32(p[1:envelopeHeaderSize])) > len(*k.data.Load()) {
 			// Sealed under a data key added after the Reader read HEADER.
 			if k2, rerr := r.reloadKeys(); rerr == nil {
-				k = k2
-				return k.open(seq, p, dst)
+				return k2.open(seq, p, dst)
 			}
 		}
 		return out, err

@@ -26,7 +26,10 @@ func (l *ImmutableLogger) run() {
 	retry.Stop()
 	defer retry.Stop()
 	var retryC <-chan time.Time
-	if len(l.stalled) > 0 { // opened on a full disk
+	l.wmu.Lock() // an appender may flush already (flushInline)
+	stalled := len(l.stalled) > 0
+	l.wmu.Unlock()
+	if stalled { // opened on a full disk
 		retry.Reset(diskFullRetry)
 		retryC = retry.C
 	}
