@@ -19,6 +19,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"iter"
 	"net/http"
 	"strings"
@@ -50,17 +51,14 @@ type liveLog interface {
 	Encrypted() bool
 }
 
-// TenantRoot is a root of per-tenant logs: *treeoflife.Tenants implements
-// it. The dashboard shows the system log by default and a switcher for the
-// tenants; it closes every lease it takes when the request ends.
-type TenantRoot interface {
-	List() ([]string, error)
-	Get(ctx context.Context, id string) (*treeoflife.TenantLogger, error)
-	Dir(id string) (string, error)
-	System() *treeoflife.ImmutableLogger
-}
+// ReaderRoot is a tenants root (treeoflife.OpenTenants) that another
+// process writes, read without a lock or a key, as Readers: the command's
+// view. An encrypted tenant's records cannot be shown; its sizes, levels
+// and chain can. In-process, pass the *treeoflife.Tenants instead.
+type ReaderRoot string
 
-// Source is what New serves: a Log or a TenantRoot.
+// Source is what New serves: a Log (*treeoflife.ImmutableLogger,
+// *treeoflife.Reader), a *treeoflife.Tenants, or a ReaderRoot.
 type Source any
 
 // Options configure the dashboard. The zero value serves without
@@ -133,7 +131,7 @@ const (
 type handler struct {
 	opts    Options
 	log     Log        // one log, or nil
-	tenants TenantRoot // a tenants root, or nil
+	tenants tenantRoot // a tenants root, or nil
 	streams chan struct{}
 
 	mu   sync.Mutex
@@ -141,19 +139,24 @@ type handler struct {
 }
 
 // New returns the dashboard of src, a Log (*treeoflife.ImmutableLogger,
-// *treeoflife.Reader) or a TenantRoot (*treeoflife.Tenants). It panics
-// for any other source, as http.ServeMux does for a bad pattern. The
-// caller keeps src open while the handler serves, and closes it.
+// *treeoflife.Reader), a *treeoflife.Tenants or a ReaderRoot. With
+// tenants, it shows the system log by default and a switcher for the
+// tenants; it holds a lease on a tenant's log only while a request uses
+// it. New panics for any other source, as http.ServeMux does for a bad
+// pattern. The caller keeps src open while the handler serves, and closes
+// it.
 func New(src Source, opts Options) http.Handler {
 	opts.fill()
 	h := &handler{opts: opts, streams: make(chan struct{}, opts.MaxStreams), jobs: map[string]*verifyJob{}}
 	switch s := src.(type) {
-	case TenantRoot:
+	case *treeoflife.Tenants:
+		h.tenants = tenantsRoot{s}
+	case ReaderRoot:
 		h.tenants = s
 	case Log:
 		h.log = s
 	default:
-		panic("dashboard: New needs a Log (*treeoflife.ImmutableLogger, *treeoflife.Reader) or a TenantRoot (*treeoflife.Tenants)")
+		panic(fmt.Sprintf("dashboard: New needs a *treeoflife.ImmutableLogger, *treeoflife.Reader, *treeoflife.Tenants or ReaderRoot, not %T", src))
 	}
 	return h
 }

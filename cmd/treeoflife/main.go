@@ -20,6 +20,7 @@
 //	treeoflife prove DIR SEQ [--out FILE]           a receipt of record SEQ
 //	treeoflife verify-receipt --key PUB FILE        check a receipt offline
 //	treeoflife witness keygen|serve [flags]         run a C2SP tlog-witness
+//	treeoflife serve [--addr A] DIR|ROOT            the web dashboard (127.0.0.1:8080)
 //
 // Every command prints its help, with examples, for -h. Flags may come
 // before or after the arguments; "--" ends them. Entries are printed as
@@ -124,6 +125,7 @@ func init() {
 		{"prove", "a receipt of one record (signed CHECKPOINT)", proveHelp, prove},
 		{"verify-receipt", "check a receipt offline", verifyReceiptHelp, verifyReceipt},
 		{"witness", "run a C2SP tlog-witness (keygen, serve)", witnessHelp, witnessCmd},
+		{"serve", "the web dashboard of a log or a tenants root", serveHelp, serve},
 	}
 }
 
