@@ -105,6 +105,8 @@ STATICCHECK=$(install_staticcheck)
 FAKE_GCS_SERVER=$(install_fake_gcs_server)
 MINIO=$(install_minio)
 AZURITE=$(install_azurite) || AZURITE=
+# Chromium for the dashboard's browser tests (dashboard/browser_test.go).
+TOL_CHROMIUM=$(install_chromium) && export TOL_CHROMIUM
 TESTENV="$TMP/testenv"
 go build -o "$TESTENV" scripts/testenv.go
 elapsed "$t0"

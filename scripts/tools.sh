@@ -118,6 +118,24 @@ install_azurite() {
 	echo "$bin"
 }
 
+# install_chromium: print the path of Chromium, for the dashboard's browser
+# tests (TOL_CHROMIUM). When /usr/bin/chromium is missing and we are root
+# with apt-get, install Debian's chromium package first: the distribution's
+# version is the pin, and it is printed. Prints nothing if there is none
+# (the tests then skip, or fail under TOL_REQUIRE_INTEGRATION=1).
+install_chromium() {
+	if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		echo "chromium: installing Debian's chromium package ..." >&2
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2 ||
+			echo "chromium: apt-get install failed" >&2
+	fi
+	if [ -x /usr/bin/chromium ]; then
+		echo "chromium: $(dpkg-query -W -f '${Version}' chromium 2>/dev/null || /usr/bin/chromium --version 2>/dev/null) at /usr/bin/chromium" >&2
+		echo /usr/bin/chromium
+	fi
+	return 0
+}
+
 # Run as a program rather than sourced: install the named tool.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	set -euo pipefail
@@ -126,8 +144,9 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	staticcheck) install_staticcheck ;;
 	fake-gcs-server) install_fake_gcs_server ;;
 	azurite) install_azurite ;;
+	chromium) install_chromium ;;
 	*)
-		echo "usage: bash scripts/tools.sh minio | staticcheck | fake-gcs-server | azurite" >&2
+		echo "usage: bash scripts/tools.sh minio | staticcheck | fake-gcs-server | azurite | chromium" >&2
 		exit 2
 		;;
 	esac
