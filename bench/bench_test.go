@@ -47,6 +47,8 @@ func TestBenchmark(t *testing.T) {
 			want = 2 * 100 * 100 // two pages of 100, read 100 times each
 		case tolbench.RowProve:
 			want = tolbench.ProveSamples // proofs timed
+		case tolbench.RowDashOverview, tolbench.RowDashSearch:
+			want = tolbench.DashRequests // pages timed
 		}
 		if r.Entries != want || r.EntriesPerSec <= 0 || r.BytesPerEntry <= 0 {
 			t.Errorf("%s: entries %d, %v entries/s, %v bytes/entry; want %d and positive rates", r.Name, r.Entries, r.EntriesPerSec, r.BytesPerEntry, want)
@@ -63,7 +65,7 @@ func TestBenchmark(t *testing.T) {
 	}
 	for _, r := range rows {
 		switch r.Name {
-		case tolbench.RowSync, tolbench.RowReadPage, tolbench.RowProve:
+		case tolbench.RowSync, tolbench.RowReadPage, tolbench.RowProve, tolbench.RowDashOverview, tolbench.RowDashSearch, tolbench.RowDashStream:
 			if r.P50ms <= 0 || r.P99ms < r.P50ms {
 				t.Errorf("%s: p50 %v ms, p99 %v ms; want 0 < p50 <= p99", r.Name, r.P50ms, r.P99ms)
 			}

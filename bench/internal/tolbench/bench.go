@@ -46,6 +46,10 @@ const (
 	RowSyncSigned        = "treeoflife-sync-signed"
 	RowVerifyAnchored    = "treeoflife-verify-anchored"
 	RowProve             = "treeoflife-prove"
+	RowDashOverview      = "dashboard-overview"
+	RowDashSearch        = "dashboard-search"
+	RowDashStream        = "dashboard-stream"
+	RowDashClients       = "dashboard-100-clients"
 )
 
 // AllRows lists the rows Run knows, in the order it runs them. RowVerify needs
@@ -56,6 +60,7 @@ const (
 var AllRows = []string{
 	RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowSync, RowSyncSigned, RowSlog, RowZap, RowZerolog,
 	RowVerify, RowVerifyAnchored, RowProve, RowReadPage, RowSearch, RowEntries, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3, RowRSS,
+	RowDashOverview, RowDashSearch, RowDashStream, RowDashClients,
 }
 
 // S3Rows are the rows that ship to, or restore from, a MinIO server that the
@@ -185,6 +190,9 @@ type Row struct {
 	Batches       int64   `json:"batches,omitempty"`
 	// VerifyP99ms is RowProve's p99 time to verify an inclusion proof.
 	VerifyP99ms float64 `json:"verify_p99_ms,omitempty"`
+	// CostPct is RowDashClients' loss of logging throughput with its
+	// stream clients, in percent.
+	CostPct float64 `json:"cost_pct,omitempty"`
 	// OfferedPerSec is the rate RowShipS3Paced tried to log at.
 	OfferedPerSec float64 `json:"offered_per_sec,omitempty"`
 
@@ -224,7 +232,7 @@ func Run(ctx context.Context, cfg Config) (rows []Row, err error) {
 		cfg.logf("tolbench: skipping %s: no MinIO; %s", strings.Join(S3Rows, ", "), minioHint)
 	}
 	needEntries := 0
-	for _, name := range []string{RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowProve, RowSlog, RowZap, RowZerolog, RowReadPage, RowSearch, RowEntries, RowShipCapacity} {
+	for _, name := range []string{RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowProve, RowSlog, RowZap, RowZerolog, RowReadPage, RowSearch, RowEntries, RowShipCapacity, RowDashOverview, RowDashSearch, RowDashStream, RowDashClients} {
 		if want(name) {
 			needEntries = cfg.N
 		}
@@ -390,6 +398,14 @@ func (r *runner) run(ctx context.Context, name string) (Row, error) {
 		return r.shipCapacity(ctx)
 	case RowRestoreS3:
 		return r.restoreS3(ctx)
+	case RowDashOverview:
+		return r.dashOverview(ctx)
+	case RowDashSearch:
+		return r.dashSearch(ctx)
+	case RowDashStream:
+		return r.dashStream(ctx)
+	case RowDashClients:
+		return r.dashClients(ctx)
 	case RowRSS:
 		return r.rss(ctx)
 	}

@@ -134,6 +134,18 @@ func Targets(rows []Row) []Target {
 		})
 	}
 	rate(RowEntries, 1_000_000)
+	if r, ok := by[RowDashOverview]; ok {
+		ts = append(ts, Target{Name: fmt.Sprintf("%s p99 <= 50 ms (set at 1M records)", RowDashOverview), Got: fmt.Sprintf("%.3f ms", r.P99ms), Pass: r.P99ms <= 50})
+	}
+	if r, ok := by[RowDashSearch]; ok {
+		ts = append(ts, Target{Name: fmt.Sprintf("%s p99 <= 200 ms (set at 1M records)", RowDashSearch), Got: fmt.Sprintf("%.3f ms", r.P99ms), Pass: r.P99ms <= 200})
+	}
+	if r, ok := by[RowDashStream]; ok {
+		ts = append(ts, Target{Name: fmt.Sprintf("%s delivery p99 <= 1 s at 10,000 entries/s", RowDashStream), Got: fmt.Sprintf("%.3f ms", r.P99ms), Pass: r.P99ms <= 1000})
+	}
+	if r, ok := by[RowDashClients]; ok {
+		ts = append(ts, Target{Name: fmt.Sprintf("%s cost <= 10%% of logging throughput", RowDashClients), Got: fmt.Sprintf("%.1f%%", r.CostPct), Pass: r.CostPct <= 10})
+	}
 	if r, ok := by[RowShipS3]; ok {
 		ts = append(ts, Target{
 			Name: fmt.Sprintf("%s max backup lag <= 2 s", RowShipS3),
