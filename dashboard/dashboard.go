@@ -142,7 +142,7 @@ type handler struct {
 // *treeoflife.Reader), a *treeoflife.Tenants or a ReaderRoot. With
 // tenants, it shows the system log by default and a switcher for the
 // tenants; it holds a lease on a tenant's log only while a request uses
-// it. New panics for any other source, as http.ServeMux does for a bad
+// it (a live stream, while it is open: Tenants.Erase waits for it). New panics for any other source, as http.ServeMux does for a bad
 // pattern. The caller keeps src open while the handler serves, and closes
 // it.
 func New(src Source, opts Options) http.Handler {
@@ -264,7 +264,6 @@ func (h *handler) refuse(w http.ResponseWriter, r *http.Request) {
 	} else {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="treeoflife dashboard"`)
 	}
-	w.WriteHeader(http.StatusUnauthorized)
 	h.render(w, r, "login", &page{Title: "Sign in", Data: struct{ Token bool }{h.opts.Token != ""}}, http.StatusUnauthorized)
 }
 

@@ -364,3 +364,48 @@ func TestTenantsSwitcherAndErased(t *testing.T) {
 	resp, _ = get(t, srv, "/?tenant=../etc")
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 }
+
+// TestEncryptedWithoutKey: a Reader of an encrypted log shows sizes and
+// levels, never the records.
+func TestEncryptedWithoutKey(t *testing.T) {
+	dir := t.TempDir()
+	key := make([]byte, treeoflife.KeySize)
+	key[0] = 7
+	l, err := treeoflife.Open(dir, treeoflife.Options{EncryptionKey: key, SegmentSize: 4 << 10})
+	require.NoError(t, err)
+	for i := 0; i < 40; i++ {
+		_, err := l.Audit("secret payroll change", treeoflife.Fields{"salary": 99000 + i, "pad": strings.Repeat("x", 200)})
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Close())
+	r, err := treeoflife.OpenReader(dir)
+	require.NoError(t, err)
+	defer r.Close()
+	srv := httptest.NewServer(dashboard.New(r, dashboard.Options{}))
+	defer srv.Close()
+
+	st, err := r.Stats(t.Context())
+	require.NoError(t, err)
+	require.Positive(t, st.Levels[treeoflife.LevelAudit], "sealed segments' indexes give levels")
+	require.Positive(t, st.Unknown, "the last segment's levels are sealed with its records")
+	resp, body := get(t, srv, "/")
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	require.Contains(t, body, `<dd id="size">40</dd>`)
+	require.Contains(t, body, fmt.Sprintf(`data-level="AUDIT">%d<`, st.Levels[treeoflife.LevelAudit]))
+	require.Contains(t, body, fmt.Sprintf(`data-level="unknown">%d<`, st.Unknown))
+	require.Contains(t, body, "sizes and levels only")
+	require.NotContains(t, body, "payroll")
+	_, body = get(t, srv, "/search?q=payroll")
+	require.Contains(t, body, "holds no key")
+	require.NotContains(t, body, "payroll change")
+	resp, body = get(t, srv, "/record?seq=3")
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	require.NotContains(t, body, "99003")
+	resp, body = get(t, srv, "/export?format=jsonl")
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	require.NotContains(t, body, "payroll")
+	resp, body = get(t, srv, "/events?from=0")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, "event: failure")
+	require.NotContains(t, body, "payroll")
+}

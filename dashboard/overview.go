@@ -126,10 +126,13 @@ func (h *handler) overviewData(ctx context.Context, v *view) (*overviewData, err
 			d.Verify = &verifyInfo{Time: s.Ended, Duration: time.Duration(s.ElapsedMS) * time.Millisecond, Records: s.Size, OK: s.OK, Error: s.Error}
 		}
 	}
-	d.Chart, err = timeChart(ctx, v.log, st, chartBuckets)
-	if errors.Is(err, treeoflife.ErrKeyRequired) || errors.Is(err, treeoflife.ErrErased) {
-		d.NoKey, err = true, nil
+	for _, err := range v.log.Entries(ctx, treeoflife.Filter{Limit: 1, Reverse: true}) {
+		d.NoKey = errors.Is(err, treeoflife.ErrKeyRequired) || errors.Is(err, treeoflife.ErrErased)
 	}
+	if d.NoKey {
+		return d, nil
+	}
+	d.Chart, err = timeChart(ctx, v.log, st, chartBuckets)
 	return d, err
 }
 
@@ -156,7 +159,7 @@ func readCheckpoint(dir string, verifiers note.Verifiers) *checkpointInfo {
 }
 
 func levelBars(st treeoflife.Stats) []levelBar {
-	var maxN uint64
+	maxN := st.Unknown
 	for _, n := range st.Levels {
 		maxN = max(maxN, n)
 	}
@@ -167,6 +170,12 @@ func levelBars(st treeoflife.Stats) []levelBar {
 		if maxN > 0 {
 			b.Width = int(n * 300 / maxN)
 		}
+		bars = append(bars, b)
+	}
+	if st.Unknown > 0 {
+		// Records a Reader without the key cannot see the level of.
+		b := levelBar{Name: "unknown", Count: st.Unknown, Y: len(bars) * 22}
+		b.Width = int(st.Unknown * 300 / max(maxN, st.Unknown))
 		bars = append(bars, b)
 	}
 	return bars

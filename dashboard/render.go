@@ -92,9 +92,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, name string, p 
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if status != http.StatusUnauthorized { // refuse wrote its header
-		w.WriteHeader(status)
-	}
+	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		w.Write(b.Bytes())
 	}
