@@ -10,6 +10,43 @@ import (
 // chartBuckets is the number of bars of the records-over-time chart.
 const chartBuckets = 24
 
+// chartTTL is how long a chart is reused. Its bars span (newest - oldest)
+// / chartBuckets each, so a few seconds change little, while drawing it
+// costs chartBuckets reads, each of which (on a Reader) first catches up
+// with the log: most of an overview's time.
+const chartTTL = 10 * time.Second
+
+// maxCharts bounds the charts kept (one per tenant shown).
+const maxCharts = 64
+
+type cachedChart struct {
+	c    *chart
+	size uint64
+	at   time.Time
+}
+
+// cachedTimeChart returns the chart of tenant's log, drawn at most chartTTL
+// ago and for no more records than st has, or draws it.
+func (h *handler) cachedTimeChart(ctx context.Context, tenant string, log Log, st treeoflife.Stats) (*chart, error) {
+	h.mu.Lock()
+	cc, ok := h.charts[tenant]
+	h.mu.Unlock()
+	if ok && time.Since(cc.at) < chartTTL && cc.size <= st.Head.Size && (cc.c != nil || st.Head.Size == cc.size) {
+		return cc.c, nil
+	}
+	c, err := timeChart(ctx, log, st, chartBuckets)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	if len(h.charts) >= maxCharts {
+		clear(h.charts)
+	}
+	h.charts[tenant] = cachedChart{c: c, size: st.Head.Size, at: time.Now()}
+	h.mu.Unlock()
+	return c, nil
+}
+
 // chart is the records-over-time chart, drawn as SVG by the template.
 type chart struct {
 	Bars     []chartBar

@@ -134,8 +134,9 @@ type handler struct {
 	tenants tenantRoot // a tenants root, or nil
 	streams chan struct{}
 
-	mu   sync.Mutex
-	jobs map[string]*verifyJob // by tenant ("" for the log or the system log)
+	mu     sync.Mutex
+	jobs   map[string]*verifyJob // by tenant ("" for the log or the system log)
+	charts map[string]cachedChart
 }
 
 // New returns the dashboard of src, a Log (*treeoflife.ImmutableLogger,
@@ -147,7 +148,7 @@ type handler struct {
 // it.
 func New(src Source, opts Options) http.Handler {
 	opts.fill()
-	h := &handler{opts: opts, streams: make(chan struct{}, opts.MaxStreams), jobs: map[string]*verifyJob{}}
+	h := &handler{opts: opts, streams: make(chan struct{}, opts.MaxStreams), jobs: map[string]*verifyJob{}, charts: map[string]cachedChart{}}
 	switch s := src.(type) {
 	case *treeoflife.Tenants:
 		h.tenants = tenantsRoot{s}

@@ -318,7 +318,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 		Seq            uint64
 		Offset         int64
 	}
-	_, body := get(t, srv, "/verify-status?wait=1") // answers when it ends
+	_, body := get(t, srv, "/verify-status?wait=") // answers when it ends (within QueryTimeout)
 	require.NoError(t, json.Unmarshal([]byte(body), &st))
 	require.Equal(t, "done", st.State)
 	require.True(t, st.Tampered)

@@ -132,7 +132,7 @@ func (h *handler) overviewData(ctx context.Context, v *view) (*overviewData, err
 	if d.NoKey {
 		return d, nil
 	}
-	d.Chart, err = timeChart(ctx, v.log, st, chartBuckets)
+	d.Chart, err = h.cachedTimeChart(ctx, v.tenant, v.log, st)
 	return d, err
 }
 
