@@ -137,6 +137,7 @@ type handler struct {
 	mu     sync.Mutex
 	jobs   map[string]*verifyJob // by tenant ("" for the log or the system log)
 	charts map[string]cachedChart
+	hubs   map[string]*hub
 }
 
 // New returns the dashboard of src, a Log (*treeoflife.ImmutableLogger,
@@ -148,7 +149,7 @@ type handler struct {
 // it.
 func New(src Source, opts Options) http.Handler {
 	opts.fill()
-	h := &handler{opts: opts, streams: make(chan struct{}, opts.MaxStreams), jobs: map[string]*verifyJob{}, charts: map[string]cachedChart{}}
+	h := &handler{opts: opts, streams: make(chan struct{}, opts.MaxStreams), jobs: map[string]*verifyJob{}, charts: map[string]cachedChart{}, hubs: map[string]*hub{}}
 	switch s := src.(type) {
 	case *treeoflife.Tenants:
 		h.tenants = tenantsRoot{s}

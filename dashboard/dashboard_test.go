@@ -409,3 +409,51 @@ func TestEncryptedWithoutKey(t *testing.T) {
 	require.Contains(t, body, "event: failure")
 	require.NotContains(t, body, "payroll")
 }
+
+// TestStreamsShareAndCatchUp: streams with one filter share one reading of
+// the log; one that starts behind what that keeps in memory reads the
+// rest from the log first, and every stream gets every record once, in
+// order.
+func TestStreamsShareAndCatchUp(t *testing.T) {
+	l, err := treeoflife.Open(t.TempDir(), treeoflife.Options{Durability: treeoflife.DurabilityBuffered})
+	require.NoError(t, err)
+	defer l.Close()
+	fill(t, l, 10)
+	srv := httptest.NewServer(dashboard.New(l, dashboard.Options{}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	open := func(path string) io.ReadCloser {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+path, nil)
+		require.NoError(t, err)
+		resp, err := srv.Client().Do(req)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		return resp.Body
+	}
+	first := open("/events")
+	defer first.Close()
+	sc := bufio.NewScanner(first)
+	for sc.Scan() && sc.Text() != "id: 9" { // the backlog has reached the page
+	}
+	const more = 9000 // more than the events kept in memory
+	for i := 0; i < more; i++ {
+		_, err := l.Info(fmt.Sprintf("burst %d", i), nil)
+		require.NoError(t, err)
+	}
+	late := open("/events?from=0")
+	defer late.Close()
+	check := func(sc *bufio.Scanner, from, to uint64) {
+		t.Helper()
+		want := from
+		for want < to && sc.Scan() {
+			if id, ok := strings.CutPrefix(sc.Text(), "id: "); ok {
+				require.Equal(t, strconv.FormatUint(want, 10), id)
+				want++
+			}
+		}
+		require.Equal(t, to, want, "%v", sc.Err())
+	}
+	check(bufio.NewScanner(late), 0, 10+more)
+	check(sc, 10, 10+more) // the first stream, after its backlog
+}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/treeoflife/treeoflife"
 )
 
 // streamBacklog is how many of the newest matching records a new stream
@@ -51,6 +53,7 @@ type streamEntry struct {
 // seq as the event id. It starts after the Last-Event-ID the browser sends
 // when it reconnects, or at the "from" parameter, or else with the newest
 // streamBacklog matches; "level" and "q" filter it as on the search page.
+// Streams with the same filter share one hub: the log is read once for all.
 func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	select {
 	case h.streams <- struct{}{}:
@@ -64,21 +67,14 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "streaming is not supported by this server", http.StatusInternalServerError)
 		return
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	v, err := h.open(ctx, r)
-	if err != nil {
-		http.Error(w, err.Error(), errStatus(err))
-		return
-	}
-	defer v.release()
+	ctx := r.Context()
 	q := r.URL.Query()
 	_, f, err := parseSearch(q)
 	if err != nil {
 		http.Error(w, err.Error(), errStatus(err))
 		return
 	}
-	f.Since, f.Until, f.Query, f.ToSeq = time.Time{}, time.Time{}, nil, 0
+	f = treeoflife.Filter{Levels: f.Levels, Search: f.Search}
 	from := q.Get("from")
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
 		n, err := strconv.ParseUint(id, 10, 64)
@@ -88,104 +84,119 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		}
 		from = strconv.FormatUint(n+1, 10)
 	}
+	var n uint64
 	if from != "" {
-		if f.FromSeq, err = strconv.ParseUint(from, 10, 64); err != nil {
+		if n, err = strconv.ParseUint(from, 10, 64); err != nil {
 			http.Error(w, "from is not a sequence number", http.StatusBadRequest)
 			return
 		}
-	} else {
-		f.Limit = streamBacklog
 	}
+	v, err := h.open(ctx, r)
+	if err != nil {
+		http.Error(w, err.Error(), errStatus(err))
+		return
+	}
+	hb := h.acquireHub(v, f) // takes v over
+	defer h.releaseHub(hb)
+	log := hb.view.log
 
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 32<<10)
 	fmt.Fprint(bw, "retry: 1000\n\n")
-	bw.Flush()
-	fl.Flush()
-
-	// The tail runs apart from the writer so that the writer can send
-	// what has arrived in one flush: under load, one write per batch, not
-	// per record. A slow client blocks the tail, not the logger.
-	ch := make(chan streamItem, 256)
-	go func() {
-		defer close(ch)
-		for e, err := range v.log.Tail(ctx, f) {
-			it := streamItem{err: err}
-			if err == nil {
-				it.e = streamEntry{Seq: e.Seq, Time: e.Time, Level: e.Level.String(), Message: e.Message}
-				if len(e.Metadata) > 0 {
-					it.e.Meta = compactJSON(e.Metadata, 160)
+	send := func() bool {
+		if bw.Flush() != nil {
+			return false
+		}
+		fl.Flush()
+		return true
+	}
+	if from == "" {
+		// The newest matches before the hub's start, oldest first.
+		n = hb.from(0).start
+		if n > 0 {
+			bf := f
+			bf.ToSeq, bf.Reverse, bf.Limit = n, true, streamBacklog
+			var back [][]byte
+			for e, err := range log.Entries(ctx, bf) {
+				if err != nil {
+					failure(bw, err)
+					send()
+					return
 				}
+				back = append(back, frame(&e))
 			}
-			select {
-			case ch <- it:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
+			for i := len(back) - 1; i >= 0; i-- {
+				bw.Write(back[i])
 			}
 		}
-	}()
+	}
+	if !send() {
+		return
+	}
 	ping := time.NewTicker(streamPing)
 	defer ping.Stop()
 	for {
+		p := hb.from(n)
+		if p.behind {
+			// Read what has left the ring (or came before the hub) from
+			// the log.
+			cf := f
+			cf.FromSeq, cf.ToSeq = n, p.start
+			for e, err := range log.Entries(ctx, cf) {
+				if err != nil {
+					failure(bw, err)
+					send()
+					return
+				}
+				bw.Write(frame(&e))
+			}
+			n = p.start
+			if !send() {
+				return
+			}
+			continue
+		}
+		for _, ev := range p.events {
+			bw.Write(ev.frame)
+		}
+		n = max(n, p.next)
+		if len(p.events) > 0 {
+			if !send() {
+				return
+			}
+			continue
+		}
+		switch {
+		case p.err != nil:
+			failure(bw, p.err)
+			send()
+			return
+		case p.done:
+			fmt.Fprint(bw, "event: end\ndata: the log was closed\n\n")
+			send()
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-ping.C:
 			fmt.Fprint(bw, ": ping\n\n")
-		case it, ok := <-ch:
-			if !ok {
-				fmt.Fprint(bw, "event: end\ndata: the log was closed\n\n")
-				bw.Flush()
-				fl.Flush()
+			if !send() {
 				return
 			}
-			if !writeItem(bw, it) {
-				bw.Flush()
-				fl.Flush()
-				return
-			}
-		drain:
-			for {
-				select {
-				case it, ok := <-ch:
-					if !ok || !writeItem(bw, it) {
-						break drain
-					}
-				default:
-					break drain
-				}
-			}
+		case <-p.changed:
 		}
-		if err := bw.Flush(); err != nil {
-			return
-		}
-		fl.Flush()
 	}
 }
 
-type streamItem struct {
-	e   streamEntry
-	err error
-}
-
-// writeItem writes one event; false after an error event, which ends the
-// stream.
-func writeItem(bw *bufio.Writer, it streamItem) bool {
-	if it.err != nil {
-		msg := it.err.Error()
-		if errStatus(it.err) == http.StatusForbidden {
-			msg = "the records cannot be shown: " + msg
-		}
-		b, _ := json.Marshal(msg)
-		fmt.Fprintf(bw, "event: failure\ndata: %s\n\n", b)
-		return false
+// failure writes the event that ends a stream that cannot go on.
+func failure(bw *bufio.Writer, err error) {
+	msg := err.Error()
+	if errStatus(err) == http.StatusForbidden {
+		msg = "the records cannot be shown: " + msg
 	}
-	b, _ := json.Marshal(&it.e)
-	fmt.Fprintf(bw, "id: %d\ndata: %s\n\n", it.e.Seq, b)
-	return true
+	b, _ := json.Marshal(msg)
+	fmt.Fprintf(bw, "event: failure\ndata: %s\n\n", b)
 }

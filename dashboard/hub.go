@@ -1,0 +1,162 @@
+package dashboard
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/treeoflife/treeoflife"
+)
+
+// hubRing is how many of the newest matching events a hub keeps for its
+// streams: a stream that falls further behind reads the log itself until it
+// is back within them.
+const hubRing = 8192
+
+// A hub follows one log with one filter for every live stream that asks
+// for both: the log's records are read and encoded once, however many
+// browsers watch. It keeps the newest hubRing events; each stream copies
+// the events after its own position, so a slow stream delays no other,
+// and reads from the log what has left the ring.
+type hub struct {
+	key    string
+	view   *view // released when the last stream leaves
+	filter treeoflife.Filter
+	cancel context.CancelFunc
+	refs   int // under handler.mu
+
+	mu      sync.Mutex
+	ring    []hubEvent // circular, hubRing long once full
+	first   int        // index of the oldest event in ring
+	start   uint64     // every match with seq in [start, next) is in ring
+	next    uint64
+	changed chan struct{} // closed when an event arrives or the hub ends
+	done    bool          // the log was closed
+	err     error         // reading it failed
+}
+
+type hubEvent struct {
+	seq   uint64
+	frame []byte // the whole SSE event
+}
+
+// acquireHub returns the hub for v's log and filter f, starting one (which
+// then owns v) or joining the running one (and releasing v).
+func (h *handler) acquireHub(v *view, f treeoflife.Filter) *hub {
+	key := fmt.Sprintf("%s\x00%v\x00%s", v.tenant, f.Levels, f.Search)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if hb, ok := h.hubs[key]; ok {
+		hb.refs++
+		v.release()
+		return hb
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	hb := &hub{key: key, view: v, filter: f, cancel: cancel, refs: 1, changed: make(chan struct{})}
+	h.hubs[key] = hb
+	started := make(chan struct{})
+	go hb.run(ctx, started)
+	<-started
+	return hb
+}
+
+// releaseHub leaves hb; the last stream to leave stops it.
+func (h *handler) releaseHub(hb *hub) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if hb.refs--; hb.refs > 0 {
+		return
+	}
+	delete(h.hubs, hb.key)
+	hb.cancel()
+}
+
+// run tails the log from its current size, encoding each match once.
+func (hb *hub) run(ctx context.Context, started chan<- struct{}) {
+	defer hb.view.release()
+	st, err := hb.view.log.Stats(ctx)
+	hb.mu.Lock()
+	hb.start, hb.next, hb.err = st.Head.Size, st.Head.Size, err
+	hb.mu.Unlock()
+	close(started)
+	if err != nil {
+		hb.end(err)
+		return
+	}
+	f := hb.filter
+	f.FromSeq = st.Head.Size
+	for e, err := range hb.view.log.Tail(ctx, f) {
+		if err != nil {
+			hb.end(err)
+			return
+		}
+		ev := hubEvent{seq: e.Seq, frame: frame(&e)}
+		hb.mu.Lock()
+		if len(hb.ring) < hubRing {
+			hb.ring = append(hb.ring, ev)
+		} else {
+			hb.start = hb.ring[hb.first].seq + 1
+			hb.ring[hb.first] = ev
+			hb.first = (hb.first + 1) % hubRing
+		}
+		hb.next = e.Seq + 1
+		close(hb.changed)
+		hb.changed = make(chan struct{})
+		hb.mu.Unlock()
+	}
+	if ctx.Err() == nil {
+		hb.end(nil)
+	}
+}
+
+// end marks the hub ended: the log closed (err nil) or failing.
+func (hb *hub) end(err error) {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	hb.done, hb.err = true, err
+	close(hb.changed)
+	hb.changed = make(chan struct{})
+}
+
+// position is what a stream at seq n gets from the hub: the events at or
+// after n, the seq after them, and a channel closed when there is more.
+// behind is set, with nothing else, when n is before what the ring holds:
+// the stream reads [n, start) from the log first.
+type position struct {
+	events  []hubEvent
+	next    uint64
+	start   uint64
+	behind  bool
+	changed <-chan struct{}
+	done    bool
+	err     error
+}
+
+func (hb *hub) from(n uint64) position {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	p := position{next: hb.next, start: hb.start, changed: hb.changed, done: hb.done, err: hb.err}
+	if n < hb.start {
+		p.behind = true
+		return p
+	}
+	k := len(hb.ring)
+	at := func(i int) hubEvent { return hb.ring[(hb.first+i)%k] }
+	i := sort.Search(k, func(i int) bool { return at(i).seq >= n })
+	for ; i < k; i++ {
+		p.events = append(p.events, at(i))
+	}
+	return p
+}
+
+// frame encodes an entry as one SSE event whose id is its seq.
+func frame(e *treeoflife.Entry) []byte {
+	se := streamEntry{Seq: e.Seq, Time: e.Time, Level: e.Level.String(), Message: e.Message}
+	if len(e.Metadata) > 0 {
+		se.Meta = compactJSON(e.Metadata, 160)
+	}
+	b, _ := json.Marshal(&se)
+	return fmt.Appendf(nil, "id: %d\ndata: %s\n\n", e.Seq, b)
+}
