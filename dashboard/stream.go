@@ -54,6 +54,10 @@ type streamEntry struct {
 // when it reconnects, or at the "from" parameter, or else with the newest
 // streamBacklog matches; "level" and "q" filter it as on the search page.
 // Streams with the same filter share one hub: the log is read once for all.
+// A stream that requests a position before what the hub holds (a
+// reconnection, a page opened long ago) reads the log up to it; one that
+// falls behind the hub while following gets a "gap" event and skips ahead,
+// so that slow browsers cost the log no more reading.
 func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	select {
 	case h.streams <- struct{}{}:
@@ -137,8 +141,17 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	}
 	ping := time.NewTicker(streamPing)
 	defer ping.Stop()
+	live := false // the stream has caught up with the hub once
 	for {
 		p := hb.from(n)
+		if p.behind && live {
+			// Records arrive faster than this stream takes them: skip
+			// to what the hub holds rather than read the log again per
+			// stream. The page says so; a search shows every record.
+			fmt.Fprintf(bw, "event: gap\ndata: {\"from\":%d,\"to\":%d}\n\n", n, p.start)
+			n = p.start
+			continue
+		}
 		if p.behind {
 			// Read what has left the ring (or came before the hub) from
 			// the log.
@@ -158,6 +171,7 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		}
+		live = true
 		for _, ev := range p.events {
 			bw.Write(ev.frame)
 		}

@@ -50,6 +50,17 @@ function liveStream(table) {
       last = e.seq;
       addRow(e);
     };
+    es.addEventListener('gap', (ev) => {
+      const g = JSON.parse(ev.data);
+      const tr = document.createElement('tr');
+      tr.className = 'gap';
+      const td = document.createElement('td');
+      td.colSpan = 5;
+      td.textContent = '… records ' + g.from + ' to ' + (g.to - 1) + ' arrived faster than this page takes them and are not shown (Search has every record)';
+      tr.appendChild(td);
+      body.insertBefore(tr, body.firstChild);
+      last = g.to - 1;
+    });
     es.addEventListener('failure', (ev) => { stop(); setState('down', JSON.parse(ev.data)); });
     es.addEventListener('end', again);
     es.onerror = again;
