@@ -6,9 +6,16 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/treeoflife/treeoflife"
 )
+
+// hubTick is how often a hub wakes its streams when records arrive: one
+// wake-up per stream per tick, however many records, rather than one per
+// record, which at a high logging rate and many streams would cost more
+// than the logging.
+const hubTick = 20 * time.Millisecond
 
 // hubRing is how many of the newest matching events a hub keeps for its
 // streams: a stream that falls further behind reads the log itself until it
@@ -32,7 +39,8 @@ type hub struct {
 	first   int        // index of the oldest event in ring
 	start   uint64     // every match with seq in [start, next) is in ring
 	next    uint64
-	changed chan struct{} // closed when an event arrives or the hub ends
+	changed chan struct{} // closed (at most every hubTick) after events arrive, and when the hub ends
+	dirty   bool          // events arrived since changed was last closed
 	done    bool          // the log was closed
 	err     error         // reading it failed
 }
@@ -58,6 +66,7 @@ func (h *handler) acquireHub(v *view, f treeoflife.Filter) *hub {
 	h.hubs[key] = hb
 	started := make(chan struct{})
 	go hb.run(ctx, started)
+	go hb.wake(ctx)
 	<-started
 	return hb
 }
@@ -102,12 +111,31 @@ func (hb *hub) run(ctx context.Context, started chan<- struct{}) {
 			hb.first = (hb.first + 1) % hubRing
 		}
 		hb.next = e.Seq + 1
-		close(hb.changed)
-		hb.changed = make(chan struct{})
+		hb.dirty = true
 		hb.mu.Unlock()
 	}
 	if ctx.Err() == nil {
 		hb.end(nil)
+	}
+}
+
+// wake closes changed every hubTick when events have arrived.
+func (hb *hub) wake(ctx context.Context) {
+	t := time.NewTicker(hubTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		hb.mu.Lock()
+		if hb.dirty && !hb.done {
+			hb.dirty = false
+			close(hb.changed)
+			hb.changed = make(chan struct{})
+		}
+		hb.mu.Unlock()
 	}
 }
 

@@ -2,12 +2,14 @@ package tolbench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -183,10 +185,13 @@ func sseClient(ctx context.Context, url string, got func(seq uint64)) error {
 	}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if id, ok := strings.CutPrefix(sc.Text(), "id: "); ok {
-			n, err := strconv.ParseUint(id, 10, 64)
-			if err != nil {
-				return err
+		if id, ok := bytes.CutPrefix(sc.Bytes(), []byte("id: ")); ok {
+			var n uint64
+			for _, c := range id {
+				if c < '0' || c > '9' {
+					return fmt.Errorf("event id %q", id)
+				}
+				n = n*10 + uint64(c-'0')
 			}
 			got(n)
 		}
@@ -276,7 +281,10 @@ func (r *runner) dashStream(ctx context.Context) (Row, error) {
 func (r *runner) dashClients(ctx context.Context) (Row, error) {
 	recs := min(r.cfg.N, dashClientsMax)
 	row := Row{Name: RowDashClients, Writers: r.cfg.WritersBuffered, Entries: recs}
-	logAll := func(name string, clients int) (time.Duration, int64, error) {
+	// cpu is this process's CPU time during the logging: the writers and
+	// the logger, plus with clients the dashboard's server and the clients.
+	var cpu time.Duration
+	logAll := func(name string, clients int, filter string) (time.Duration, int64, error) {
 		dir := filepath.Join(r.dir, RowDashClients+"-"+name)
 		lg, err := tol.Open(dir, tol.Options{Durability: tol.DurabilityBuffered, SegmentSize: r.cfg.SegmentSize})
 		if err != nil {
@@ -295,7 +303,7 @@ func (r *runner) dashClients(ctx context.Context) (Row, error) {
 			go func() {
 				defer wg.Done()
 				first := true
-				sseClient(cctx, srv.URL+"/events?from=0", func(uint64) {
+				sseClient(cctx, srv.URL+"/events?from=0"+filter, func(uint64) {
 					if first {
 						ready <- struct{}{}
 						first = false
@@ -305,7 +313,7 @@ func (r *runner) dashClients(ctx context.Context) (Row, error) {
 			}()
 		}
 		if clients > 0 { // every client connected: each has the first record
-			if _, err := lg.Info("clients connect", nil); err != nil {
+			if _, err := lg.Critical("clients connect", nil); err != nil {
 				return 0, 0, err
 			}
 			for range clients {
@@ -316,25 +324,28 @@ func (r *runner) dashClients(ctx context.Context) (Row, error) {
 				}
 			}
 		}
+		cpu0 := processCPU(os.Getpid())
 		elapsed, err := drive(ctx, recs, r.cfg.WritersBuffered, nil, func(i int) error {
 			e := r.entry(i)
 			_, err := lg.Log(ctx, tol.LevelRevenue, e.Msg, e.Fields)
 			return err
 		})
+		cpu = processCPU(os.Getpid()) - cpu0
 		got := received.Load() - int64(clients)
 		cancel()
 		wg.Wait()
 		return elapsed, got, err
 	}
-	base, _, err := logAll("none", 0)
+	base, _, err := logAll("none", 0, "")
 	if err != nil {
 		return row, err
 	}
+	cpuBase := cpu
 	m, err := r.startMeter(RowDashClients)
 	if err != nil {
 		return row, err
 	}
-	with, delivered, err := logAll("clients", dashClients)
+	with, delivered, err := logAll("clients", dashClients, "")
 	if err != nil {
 		return row, err
 	}
@@ -342,13 +353,22 @@ func (r *runner) dashClients(ctx context.Context) (Row, error) {
 		return row, err
 	}
 	finish(&row, with, 0)
+	cpuWith := cpu
+	// The same clients following only CRITICAL records, of which the
+	// logging writes none: what watching costs when it is filtered.
+	filtered, _, err := logAll("filtered", dashClients, "&level=CRITICAL")
+	if err != nil {
+		return row, err
+	}
 	rate0 := float64(recs) / base.Seconds()
 	cost := 100 * (1 - row.EntriesPerSec/rate0)
 	row.CostPct = cost
 	if err := diskUsage(&row, filepath.Join(r.dir, RowDashClients+"-clients")); err != nil {
 		return row, err
 	}
-	row.Note = fmt.Sprintf("%d SSE clients following every record; without them %s entries/s; cost %.1f%% of logging throughput; %.0f%% of the %d x %d events delivered by the time logging ended",
-		dashClients, thousands(rate0), cost, 100*float64(delivered)/float64(dashClients*recs), dashClients, recs)
+	row.Note = fmt.Sprintf("%d SSE clients (in this process) following every record; without them %s entries/s; cost %.1f%% of logging throughput; CPU %.2f s with them, %.2f s without; %.0f%% of the %d x %d events delivered by the time logging ended (the rest skipped as gaps or still in flight)",
+		dashClients, thousands(rate0), cost, cpuWith.Seconds(), cpuBase.Seconds(), 100*float64(delivered)/float64(dashClients*recs), dashClients, recs)
+	row.Note += fmt.Sprintf("; the clients following level=CRITICAL only: %s entries/s, cost %.1f%%, CPU %.2f s",
+		thousands(float64(recs)/filtered.Seconds()), 100*(1-base.Seconds()/filtered.Seconds()), cpu.Seconds())
 	return row, nil
 }
