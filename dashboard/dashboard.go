@@ -20,6 +20,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io/fs"
 	"iter"
 	"net/http"
 	"strings"
@@ -316,7 +317,7 @@ func errStatus(err error) int {
 		return http.StatusGatewayTimeout
 	case errors.Is(err, treeoflife.ErrInvalidFilter), errors.Is(err, treeoflife.ErrInvalidQuery), errors.Is(err, errBadInput):
 		return http.StatusBadRequest
-	case errors.Is(err, treeoflife.ErrOutOfRange), errors.Is(err, errNotFound):
+	case errors.Is(err, treeoflife.ErrOutOfRange), errors.Is(err, errNotFound), errors.Is(err, treeoflife.ErrNotLog), errors.Is(err, fs.ErrNotExist):
 		return http.StatusNotFound
 	case errors.Is(err, treeoflife.ErrKeyRequired), errors.Is(err, treeoflife.ErrErased):
 		return http.StatusForbidden

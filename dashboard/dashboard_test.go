@@ -469,3 +469,53 @@ func TestStreamsShareAndCatchUp(t *testing.T) {
 	check(bufio.NewScanner(late), 0, 10+more, false)
 	check(sc, 10, 10+more, true) // the first stream, which did not read while they were logged
 }
+
+// TestBounds: a request that outlasts QueryTimeout ends with 504, and a
+// page holds at most PageSize results.
+func TestBounds(t *testing.T) {
+	l, _ := signedLogger(t, t.TempDir())
+	fill(t, l, 30)
+	slow := httptest.NewServer(dashboard.New(l, dashboard.Options{QueryTimeout: time.Nanosecond}))
+	defer slow.Close()
+	resp, _ := get(t, slow, "/search?q=payment")
+	require.Equal(t, http.StatusGatewayTimeout, resp.StatusCode)
+	resp, _ = get(t, slow, "/export?format=jsonl")
+	require.Equal(t, http.StatusGatewayTimeout, resp.StatusCode)
+
+	small := httptest.NewServer(dashboard.New(l, dashboard.Options{PageSize: 7, MaxExport: 4}))
+	defer small.Close()
+	_, body := get(t, small, "/search?q=payment")
+	require.Equal(t, 7, strings.Count(body, `<td><a href="record?seq=`))
+	_, body = get(t, small, "/export?format=jsonl")
+	require.Equal(t, 4, strings.Count(body, "\n"))
+}
+
+// TestReaderRoot: a tenants root another process writes, read with
+// Readers, as treeoflife serve does.
+func TestReaderRoot(t *testing.T) {
+	root := t.TempDir()
+	ts, err := treeoflife.OpenTenants(root, treeoflife.Options{})
+	require.NoError(t, err)
+	for i := 0; i < 4; i++ {
+		_, err := ts.Log(t.Context(), "acme", treeoflife.LevelAudit, fmt.Sprintf("acme invoice %d", i), nil)
+		require.NoError(t, err)
+	}
+	_, err = ts.Log(t.Context(), "globex", treeoflife.LevelAudit, "globex invoice", nil)
+	require.NoError(t, err)
+	srv := httptest.NewServer(dashboard.New(dashboard.ReaderRoot(root), dashboard.Options{}))
+	defer srv.Close()
+
+	_, body := get(t, srv, "/tenants")
+	require.Contains(t, body, `<option value="acme"`)
+	require.Contains(t, body, `<option value="globex"`)
+	resp, body := get(t, srv, "/?tenant=acme")
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	require.Contains(t, body, `<dd id="size">4</dd>`)
+	_, body = get(t, srv, "/search?tenant=globex&q=invoice")
+	require.Contains(t, body, "globex invoice")
+	require.NotContains(t, body, "acme invoice")
+	require.Contains(t, body, `record?seq=0&amp;tenant=globex"`)
+	resp, _ = get(t, srv, "/?tenant=nobody")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	require.NoError(t, ts.Close())
+}
