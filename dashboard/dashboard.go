@@ -217,9 +217,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// route splits a request path into its last directory element and its
+// route splits a request path into the name of its last directory and its
 // last element: "/debug/audit/static/app.js" is ("static", "app.js"),
-// "/debug/audit/" is ("debug"... , "").
+// "/debug/audit/" is ("audit", ""), the overview.
 func route(p string) (dir, name string) {
 	i := strings.LastIndexByte(p, '/')
 	name = p[i+1:]
