@@ -77,7 +77,8 @@ function liveStream(table) {
     u.searchParams.set('seq', String(e.seq));
     a.href = u.toString();
     a.textContent = String(e.seq);
-    const cells = [a, e.timestamp.replace('T', ' '), e.level, e.message, e.meta || ''];
+    const when = e.timestamp.replace('T', ' ').replace(/(\.\d{3})\d*Z$/, '$1Z');
+    const cells = [a, when, e.level, e.message, e.meta || ''];
     cells.forEach((c, i) => {
       const td = document.createElement('td');
       if (i === 2) td.className = 'level';
