@@ -85,9 +85,19 @@ func (h *handler) releaseHub(hb *hub) {
 // run tails the log from its current size, encoding each match once.
 func (hb *hub) run(ctx context.Context, started chan<- struct{}) {
 	defer hb.view.release()
-	st, err := hb.view.log.Stats(ctx)
+	// Start after the newest record that can be read now, not at
+	// Stats' size: a Buffered logger counts records its writer has not
+	// written yet, which neither a stream's backlog nor its catching up
+	// (reads before start) would then see.
+	var size uint64
+	var err error
+	for e, rerr := range hb.view.log.Entries(ctx, treeoflife.Filter{Reverse: true, Limit: 1}) {
+		if err = rerr; err == nil {
+			size = e.Seq + 1
+		}
+	}
 	hb.mu.Lock()
-	hb.start, hb.next, hb.err = st.Head.Size, st.Head.Size, err
+	hb.start, hb.next, hb.err = size, size, err
 	hb.mu.Unlock()
 	close(started)
 	if err != nil {
@@ -95,7 +105,7 @@ func (hb *hub) run(ctx context.Context, started chan<- struct{}) {
 		return
 	}
 	f := hb.filter
-	f.FromSeq = st.Head.Size
+	f.FromSeq = size
 	for e, err := range hb.view.log.Tail(ctx, f) {
 		if err != nil {
 			hb.end(err)
