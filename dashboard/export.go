@@ -74,7 +74,7 @@ func (h *handler) export(w http.ResponseWriter, r *http.Request) {
 		if cw != nil {
 			meta, _ := json.Marshal(e.Metadata)
 			cw.Write([]string{strconv.FormatUint(e.Seq, 10), e.ID, e.Time.Format(time.RFC3339Nano), e.Level.String(),
-				cell(e.Message), cell(string(meta)), cell(e.Hostname), strconv.Itoa(e.PID), cell(e.Tenant), e.Hash, e.PrevHash})
+				cell(e.Message), cell(string(meta)), cell(e.Hostname), strconv.Itoa(e.PID), cell(e.Tenant), e.Hash.String(), e.PrevHash.String()})
 		} else if err := enc.Encode(&e); err != nil {
 			return
 		}

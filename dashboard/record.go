@@ -54,7 +54,7 @@ func (h *handler) record(w http.ResponseWriter, r *http.Request) {
 	if e.Tenant != "" {
 		d.Fields = append(d.Fields, field{"tenantId", e.Tenant})
 	}
-	d.Fields = append(d.Fields, field{"prevHash", e.PrevHash}, field{"hash (chain value)", e.Hash}, field{"metadata", string(meta)})
+	d.Fields = append(d.Fields, field{"prevHash", e.PrevHash.String()}, field{"hash (chain value)", e.Hash.String()}, field{"metadata", string(meta)})
 	rc, why := h.proof(ctx, v, seq)
 	if rc != nil {
 		d.Receipt = rc
