@@ -102,10 +102,17 @@ func (l *ImmutableLogger) logMeta(ctx context.Context, level Level, msg string, 
 	if err := ctx.Err(); err != nil {
 		return Record{}, err
 	}
-	seq, chain, gen, err := l.append(e, now, level)
+	seq, chain, gen, err := l.append(e, now, level, now.UnixNano())
 	if err != nil {
 		return Record{}, err
 	}
+	return l.settle(ctx, e, seq, chain, gen, now, level)
+}
+
+// settle is the end of an append: it starts a new data key when the
+// active one is due, builds the Record and, under DurabilitySync, waits for
+// the record to be durable (see Log for what ctx does here).
+func (l *ImmutableLogger) settle(ctx context.Context, e *encoder, seq uint64, chain Hash, gen *generation, now time.Time, level Level) (Record, error) {
 	if e.key != nil && seq+1 >= e.key.rotateAt.Load() {
 		l.dataKeyDue(e.key)
 	}
@@ -135,10 +142,12 @@ func (l *ImmutableLogger) logMeta(ctx context.Context, level Level, msg string, 
 }
 
 // append sequences, hashes and frames the encoded entry. It cannot fail
-// once it has taken a sequence number.
-func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level) (uint64, Hash, *generation, error) {
+// once it has taken a sequence number. now decides segment rotation; t (Unix
+// nanoseconds) is the entry's timestamp, which the index records: the same
+// for a logged entry, the original time for an imported one.
+func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level, t int64) (uint64, Hash, *generation, error) {
 	if e.key != nil {
-		return l.appendSealed(e, now, level)
+		return l.appendSealed(e, now, level, t)
 	}
 	buffered := l.opts.Durability == DurabilityBuffered
 	l.lockAppend()
@@ -158,7 +167,7 @@ func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level) (uint64
 	dst := c.data[off : off+len(e.frame)]
 	c.data = c.data[:off+len(e.frame)]
 	c.unfilled.Add(1)
-	chain := l.linkLocked(c, int64(len(e.frame)), leaf, level, now.UnixNano())
+	chain := l.linkLocked(c, int64(len(e.frame)), leaf, level, t)
 	gen := l.gen
 	flush := buffered && l.pendBytes >= flushBytes
 	l.mu.Unlock()
@@ -205,7 +214,7 @@ func spinWait(n int) (x int) {
 
 // appendSealed is append for an encrypted log: the record is sealed into
 // the chunk under l.mu, once its seq is known.
-func (l *ImmutableLogger) appendSealed(e *encoder, now time.Time, level Level) (uint64, Hash, *generation, error) {
+func (l *ImmutableLogger) appendSealed(e *encoder, now time.Time, level Level, t int64) (uint64, Hash, *generation, error) {
 	l.mu.Lock()
 	c, off, err := l.reserveLocked(int64(frameHeaderSize+e.overhead+len(e.buf)+digits(l.size)+1), now)
 	if err != nil {
@@ -224,7 +233,7 @@ func (l *ImmutableLogger) appendSealed(e *encoder, now time.Time, level Level) (
 	var leaf Hash
 	c.data, leaf = l.keys.sealLocked(c.data, e, seq)
 	fr := c.data[off:]
-	chain := l.linkLocked(c, int64(len(fr)), leaf, level, now.UnixNano())
+	chain := l.linkLocked(c, int64(len(fr)), leaf, level, t)
 	putFrameHeader(fr, seq, &chain)
 	c.unfilled.Add(1)
 	gen := l.gen

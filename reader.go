@@ -38,6 +38,7 @@ type Entry struct {
 	Tenant   string         `json:"tenantId,omitempty"` // "" when the log has no tenant (stored as null)
 	Hash     Hash           `json:"hash"`               // chain value after this record (hex in JSON)
 	PrevHash Hash           `json:"prevHash"`           // chain value before it (for seq 0, the genesis value)
+	Legacy   *LegacyRef     `json:"legacy,omitempty"`   // for an imported entry, where it was in the original log (see Import)
 }
 
 // Read returns the newest entries that match f, at most f.Limit of them
@@ -1049,6 +1050,8 @@ func (d *entryDecoder) decode(p []byte, seq uint64, tenant string, e *Entry) err
 			if err == nil && (tenant == "" || e.Tenant != tenant) {
 				err = &misplacedError{fmt.Sprintf("entry has tenantId %q in the log of %s", e.Tenant, tenantName(tenant))}
 			}
+		case "legacy":
+			e.Legacy, err = decodeLegacy(&c)
 		case "seq":
 			var n int64
 			if n, err = c.int(); err == nil && uint64(n) != seq {

@@ -1,0 +1,251 @@
+package treeoflife
+
+// Imported entries: records brought over from another log (the system this
+// library replaces) with their own id, time, host and process as data, and
+// where they came from in the old log.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// LegacyRef says where an imported record was in the log it came from: the
+// original system's hash chain (blockchain.json). It is stored in the entry
+// under the key "legacy" (FORMAT.md, "Entries"), so the original chain stays
+// provable after the move: SHA-256 of Data is Hash, and each record's
+// PrevHash is the Hash of the record imported before it.
+type LegacyRef struct {
+	// Index is the record's position in the original chain (block index),
+	// from 0.
+	Index uint64 `json:"index"`
+	// Hash is the original block hash: SHA-256, hex, of Data.
+	Hash string `json:"hash"`
+	// PrevHash is the original block's previousHash ("0" for block 0).
+	PrevHash string `json:"prevHash"`
+	// Broken marks a record whose Data did not match the hash the original
+	// chain recorded for it (it was imported anyway, on request). Hash is
+	// then the recorded hash, not SHA-256 of Data.
+	Broken bool `json:"broken,omitempty"`
+	// Data is the original line exactly as the original chain hashed it:
+	// the JSON entry, or the encrypted line for an encrypted log.
+	Data string `json:"data"`
+}
+
+// ImportedEntry is an entry written by another system, appended with
+// ImmutableLogger.Import. Unlike Log, which stamps the logger's clock, host
+// and process, Import stores these fields as given.
+type ImportedEntry struct {
+	ID       string    // required; stored as given
+	Time     time.Time // required; stored in UTC with nine fractional digits
+	Level    Level
+	Message  string // required
+	Metadata Fields
+	// MetadataJSON, when not nil, is the metadata as a JSON object and is
+	// used instead of Metadata. It is re-encoded the way Log encodes
+	// metadata (keys sorted, strings escaped alike), so the stored entry
+	// keeps the format; numbers keep their value, not their spelling.
+	MetadataJSON []byte
+	Hostname     string
+	PID          int
+	// Tenant must be the log's tenant ("" for a log without one): a
+	// reader refuses an entry whose tenantId is not its log's.
+	Tenant string
+	Legacy *LegacyRef // optional
+}
+
+// Import appends e as it is: its ID, Time, Hostname and PID are stored as
+// data instead of being taken from the logger, and e.Legacy, when set, is
+// stored with it. The log's chain, index and verification treat the record
+// like any other; the index files it under e.Time. ctx and the durability
+// of the returned Record are as for Log. An invalid entry returns an error
+// wrapping ErrInvalidEntry or ErrEntryTooLarge and writes nothing.
+func (l *ImmutableLogger) Import(ctx context.Context, e ImportedEntry) (Record, error) {
+	if !l.live() {
+		return Record{}, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return Record{}, err
+	}
+	switch {
+	case !e.Level.valid():
+		return Record{}, fmt.Errorf("%w: unknown level %d", ErrInvalidEntry, e.Level)
+	case e.Message == "":
+		return Record{}, fmt.Errorf("%w: message is empty", ErrInvalidEntry)
+	case e.ID == "":
+		return Record{}, fmt.Errorf("%w: id is empty", ErrInvalidEntry)
+	case e.Time.IsZero():
+		return Record{}, fmt.Errorf("%w: time is not set", ErrInvalidEntry)
+	case e.Tenant != l.Tenant():
+		return Record{}, fmt.Errorf("%w: entry of %s imported into the log of %s", ErrInvalidEntry, tenantName(e.Tenant), tenantName(l.Tenant()))
+	}
+	m := meta{fields: e.Metadata}
+	if e.MetadataJSON != nil {
+		fields, err := decodeMetadataJSON(e.MetadataJSON)
+		if err != nil {
+			return Record{}, fmt.Errorf("%w: metadata: %v", ErrInvalidEntry, err)
+		}
+		m = meta{fields: fields}
+	}
+	now := l.opts.Clock()
+	enc := encoderPool.Get().(*encoder)
+	defer encoderPool.Put(enc)
+	var hdr [frameHeaderSize]byte
+	var err error
+	enc.frame, err = l.appendImportedBody(append(enc.frame[:0], hdr[:]...), &e, m)
+	if err != nil {
+		return Record{}, err
+	}
+	enc.buf = enc.frame[frameHeaderSize:]
+	if len(enc.buf)+21 > l.opts.MaxEntrySize {
+		return Record{}, fmt.Errorf("%w: %d bytes encoded, limit %d (Options.MaxEntrySize)", ErrEntryTooLarge, len(enc.buf)+21, l.opts.MaxEntrySize)
+	}
+	if l.keys != nil {
+		l.keys.prepareSeal(enc)
+	} else {
+		enc.key, enc.overhead = nil, 0
+		enc.h.Reset()
+		enc.h.Write(leafPrefix)
+		enc.h.Write(enc.buf)
+	}
+	if err := ctx.Err(); err != nil {
+		return Record{}, err
+	}
+	enc.id = enc.id[:0]
+	seq, chain, gen, err := l.append(enc, now, e.Level, e.Time.UnixNano())
+	if err != nil {
+		return Record{}, err
+	}
+	rec, err := l.settle(ctx, enc, seq, chain, gen, e.Time, e.Level)
+	if rec.Hash != "" {
+		rec.ID = e.ID
+	}
+	return rec, err
+}
+
+// appendImportedBody is appendEntryBody for an imported entry: the same
+// keys in the same order, with "legacy" between "tenantId" and "seq".
+func (l *ImmutableLogger) appendImportedBody(dst []byte, e *ImportedEntry, m meta) ([]byte, error) {
+	var err error
+	dst = append(dst, `{"id":`...)
+	if dst, err = appendJSONString(dst, e.ID); err != nil {
+		return dst, fmt.Errorf("%w: id: %v", ErrInvalidEntry, err)
+	}
+	dst = append(dst, `,"timestamp":"`...)
+	dst = appendTimestamp(dst, e.Time)
+	dst = append(dst, `","level":"`...)
+	dst = append(dst, levelNames[e.Level]...)
+	dst = append(dst, `","message":`...)
+	if dst, err = appendJSONString(dst, e.Message); err != nil {
+		return dst, fmt.Errorf("%w: message: %v", ErrInvalidEntry, err)
+	}
+	dst = append(dst, `,"metadata":`...)
+	if dst, err = m.appendTo(dst); err != nil {
+		return dst, fmt.Errorf("%w: metadata%v", ErrInvalidEntry, err)
+	}
+	dst = append(dst, `,"hostname":`...)
+	if dst, err = appendJSONString(dst, e.Hostname); err != nil {
+		return dst, fmt.Errorf("%w: hostname: %v", ErrInvalidEntry, err)
+	}
+	dst = append(dst, `,"pid":`...)
+	dst = strconv.AppendInt(dst, int64(e.PID), 10)
+	dst = append(dst, `,"tenantId":`...)
+	dst = append(dst, l.tenantJSON...)
+	if r := e.Legacy; r != nil {
+		dst = strconv.AppendUint(append(dst, `,"legacy":{"index":`...), r.Index, 10)
+		if dst, err = appendJSONString(append(dst, `,"hash":`...), r.Hash); err != nil {
+			return dst, fmt.Errorf("%w: legacy hash: %v", ErrInvalidEntry, err)
+		}
+		if dst, err = appendJSONString(append(dst, `,"prevHash":`...), r.PrevHash); err != nil {
+			return dst, fmt.Errorf("%w: legacy prevHash: %v", ErrInvalidEntry, err)
+		}
+		if r.Broken {
+			dst = append(dst, `,"broken":true`...)
+		}
+		if dst, err = appendJSONString(append(dst, `,"data":`...), r.Data); err != nil {
+			return dst, fmt.Errorf("%w: legacy data: %v", ErrInvalidEntry, err)
+		}
+		dst = append(dst, '}')
+	}
+	dst = append(dst, `,"seq":`...)
+	return dst, nil
+}
+
+// metaDecoders decode MetadataJSON; each keeps its interned keys and short
+// values between calls.
+var metaDecoders = sync.Pool{New: func() any { return new(entryDecoder) }}
+
+// decodeMetadataJSON decodes a JSON object with the stored-entry decoder.
+func decodeMetadataJSON(b []byte) (Fields, error) {
+	d := metaDecoders.Get().(*entryDecoder)
+	defer metaDecoders.Put(d)
+	c := jsonCursor{b: b, d: d}
+	v, err := c.value(0)
+	if err != nil {
+		return nil, err
+	}
+	c.ws()
+	if c.i != len(b) {
+		return nil, fmt.Errorf("data after the object: %w", errSyntax)
+	}
+	switch m := v.(type) {
+	case map[string]any:
+		return m, nil
+	case nil:
+		return nil, nil
+	}
+	return nil, errors.New("not a JSON object")
+}
+
+// decodeLegacy decodes the value of an entry's "legacy" key.
+func decodeLegacy(c *jsonCursor) (*LegacyRef, error) {
+	if c.literal("null") {
+		return nil, nil
+	}
+	if !c.consume('{') {
+		return nil, errSyntax
+	}
+	r := new(LegacyRef)
+	for first := true; ; first = false {
+		if c.consume('}') {
+			return r, nil
+		}
+		if !first && !c.consume(',') {
+			return nil, errSyntax
+		}
+		key, err := c.str()
+		if err != nil || !c.consume(':') {
+			return nil, errSyntax
+		}
+		switch key {
+		case "index":
+			var n int64
+			if n, err = c.int(); err == nil && n < 0 {
+				err = errors.New("index is negative")
+			}
+			r.Index = uint64(n)
+		case "hash":
+			r.Hash, err = c.str()
+		case "prevHash":
+			r.PrevHash, err = c.str()
+		case "broken":
+			switch {
+			case c.literal("true"):
+				r.Broken = true
+			case c.literal("false"):
+			default:
+				err = errSyntax
+			}
+		case "data":
+			r.Data, err = c.str()
+		default:
+			_, err = c.value(2)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+	}
+}

@@ -1,0 +1,303 @@
+package legacy
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// A Record is one line of a legacy log with its place in the original
+// chain.
+type Record struct {
+	Index    uint64 // position in the chain (block index), from 0
+	File     string // the file holding the line
+	Line     int    // its line number in File, from 1
+	Data     []byte // the line without its newline; valid until the next Next
+	Hash     string // the hash the chain records (SHA-256 of Data when the log has no chain file)
+	PrevHash string // the previousHash the chain records ("0" for the first)
+	// Broken is why the line does not match the chain ("" when it does).
+	Broken string
+}
+
+// Where returns file:line, for messages.
+func (r *Record) Where() string { return fmt.Sprintf("%s:%d", r.File, r.Line) }
+
+// A Reader reads the lines of a legacy log in order, across its archives,
+// and checks each one against the chain: the block at its index must have
+// that index, the hash SHA-256 of the line, a previousHash equal to the
+// hash before it ("0" for the first) and the line as its data. Without
+// blockchain.json, log-hashes.json is checked instead when there is one;
+// with neither, nothing is checked (Checked says which).
+type Reader struct {
+	src     Source
+	next    int // index in src.Files of the next file to open
+	f       *os.File
+	gz      *gzip.Reader
+	br      *bufio.Reader
+	file    string
+	line    int
+	buf     []byte
+	chain   *chainReader
+	hashes  []string
+	checked string
+	rec     Record
+	index   uint64
+	prev    string
+	hexSum  [64]byte
+	blocks  uint64 // blocks the chain holds, known once the lines end
+}
+
+// NewReader opens src for reading.
+func NewReader(src Source) (*Reader, error) {
+	r := &Reader{src: src, prev: "0", br: bufio.NewReaderSize(nil, 1<<20)}
+	switch {
+	case src.Chain != "":
+		c, err := openChain(src.Chain)
+		if err != nil {
+			return nil, err
+		}
+		r.chain, r.checked = c, chainName
+	case src.Hashes != "":
+		b, err := os.ReadFile(src.Hashes)
+		if err != nil {
+			return nil, err
+		}
+		var h struct {
+			Hashes []string `json:"hashes"`
+		}
+		if err := json.Unmarshal(b, &h); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrNotLegacy, src.Hashes, err)
+		}
+		r.hashes, r.checked = h.Hashes, hashesName
+	}
+	return r, nil
+}
+
+// Checked names what the lines are checked against: "blockchain.json",
+// "log-hashes.json", or "" when the log has neither.
+func (r *Reader) Checked() string { return r.checked }
+
+// Close closes the files the reader holds open.
+func (r *Reader) Close() error {
+	r.closeFile()
+	if r.chain != nil {
+		return r.chain.close()
+	}
+	return nil
+}
+
+func (r *Reader) closeFile() {
+	if r.gz != nil {
+		r.gz.Close()
+		r.gz = nil
+	}
+	if r.f != nil {
+		r.f.Close()
+		r.f = nil
+	}
+}
+
+// Next returns the next record, or io.EOF after the last. The record is
+// valid until the next call.
+func (r *Reader) Next() (*Record, error) {
+	line, err := r.readLine()
+	if err != nil {
+		if err == io.EOF {
+			if cerr := r.countRest(); cerr != nil {
+				return nil, cerr
+			}
+		}
+		return nil, err
+	}
+	rec := &r.rec
+	*rec = Record{Index: r.index, File: r.file, Line: r.line, Data: line}
+	sum := sha256.Sum256(line)
+	hex.Encode(r.hexSum[:], sum[:])
+	computed := r.hexSum[:]
+	switch {
+	case r.chain != nil:
+		b, err := r.chain.next()
+		if err == io.EOF {
+			rec.Hash, rec.PrevHash = string(computed), r.prev
+			rec.Broken = fmt.Sprintf("the line is not in %s (its chain ends at block %d)", chainName, r.index)
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		rec.Hash, rec.PrevHash = b.Hash, b.PreviousHash
+		switch {
+		case b.Index != int64(r.index):
+			rec.Broken = fmt.Sprintf("block %d of %s has index %d", r.index, chainName, b.Index)
+		case b.Hash != string(computed):
+			rec.Broken = fmt.Sprintf("the line does not match its recorded hash (SHA-256 %s, %s says %s)", computed, chainName, b.Hash)
+		case b.PreviousHash != r.prev:
+			rec.Broken = fmt.Sprintf("previousHash %s does not link to the hash before it, %s", b.PreviousHash, r.prev)
+		case b.Data != string(line):
+			rec.Broken = fmt.Sprintf("the data of block %d in %s differs from the line", r.index, chainName)
+		}
+	case r.hashes != nil:
+		rec.PrevHash = r.prev
+		if r.index >= uint64(len(r.hashes)) {
+			rec.Hash = string(computed)
+			rec.Broken = fmt.Sprintf("the line is not in %s (it lists %d hashes)", hashesName, len(r.hashes))
+		} else if rec.Hash = r.hashes[r.index]; rec.Hash != string(computed) {
+			rec.Broken = fmt.Sprintf("the line does not match its recorded hash (SHA-256 %s, %s says %s)", computed, hashesName, rec.Hash)
+		}
+	default:
+		rec.Hash, rec.PrevHash = string(computed), r.prev
+	}
+	r.prev = rec.Hash
+	r.index++
+	return rec, nil
+}
+
+// Missing returns how many records the chain holds after the last line of
+// the log files (records lost from the files), once Next has returned
+// io.EOF.
+func (r *Reader) Missing() uint64 {
+	if r.blocks > r.index {
+		return r.blocks - r.index
+	}
+	return 0
+}
+
+// countRest counts the blocks after the last line.
+func (r *Reader) countRest() error {
+	switch {
+	case r.chain != nil:
+		r.blocks = r.index
+		for {
+			_, err := r.chain.next()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			r.blocks++
+		}
+	case r.hashes != nil:
+		r.blocks = uint64(len(r.hashes))
+	default:
+		r.blocks = r.index
+	}
+	return nil
+}
+
+// readLine returns the next non-empty line, opening the next file when one
+// ends.
+func (r *Reader) readLine() ([]byte, error) {
+	for {
+		if r.f == nil {
+			if r.next == len(r.src.Files) {
+				return nil, io.EOF
+			}
+			if err := r.openFile(r.src.Files[r.next]); err != nil {
+				return nil, err
+			}
+			r.next++
+		}
+		line, err := r.br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			r.buf = append(r.buf[:0], line...)
+			for err == bufio.ErrBufferFull {
+				line, err = r.br.ReadSlice('\n')
+				r.buf = append(r.buf, line...)
+			}
+			line = r.buf
+		}
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("read %s: %w", r.file, err)
+		}
+		if len(line) > 0 {
+			r.line++
+			line = bytes.TrimSuffix(line, []byte{'\n'})
+			if len(line) > 0 {
+				return line, nil
+			}
+		}
+		if err == io.EOF {
+			r.closeFile()
+		}
+	}
+}
+
+func (r *Reader) openFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	r.f, r.file, r.line = f, path, 0
+	if strings.HasSuffix(path, ".gz") {
+		gz, err := gzip.NewReader(f)
+		if err != nil {
+			f.Close()
+			r.f = nil
+			return fmt.Errorf("%w: %s: %v", ErrNotLegacy, path, err)
+		}
+		r.gz = gz
+		r.br.Reset(gz)
+		return nil
+	}
+	r.br.Reset(f)
+	return nil
+}
+
+// A block is one entry of blockchain.json.
+type block struct {
+	Index        int64  `json:"index"`
+	Timestamp    string `json:"timestamp"`
+	Data         string `json:"data"`
+	Hash         string `json:"hash"`
+	PreviousHash string `json:"previousHash"`
+}
+
+// chainReader reads blockchain.json one block at a time: the file holds
+// every line of the log, so it is not read into memory whole.
+type chainReader struct {
+	f    *os.File
+	dec  *json.Decoder
+	path string
+	b    block
+}
+
+func openChain(path string) (*chainReader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	c := &chainReader{f: f, dec: json.NewDecoder(bufio.NewReaderSize(f, 1<<20)), path: path}
+	tok, err := c.dec.Token()
+	if err != nil || tok != json.Delim('[') {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s is not a JSON array of blocks", ErrNotLegacy, path)
+	}
+	return c, nil
+}
+
+// next returns the next block, or io.EOF after the last.
+func (c *chainReader) next() (*block, error) {
+	if !c.dec.More() {
+		return nil, io.EOF
+	}
+	c.b = block{}
+	if err := c.dec.Decode(&c.b); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%s: malformed block: %v", c.path, err)
+		}
+		return nil, fmt.Errorf("%s: %w", c.path, err)
+	}
+	return &c.b, nil
+}
+
+func (c *chainReader) close() error { return c.f.Close() }
