@@ -1,0 +1,455 @@
+// Package legacyimport imports the logs of the system treeoflife replaces
+// (the JavaScript and Python ImmutableLogger) into treeoflife logs: JSON
+// lines, AES-256-GCM and the older AES-256-CBC encrypted lines, gzipped
+// rotated archives, checked against the original hash chain
+// (blockchain.json).
+//
+// Each legacy record becomes one record, appended with
+// treeoflife.ImmutableLogger.Import: its id, timestamp, level, message,
+// metadata, hostname, pid and tenant are kept as data, and its place in the
+// original chain (index, hash, previousHash and the exact original line) is
+// stored with it as a treeoflife.LegacyRef, so the original chain stays
+// provable after the move.
+//
+// Tenant folders (OLD/default, OLD/customer-abc) become tenants of a
+// treeoflife.Tenants root at the destination; a log without tenant folders
+// whose lines carry no tenantId becomes a plain log there.
+//
+// The import is checked before it writes: every log is read once, its lines
+// are checked against the chain and the first line of each format is
+// decrypted and parsed. A directory that is not a legacy log, a wrong
+// passphrase, or (without AllowBroken) a record that does not match the
+// chain is refused and nothing is written. Only a line that fails to parse
+// later in the second pass stops an import midway; the error then says what
+// was written.
+//
+// The import is resumable and idempotent: a destination that already holds
+// the first N records of a legacy log (checked record by record against
+// the legacy lines) gets only the records after them, so running the same
+// import twice writes nothing the second time.
+package legacyimport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"sort"
+	"time"
+
+	"github.com/treeoflife/treeoflife"
+	"github.com/treeoflife/treeoflife/internal/legacy"
+)
+
+// ErrNotLegacy is wrapped by the error for a directory or a line that is
+// not part of a legacy log.
+var ErrNotLegacy = legacy.ErrNotLegacy
+
+// ErrPassphrase is wrapped by the error for an encrypted line the
+// passphrase does not decrypt, or an encrypted log without a passphrase.
+var ErrPassphrase = legacy.ErrPassphrase
+
+// ErrMismatch is wrapped by the error for a destination that holds records
+// other than the start of the legacy log being imported, so that resuming
+// into it would not give a faithful copy.
+var ErrMismatch = errors.New("destination does not hold this legacy log's records")
+
+// Options configure an import.
+type Options struct {
+	// Passphrase decrypts encrypted legacy lines (the original's
+	// ENCRYPTION_KEY / passphrase).
+	Passphrase string
+	// AllowBroken imports records that do not match the original chain,
+	// marked as broken (LegacyRef.Broken), instead of refusing the import.
+	AllowBroken bool
+	// Log configures the destination logs (encryption, segment size...).
+	// Its Durability and Tenant are set by the import: records are written
+	// buffered and synced at the end of each log.
+	Log treeoflife.Options
+}
+
+// A Broken record does not match the original chain.
+type Broken struct {
+	Tenant string // "" for a log without tenant
+	Index  uint64 // its index in the original chain
+	Where  string // file:line
+	Reason string
+}
+
+// LogSummary is what the import did with one legacy log.
+type LogSummary struct {
+	Tenant  string // "" for a log without tenant
+	From    string // the legacy log's directory
+	To      string // the destination log's directory
+	Checked string // what the chain was checked against: "blockchain.json", "log-hashes.json" or "" (nothing)
+	// Records is the number of records in the legacy log; Imported were
+	// written by this run, Skipped were in the destination already.
+	Records, Imported, Skipped int
+	Levels                     map[treeoflife.Level]int
+	Broken                     []Broken
+	// Missing counts records the chain holds after the last line of the
+	// log files: lost from the files, so not imported.
+	Missing     uint64
+	First, Last time.Time // time range of the records
+}
+
+// Summary is what Import did.
+type Summary struct {
+	Logs                       []LogSummary
+	Records, Imported, Skipped int
+	Broken                     int // records that do not match the chain (imported and marked only with AllowBroken)
+	Missing                    uint64
+	Levels                     map[treeoflife.Level]int
+	First, Last                time.Time
+}
+
+// BrokenError is returned when records do not match the original chain and
+// AllowBroken is not set. Nothing was written.
+type BrokenError struct {
+	Broken  []Broken
+	Missing map[string]uint64 // per tenant, records in the chain but not in the files
+}
+
+func (e *BrokenError) Error() string {
+	n := len(e.Broken)
+	for _, m := range e.Missing {
+		n += int(m)
+	}
+	msg := fmt.Sprintf("%d legacy record(s) do not match the original hash chain; nothing was imported (AllowBroken imports them, marked)", n)
+	if len(e.Broken) > 0 {
+		b := e.Broken[0]
+		msg += fmt.Sprintf("; first: %srecord %d (%s): %s", tenantPrefix(b.Tenant), b.Index, b.Where, b.Reason)
+	} else {
+		for t, m := range e.Missing {
+			msg += fmt.Sprintf("; %s%d record(s) of the chain are missing from the log files", tenantPrefix(t), m)
+			break
+		}
+	}
+	return msg
+}
+
+func tenantPrefix(t string) string {
+	if t == "" {
+		return ""
+	}
+	return fmt.Sprintf("tenant %q ", t)
+}
+
+// plan is one legacy log and where it goes.
+type plan struct {
+	src    legacy.Source
+	tenant string
+	sum    LogSummary
+}
+
+// Import imports the legacy logs at from into to; see the package
+// documentation. The Summary covers what was done, also when an error
+// stops the import midway.
+func Import(ctx context.Context, from, to string, opts Options) (Summary, error) {
+	srcs, err := legacy.Discover(from)
+	if err != nil {
+		return Summary{}, err
+	}
+	plans := make([]*plan, len(srcs))
+	for i, src := range srcs {
+		if plans[i], err = check(ctx, src, opts); err != nil {
+			return Summary{}, err
+		}
+	}
+	tenants := 0
+	seen := map[string]string{}
+	for _, p := range plans {
+		if p.tenant != "" {
+			tenants++
+			if err := treeoflife.ValidateTenantID(p.tenant); err != nil {
+				return Summary{}, fmt.Errorf("legacy log %s: %w", p.src.Dir, err)
+			}
+		}
+		if d, ok := seen[p.tenant]; ok {
+			return Summary{}, fmt.Errorf("legacy logs %s and %s are both of %s", d, p.src.Dir, tenantName(p.tenant))
+		}
+		seen[p.tenant] = p.src.Dir
+	}
+	if tenants > 0 && tenants < len(plans) {
+		return Summary{}, fmt.Errorf("%s holds logs with and without a tenant; import them separately", from)
+	}
+	if !opts.AllowBroken {
+		be := &BrokenError{}
+		for _, p := range plans {
+			be.Broken = append(be.Broken, p.sum.Broken...)
+			if p.sum.Missing > 0 {
+				if be.Missing == nil {
+					be.Missing = map[string]uint64{}
+				}
+				be.Missing[p.tenant] = p.sum.Missing
+			}
+		}
+		if len(be.Broken) > 0 || len(be.Missing) > 0 {
+			s := summarize(plans)
+			return s, be
+		}
+	}
+	lopts := opts.Log
+	lopts.Durability = treeoflife.DurabilityBuffered
+	lopts.Tenant = ""
+	if tenants == 0 {
+		p := plans[0]
+		l, err := treeoflife.Open(to, lopts)
+		if err != nil {
+			return Summary{}, err
+		}
+		p.sum.To = to
+		err = importLog(ctx, l, p, opts)
+		if cerr := l.Close(); err == nil {
+			err = cerr
+		}
+		return summarize(plans), err
+	}
+	ts, err := treeoflife.OpenTenants(to, lopts)
+	if err != nil {
+		return Summary{}, err
+	}
+	for i, p := range plans {
+		err = func() error {
+			tl, err := ts.Get(ctx, p.tenant)
+			if err != nil {
+				return err
+			}
+			defer tl.Close()
+			p.sum.To, _ = ts.Dir(p.tenant)
+			return importLog(ctx, tl.ImmutableLogger, p, opts)
+		}()
+		if err != nil {
+			if i > 0 {
+				err = fmt.Errorf("%w (the logs before it, %s, were imported whole)", err, doneTenants(plans[:i]))
+			}
+			break
+		}
+	}
+	if cerr := ts.Close(); err == nil {
+		err = cerr
+	}
+	return summarize(plans), err
+}
+
+func doneTenants(ps []*plan) string {
+	s := ""
+	for i, p := range ps {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%q", p.tenant)
+	}
+	return "tenant " + s
+}
+
+func tenantName(t string) string {
+	if t == "" {
+		return "no tenant"
+	}
+	return fmt.Sprintf("tenant %q", t)
+}
+
+// check reads src once: it checks every line against the chain, decodes
+// the first line of each format (so a wrong passphrase or a file that is
+// not a legacy log is found before anything is written), and decides the
+// tenant: the first line's tenantId, else the tenant folder's name.
+func check(ctx context.Context, src legacy.Source, opts Options) (*plan, error) {
+	r, err := legacy.NewReader(src)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	p := &plan{src: src, tenant: src.Tenant}
+	p.sum = LogSummary{Tenant: src.Tenant, From: src.Dir, Checked: r.Checked(), Levels: map[treeoflife.Level]int{}}
+	d := legacy.NewDecoder([]byte(opts.Passphrase))
+	formats := map[string]bool{}
+	for n := 0; ; n++ {
+		if n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		rec, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		p.sum.Records++
+		if rec.Broken != "" {
+			p.sum.Broken = append(p.sum.Broken, Broken{Tenant: src.Tenant, Index: rec.Index, Where: rec.Where(), Reason: rec.Broken})
+		}
+		f, ok := legacy.Format(rec.Data)
+		if !ok {
+			return nil, fmt.Errorf("%s: %w: the line is neither a JSON entry nor an encrypted line", rec.Where(), ErrNotLegacy)
+		}
+		if formats[f] {
+			continue
+		}
+		formats[f] = true
+		e, err := d.Decode(rec.Data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", rec.Where(), err)
+		}
+		if rec.Index == 0 && e.Tenant != "" {
+			if src.Tenant != "" && e.Tenant != src.Tenant {
+				return nil, fmt.Errorf("%s: the entry's tenantId %q is not its folder's name %q", rec.Where(), e.Tenant, src.Tenant)
+			}
+			p.tenant = e.Tenant
+		}
+	}
+	if p.sum.Records == 0 {
+		return nil, fmt.Errorf("%w: %s holds no records", ErrNotLegacy, src.Dir)
+	}
+	p.sum.Tenant = p.tenant
+	for i := range p.sum.Broken {
+		p.sum.Broken[i].Tenant = p.tenant
+	}
+	p.sum.Missing = r.Missing()
+	return p, nil
+}
+
+// importLog imports p into l: it checks that l holds a prefix of p's
+// records, then imports the rest.
+func importLog(ctx context.Context, l *treeoflife.ImmutableLogger, p *plan, opts Options) error {
+	r, err := legacy.NewReader(p.src)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	sum := &p.sum
+	sum.Records, sum.Broken = 0, nil
+	have := l.Head().Size
+	var next func() (treeoflife.Entry, error, bool)
+	if have > 0 {
+		n, stop := iter.Pull2(l.Entries(ctx, treeoflife.Filter{}))
+		defer stop()
+		next = n
+	}
+	d := legacy.NewDecoder([]byte(opts.Passphrase))
+	var seq uint64
+	var lastErr error
+	for ; ; seq++ {
+		rec, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			lastErr = err
+			break
+		}
+		sum.Records++
+		if rec.Broken != "" {
+			sum.Broken = append(sum.Broken, Broken{Tenant: p.tenant, Index: rec.Index, Where: rec.Where(), Reason: rec.Broken})
+		}
+		if seq < have {
+			e, err, ok := next()
+			if !ok {
+				lastErr = fmt.Errorf("%s: record %d: the log ended early", sum.To, seq)
+				break
+			}
+			if err != nil {
+				lastErr = err
+				break
+			}
+			if err := samePrefix(&e, rec); err != nil {
+				lastErr = fmt.Errorf("%w: %s record %d: %v; refusing to resume into it", ErrMismatch, sum.To, seq, err)
+				break
+			}
+			sum.Skipped++
+			count(sum, e.Level, e.Time)
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			lastErr = err
+			break
+		}
+		le, err := d.Decode(rec.Data)
+		if err != nil {
+			lastErr = fmt.Errorf("%s: %w", rec.Where(), err)
+			break
+		}
+		if le.Tenant != "" && le.Tenant != p.tenant || le.Tenant == "" && p.tenant != "" && p.src.Tenant == "" {
+			lastErr = fmt.Errorf("%s: the entry's tenantId %q is not the log's, %q", rec.Where(), le.Tenant, p.tenant)
+			break
+		}
+		_, err = l.Import(ctx, treeoflife.ImportedEntry{
+			ID: le.ID, Time: le.Time, Level: le.Level, Message: le.Message,
+			MetadataJSON: le.Metadata, Hostname: le.Hostname, PID: le.PID, Tenant: p.tenant,
+			Legacy: &treeoflife.LegacyRef{Index: rec.Index, Hash: rec.Hash, PrevHash: rec.PrevHash, Broken: rec.Broken != "", Data: string(rec.Data)},
+		})
+		if err != nil {
+			lastErr = fmt.Errorf("%s: %w", rec.Where(), err)
+			break
+		}
+		sum.Imported++
+		count(sum, le.Level, le.Time)
+	}
+	if lastErr == nil && have > seq {
+		lastErr = fmt.Errorf("%w: %s holds %d records, the legacy log %s only %d", ErrMismatch, sum.To, have, p.src.Dir, seq)
+	}
+	if lastErr == nil {
+		sum.Missing = r.Missing()
+	}
+	// What was imported is made durable in any case: a rerun resumes after it.
+	if err := l.Sync(context.WithoutCancel(ctx)); err != nil && lastErr == nil {
+		lastErr = err
+	}
+	if lastErr != nil && sum.Imported > 0 {
+		lastErr = fmt.Errorf("%w (%s: %d records were imported before it, legacy index %d to %d; a rerun resumes after them)",
+			lastErr, tenantName(p.tenant), sum.Imported, uint64(sum.Skipped), uint64(sum.Skipped+sum.Imported-1))
+	}
+	return lastErr
+}
+
+// samePrefix checks that e, a record of the destination, is the import of
+// rec.
+func samePrefix(e *treeoflife.Entry, rec *legacy.Record) error {
+	switch {
+	case e.Legacy == nil:
+		return errors.New("it was not imported from a legacy log")
+	case e.Legacy.Index != rec.Index:
+		return fmt.Errorf("it is legacy record %d, not %d", e.Legacy.Index, rec.Index)
+	case e.Legacy.Hash != rec.Hash || e.Legacy.Data != string(rec.Data):
+		return fmt.Errorf("it differs from legacy record %d (%s)", rec.Index, rec.Where())
+	}
+	return nil
+}
+
+func count(s *LogSummary, level treeoflife.Level, t time.Time) {
+	s.Levels[level]++
+	if s.First.IsZero() || t.Before(s.First) {
+		s.First = t
+	}
+	if t.After(s.Last) {
+		s.Last = t
+	}
+}
+
+func summarize(plans []*plan) Summary {
+	s := Summary{Levels: map[treeoflife.Level]int{}}
+	for _, p := range plans {
+		ls := p.sum
+		s.Logs = append(s.Logs, ls)
+		s.Records += ls.Records
+		s.Imported += ls.Imported
+		s.Skipped += ls.Skipped
+		s.Broken += len(ls.Broken)
+		s.Missing += ls.Missing
+		for l, n := range ls.Levels {
+			s.Levels[l] += n
+		}
+		if !ls.First.IsZero() && (s.First.IsZero() || ls.First.Before(s.First)) {
+			s.First = ls.First
+		}
+		if ls.Last.After(s.Last) {
+			s.Last = ls.Last
+		}
+	}
+	sort.SliceStable(s.Logs, func(i, j int) bool { return s.Logs[i].Tenant < s.Logs[j].Tenant })
+	return s
+}
+
