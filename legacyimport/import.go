@@ -452,4 +452,3 @@ func summarize(plans []*plan) Summary {
 	sort.SliceStable(s.Logs, func(i, j int) bool { return s.Logs[i].Tenant < s.Logs[j].Tenant })
 	return s
 }
-
