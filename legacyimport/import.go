@@ -116,7 +116,7 @@ func (e *BrokenError) Error() string {
 	for _, m := range e.Missing {
 		n += int(m)
 	}
-	msg := fmt.Sprintf("%d legacy record(s) do not match the original hash chain; nothing was imported (AllowBroken imports them, marked)", n)
+	msg := fmt.Sprintf("%d legacy record(s) do not match the original hash chain; nothing was imported (AllowBroken, --allow-broken in the command, imports them, marked)", n)
 	if len(e.Broken) > 0 {
 		b := e.Broken[0]
 		msg += fmt.Sprintf("; first: %srecord %d (%s): %s", tenantPrefix(b.Tenant), b.Index, b.Where, b.Reason)

@@ -21,6 +21,7 @@
 //	treeoflife verify-receipt --key PUB FILE        check a receipt offline
 //	treeoflife witness keygen|serve [flags]         run a C2SP tlog-witness
 //	treeoflife serve [--addr A] DIR|ROOT            the web dashboard (127.0.0.1:8080)
+//	treeoflife import --from OLD_DIR NEW_DIR        import the original system's logs
 //
 // Every command prints its help, with examples, for -h. Flags may come
 // before or after the arguments; "--" ends them. Entries are printed as
@@ -49,7 +50,7 @@
 //
 //	0  success: verified, or read, search or query found entries
 //	1  read, search or query found no entry; tampering found; a receipt
-//	   that does not verify
+//	   that does not verify; legacy records that do not match their chain
 //	2  anything else: bad usage (unknown flag, bad time, malformed query),
 //	   a directory that is not a log, an export file that exists,
 //	   unreadable files, no access to the bucket
@@ -126,6 +127,7 @@ func init() {
 		{"verify-receipt", "check a receipt offline", verifyReceiptHelp, verifyReceipt},
 		{"witness", "run a C2SP tlog-witness (keygen, serve)", witnessHelp, witnessCmd},
 		{"serve", "the web dashboard of a log or a tenants root", serveHelp, serve},
+		{"import", "import the original system's logs (JSON, encrypted, rotated)", importHelp, importCmd},
 	}
 }
 

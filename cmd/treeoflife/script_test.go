@@ -43,6 +43,7 @@ func TestScripts(t *testing.T) {
 			"flipbyte":    cmdFlipByte,
 			"tol":         cmdTol,
 			"parquetrows": cmdParquetRows,
+			"legacy":      cmdLegacy,
 			"golden":      func(ts *testscript.TestScript, neg bool, args []string) { cmdGolden(ts, neg, args, testdata) },
 		},
 	})
