@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -84,11 +86,11 @@ func (l *ImmutableLogger) Import(ctx context.Context, e ImportedEntry) (Record, 
 	}
 	m := meta{fields: e.Metadata}
 	if e.MetadataJSON != nil {
-		fields, err := decodeMetadataJSON(e.MetadataJSON)
+		raw, err := canonicalMetadata(e.MetadataJSON)
 		if err != nil {
 			return Record{}, fmt.Errorf("%w: metadata: %v", ErrInvalidEntry, err)
 		}
-		m = meta{fields: fields}
+		m = meta{raw: raw}
 	}
 	now := l.opts.Clock()
 	enc := encoderPool.Get().(*encoder)
@@ -174,16 +176,31 @@ func (l *ImmutableLogger) appendImportedBody(dst []byte, e *ImportedEntry, m met
 	return dst, nil
 }
 
-// metaDecoders decode MetadataJSON; each keeps its interned keys and short
-// values between calls.
+// metaDecoders serve canonicalMetadata; each keeps its interned keys
+// between calls.
 var metaDecoders = sync.Pool{New: func() any { return new(entryDecoder) }}
 
-// decodeMetadataJSON decodes a JSON object with the stored-entry decoder.
-func decodeMetadataJSON(b []byte) (Fields, error) {
+// canonicalMetadata re-encodes the JSON object b as Log encodes metadata
+// (FORMAT.md, "Entries"): keys sorted (the last of a repeated key wins, as
+// when it is decoded into a map), no spaces, strings escaped and numbers
+// written as Log writes the values a reader decodes them to. A null is an
+// empty object.
+func canonicalMetadata(b []byte) ([]byte, error) {
 	d := metaDecoders.Get().(*entryDecoder)
 	defer metaDecoders.Put(d)
 	c := jsonCursor{b: b, d: d}
-	v, err := c.value(0)
+	c.ws()
+	if c.literal("null") {
+		c.ws()
+		if c.i != len(b) {
+			return nil, fmt.Errorf("data after the object: %w", errSyntax)
+		}
+		return []byte("{}"), nil
+	}
+	if c.i >= len(b) || b[c.i] != '{' {
+		return nil, errors.New("not a JSON object")
+	}
+	out, err := appendCanonical(make([]byte, 0, len(b)), &c, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -191,13 +208,138 @@ func decodeMetadataJSON(b []byte) (Fields, error) {
 	if c.i != len(b) {
 		return nil, fmt.Errorf("data after the object: %w", errSyntax)
 	}
-	switch m := v.(type) {
-	case map[string]any:
-		return m, nil
-	case nil:
-		return nil, nil
+	return out, nil
+}
+
+// canonField is one encoded member of an object being re-encoded: its key
+// and the span of its encoded value in the object's buffer.
+type canonField struct {
+	key        string
+	start, end int
+}
+
+// appendCanonical appends the JSON value at c re-encoded canonically. depth
+// counts as appendJSONMap and appendJSONValue count it.
+func appendCanonical(dst []byte, c *jsonCursor, depth int) ([]byte, error) {
+	c.ws()
+	if c.i >= len(c.b) {
+		return dst, errSyntax
 	}
-	return nil, errors.New("not a JSON object")
+	switch ch := c.b[c.i]; {
+	case ch == '{':
+		if depth > maxDepth {
+			return dst, fmt.Errorf("nested more than %d levels deep", maxDepth)
+		}
+		c.i++
+		if c.consume('}') {
+			return append(dst, "{}"...), nil
+		}
+		var small [16]canonField
+		fs := small[:0]
+		var buf []byte
+		for {
+			raw, esc, ok := c.rawString()
+			if !ok || !c.consume(':') {
+				return dst, errSyntax
+			}
+			k := c.d.key(raw, esc)
+			start := len(buf)
+			var err error
+			if buf, err = appendCanonical(buf, c, depth+1); err != nil {
+				return dst, wrapPath(k, err)
+			}
+			fs = append(fs, canonField{k, start, len(buf)})
+			if c.consume('}') {
+				break
+			}
+			if !c.consume(',') {
+				return dst, errSyntax
+			}
+		}
+		slices.SortStableFunc(fs, func(a, b canonField) int { return strings.Compare(a.key, b.key) })
+		dst = append(dst, '{')
+		n := 0
+		for i, f := range fs {
+			if i+1 < len(fs) && fs[i+1].key == f.key {
+				continue // a later value of the same key wins
+			}
+			if n > 0 {
+				dst = append(dst, ',')
+			}
+			n++
+			var err error
+			if dst, err = appendJSONString(dst, f.key); err != nil {
+				return dst, wrapPath(f.key, fmt.Errorf("key: %w", err))
+			}
+			dst = append(dst, ':')
+			dst = append(dst, buf[f.start:f.end]...)
+		}
+		return append(dst, '}'), nil
+	case ch == '[':
+		if depth > maxDepth {
+			return dst, fmt.Errorf("nested more than %d levels deep", maxDepth)
+		}
+		c.i++
+		dst = append(dst, '[')
+		if c.consume(']') {
+			return append(dst, ']'), nil
+		}
+		for i := 0; ; i++ {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = appendCanonical(dst, c, depth+1); err != nil {
+				return dst, wrapPath(strconv.Itoa(i), err)
+			}
+			if c.consume(']') {
+				return append(dst, ']'), nil
+			}
+			if !c.consume(',') {
+				return dst, errSyntax
+			}
+		}
+	case ch == '"':
+		raw, esc, ok := c.rawString()
+		if !ok {
+			return dst, errSyntax
+		}
+		if !esc && plainASCII(raw) {
+			dst = append(dst, '"')
+			dst = append(dst, raw...)
+			return append(dst, '"'), nil
+		}
+		s := string(raw)
+		if esc {
+			s = string(unescape(c.d.scratch[:0], raw))
+		}
+		return appendJSONString(dst, s)
+	case ch == 't' || ch == 'f' || ch == 'n':
+		for _, lit := range [...]string{"true", "false", "null"} {
+			if c.literal(lit) {
+				return append(dst, lit...), nil
+			}
+		}
+		return dst, errSyntax
+	case ch == '-' || '0' <= ch && ch <= '9':
+		v, err := c.number()
+		if err != nil {
+			return dst, err
+		}
+		return appendJSONValue(dst, v, depth)
+	}
+	return dst, errSyntax
+}
+
+// plainASCII reports whether appendJSONString writes raw as it is: printable
+// ASCII without the characters it escapes.
+func plainASCII(raw []byte) bool {
+	for _, b := range raw {
+		if b < 0x20 || b >= 0x7f || b == '"' || b == '\\' || b == '<' || b == '>' || b == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeLegacy decodes the value of an entry's "legacy" key.

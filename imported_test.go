@@ -133,3 +133,75 @@ func TestImportTenantEncrypted(t *testing.T) {
 	_, err = VerifyDir(ctx, dir)
 	require.NoError(t, err)
 }
+
+// referenceMetadata is the slow path canonicalMetadata must agree with:
+// decode into a map as a reader does, encode as Log does.
+func referenceMetadata(b []byte) ([]byte, error) {
+	c := jsonCursor{b: b, d: new(entryDecoder)}
+	v, err := c.value(0)
+	if err != nil {
+		return nil, err
+	}
+	c.ws()
+	if c.i != len(b) {
+		return nil, errSyntax
+	}
+	switch m := v.(type) {
+	case map[string]any:
+		return appendJSONMap(nil, m, 0)
+	case nil:
+		return []byte("{}"), nil
+	}
+	return nil, errSyntax
+}
+
+var metadataSeeds = []string{
+	`{"i": 0, "amount": 1.50, "nested": {"z": [1, "x"], "a": null}}`,
+	`{"b":1,"a":2,"b":3}`,
+	`{"s":"<a&b>","u":"\u00e9\u2028x","e":"\ud83d\ude00","bad":"\ud800x","q":"\"\\\/\b\f\n\r\t"}`,
+	`{"big":12345678901234567890,"neg":-9007199254740993,"f":1e21,"g":1.0,"h":-0,"k":0.000001,"l":1e-7}`,
+	`{"t":true,"f":false,"n":null,"arr":[[],{},[{"x":[1,2,{"y":"z"}]}]]}`,
+	`{"ключ":"значение","é":"日本"}`,
+	`null`,
+	` { } `,
+}
+
+func TestCanonicalMetadata(t *testing.T) {
+	for _, s := range metadataSeeds {
+		want, werr := referenceMetadata([]byte(s))
+		got, err := canonicalMetadata([]byte(s))
+		require.NoError(t, werr, s)
+		require.NoError(t, err, s)
+		require.Equal(t, string(want), string(got), s)
+	}
+	for _, s := range []string{`[1]`, `"x"`, `{"a":}`, `{"a":1`, `{"a":1}x`, `{"a":01}`, `{"a":tru}`} {
+		_, err := canonicalMetadata([]byte(s))
+		require.Error(t, err, s)
+	}
+	deep := bytes.Repeat([]byte(`{"a":`), maxDepth+2)
+	deep = append(deep, '1')
+	deep = append(deep, bytes.Repeat([]byte("}"), maxDepth+2)...)
+	_, err := canonicalMetadata(deep)
+	require.Error(t, err)
+}
+
+func FuzzCanonicalMetadata(f *testing.F) {
+	for _, s := range metadataSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want, werr := referenceMetadata(b)
+		got, err := canonicalMetadata(b)
+		// canonicalMetadata may be stricter: it refuses invalid UTF-8 in a
+		// value that a repeated key overrides, which the map drops.
+		if werr != nil && err == nil {
+			t.Fatalf("%q: reference error %v, canonical accepted it: %s", b, werr, got)
+		}
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(want, got) {
+			t.Fatalf("%q: reference %s, canonical %s", b, want, got)
+		}
+	})
+}

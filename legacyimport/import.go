@@ -30,12 +30,14 @@
 package legacyimport
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/treeoflife/treeoflife"
@@ -141,6 +143,7 @@ type plan struct {
 	src    legacy.Source
 	tenant string
 	sum    LogSummary
+	res    *legacy.Result // the first reading, replayed by the second
 }
 
 // Import imports the legacy logs at from into to; see the package
@@ -308,18 +311,15 @@ func check(ctx context.Context, src legacy.Source, opts Options) (*plan, error) 
 	for i := range p.sum.Broken {
 		p.sum.Broken[i].Tenant = p.tenant
 	}
+	p.res = r.Result()
 	p.sum.Missing = r.Missing()
 	return p, nil
 }
 
 // importLog imports p into l: it checks that l holds a prefix of p's
-// records, then imports the rest.
+// records, then imports the rest. The legacy log is read and decoded in a
+// goroutine of its own, a batch ahead of the appends.
 func importLog(ctx context.Context, l *treeoflife.ImmutableLogger, p *plan, opts Options) error {
-	r, err := legacy.NewReader(p.src)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
 	sum := &p.sum
 	sum.Records, sum.Broken = 0, nil
 	have := l.Head().Size
@@ -329,70 +329,81 @@ func importLog(ctx context.Context, l *treeoflife.ImmutableLogger, p *plan, opts
 		defer stop()
 		next = n
 	}
-	d := legacy.NewDecoder([]byte(opts.Passphrase))
+	batches := make(chan []item, 4)
+	quit := make(chan struct{})
+	var missing uint64
+	go func() {
+		defer close(batches)
+		produce(p, have, opts, batches, quit)
+	}()
+	defer func() {
+		close(quit)
+		for range batches { // let the producer finish
+		}
+	}()
 	var seq uint64
 	var lastErr error
-	for ; ; seq++ {
-		rec, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			lastErr = err
-			break
-		}
-		sum.Records++
-		if rec.Broken != "" {
-			sum.Broken = append(sum.Broken, Broken{Tenant: p.tenant, Index: rec.Index, Where: rec.Where(), Reason: rec.Broken})
-		}
-		if seq < have {
-			e, err, ok := next()
-			if !ok {
-				lastErr = fmt.Errorf("%s: record %d: the log ended early", sum.To, seq)
-				break
+	ended := false
+loop:
+	for batch := range batches {
+		for i := range batch {
+			it := &batch[i]
+			if it.err != nil {
+				lastErr = it.err
+				break loop
 			}
-			if err != nil {
-				lastErr = err
-				break
+			if it.end {
+				ended, missing = true, it.missing
+				break loop
 			}
-			if err := samePrefix(&e, rec); err != nil {
-				lastErr = fmt.Errorf("%w: %s record %d: %v; refusing to resume into it", ErrMismatch, sum.To, seq, err)
-				break
+			sum.Records++
+			if it.broken != "" {
+				sum.Broken = append(sum.Broken, Broken{Tenant: p.tenant, Index: it.ref.Index, Where: it.where, Reason: it.broken})
 			}
-			sum.Skipped++
-			count(sum, e.Level, e.Time)
-			continue
+			if seq < have {
+				e, err, ok := next()
+				if !ok {
+					lastErr = fmt.Errorf("%s: record %d: the log ended early", sum.To, seq)
+					break loop
+				}
+				if err != nil {
+					lastErr = err
+					break loop
+				}
+				if err := samePrefix(&e, it); err != nil {
+					lastErr = fmt.Errorf("%w: %s record %d: %v; refusing to resume into it", ErrMismatch, sum.To, seq, err)
+					break loop
+				}
+				sum.Skipped++
+				count(sum, e.Level, e.Time)
+				seq++
+				continue
+			}
+			if it.decodeErr != nil {
+				lastErr = it.decodeErr
+				break loop
+			}
+			if it.e.Tenant != p.tenant {
+				lastErr = fmt.Errorf("%s: the entry's tenantId %q is not the log's, %q", it.where, it.e.Tenant, p.tenant)
+				break loop
+			}
+			if _, err := l.Import(ctx, it.e); err != nil {
+				lastErr = fmt.Errorf("%s: %w", it.where, err)
+				break loop
+			}
+			sum.Imported++
+			count(sum, it.e.Level, it.e.Time)
+			seq++
 		}
-		if err := ctx.Err(); err != nil {
-			lastErr = err
-			break
-		}
-		le, err := d.Decode(rec.Data)
-		if err != nil {
-			lastErr = fmt.Errorf("%s: %w", rec.Where(), err)
-			break
-		}
-		if le.Tenant != "" && le.Tenant != p.tenant || le.Tenant == "" && p.tenant != "" && p.src.Tenant == "" {
-			lastErr = fmt.Errorf("%s: the entry's tenantId %q is not the log's, %q", rec.Where(), le.Tenant, p.tenant)
-			break
-		}
-		_, err = l.Import(ctx, treeoflife.ImportedEntry{
-			ID: le.ID, Time: le.Time, Level: le.Level, Message: le.Message,
-			MetadataJSON: le.Metadata, Hostname: le.Hostname, PID: le.PID, Tenant: p.tenant,
-			Legacy: &treeoflife.LegacyRef{Index: rec.Index, Hash: rec.Hash, PrevHash: rec.PrevHash, Broken: rec.Broken != "", Data: string(rec.Data)},
-		})
-		if err != nil {
-			lastErr = fmt.Errorf("%s: %w", rec.Where(), err)
-			break
-		}
-		sum.Imported++
-		count(sum, le.Level, le.Time)
+	}
+	if lastErr == nil && !ended {
+		lastErr = ctx.Err()
 	}
 	if lastErr == nil && have > seq {
 		lastErr = fmt.Errorf("%w: %s holds %d records, the legacy log %s only %d", ErrMismatch, sum.To, have, p.src.Dir, seq)
 	}
 	if lastErr == nil {
-		sum.Missing = r.Missing()
+		sum.Missing = missing
 	}
 	// What was imported is made durable in any case: a rerun resumes after it.
 	if err := l.Sync(context.WithoutCancel(ctx)); err != nil && lastErr == nil {
@@ -405,16 +416,88 @@ func importLog(ctx context.Context, l *treeoflife.ImmutableLogger, p *plan, opts
 	return lastErr
 }
 
+// An item is one legacy record on its way to the appender: its chain
+// reference and, past the records the destination holds, its entry.
+type item struct {
+	ref       treeoflife.LegacyRef
+	where     string
+	broken    string
+	e         treeoflife.ImportedEntry
+	decodeErr error
+	err       error  // reading failed: the last item
+	end       bool   // the legacy log ended: the last item
+	missing   uint64 // with end: records of the chain missing from the files
+}
+
+// batchSize is how many records the reader hands the appender at a time.
+const batchSize = 256
+
+// produce reads p's legacy log again (replaying the check's result),
+// decodes the records from index have on and sends them in batches, the
+// last item an error or the end.
+func produce(p *plan, have uint64, opts Options, out chan<- []item, quit <-chan struct{}) {
+	r := legacy.Replay(p.src, p.res)
+	defer r.Close()
+	d := legacy.NewDecoder([]byte(opts.Passphrase))
+	batch := make([]item, 0, batchSize)
+	send := func() bool {
+		select {
+		case out <- batch:
+			batch = make([]item, 0, batchSize)
+			return true
+		case <-quit:
+			return false
+		}
+	}
+	for seq := uint64(0); ; seq++ {
+		rec, err := r.Next()
+		if err != nil {
+			if err == io.EOF {
+				batch = append(batch, item{end: true, missing: r.Missing()})
+			} else {
+				batch = append(batch, item{err: err})
+			}
+			send()
+			return
+		}
+		it := item{
+			ref:    treeoflife.LegacyRef{Index: rec.Index, Hash: rec.Hash, PrevHash: rec.PrevHash, Broken: rec.Broken != "", Data: string(rec.Data)},
+			broken: rec.Broken,
+		}
+		it.where = rec.File + ":" + strconv.Itoa(rec.Line)
+		if seq >= have {
+			le, err := d.Decode(rec.Data)
+			if err != nil {
+				it.decodeErr = fmt.Errorf("%s: %w", it.where, err)
+			} else {
+				tenant := le.Tenant
+				if tenant == "" && p.src.Tenant != "" {
+					tenant = p.tenant // a tenant folder's line without tenantId
+				}
+				it.e = treeoflife.ImportedEntry{
+					ID: le.ID, Time: le.Time, Level: le.Level, Message: le.Message,
+					MetadataJSON: bytes.Clone(le.Metadata), Hostname: le.Hostname, PID: le.PID, Tenant: tenant,
+				}
+				it.e.Legacy = &it.ref
+			}
+		}
+		batch = append(batch, it)
+		if len(batch) == batchSize && !send() {
+			return
+		}
+	}
+}
+
 // samePrefix checks that e, a record of the destination, is the import of
 // rec.
-func samePrefix(e *treeoflife.Entry, rec *legacy.Record) error {
+func samePrefix(e *treeoflife.Entry, it *item) error {
 	switch {
 	case e.Legacy == nil:
 		return errors.New("it was not imported from a legacy log")
-	case e.Legacy.Index != rec.Index:
-		return fmt.Errorf("it is legacy record %d, not %d", e.Legacy.Index, rec.Index)
-	case e.Legacy.Hash != rec.Hash || e.Legacy.Data != string(rec.Data):
-		return fmt.Errorf("it differs from legacy record %d (%s)", rec.Index, rec.Where())
+	case e.Legacy.Index != it.ref.Index:
+		return fmt.Errorf("it is legacy record %d, not %d", e.Legacy.Index, it.ref.Index)
+	case e.Legacy.Hash != it.ref.Hash || e.Legacy.Data != it.ref.Data:
+		return fmt.Errorf("it differs from legacy record %d (%s)", it.ref.Index, it.where)
 	}
 	return nil
 }

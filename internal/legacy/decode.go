@@ -6,7 +6,6 @@ import (
 	"crypto/cipher"
 	"crypto/md5"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -73,16 +72,15 @@ func isHex(b []byte) bool {
 }
 
 // jsonLine is an entry as both original loggers write it. The JavaScript
-// one adds "source" and "tenantId"; the Python one has neither.
+// one adds "source" and "tenantId"; the Python one has neither. Metadata is
+// the object as written.
 type jsonLine struct {
-	ID        *string         `json:"id"`
-	Timestamp *string         `json:"timestamp"`
-	Level     *string         `json:"level"`
-	Message   *string         `json:"message"`
-	Metadata  json.RawMessage `json:"metadata"`
-	Hostname  string          `json:"hostname"`
-	PID       int             `json:"pid"`
-	TenantID  *string         `json:"tenantId"`
+	ID, Timestamp, Level, Message             string
+	hasID, hasTimestamp, hasLevel, hasMessage bool
+	Metadata                                  []byte
+	Hostname                                  string
+	PID                                       int
+	TenantID                                  *string
 }
 
 // An Entry is a parsed legacy entry. Metadata is its JSON object as
@@ -92,7 +90,7 @@ type Entry struct {
 	Time     time.Time
 	Level    treeoflife.Level
 	Message  string
-	Metadata json.RawMessage
+	Metadata []byte
 	Hostname string
 	PID      int
 	Tenant   string // "" when the line has no tenantId
@@ -119,22 +117,21 @@ func (d *Decoder) Decode(line []byte) (Entry, error) {
 
 func (d *Decoder) parse(text []byte) (Entry, error) {
 	l := &d.line
-	*l = jsonLine{}
-	if err := json.Unmarshal(text, l); err != nil {
+	if err := parseLine(text, l); err != nil {
 		return Entry{}, fmt.Errorf("%w: the line is not a JSON entry: %v", ErrNotLegacy, err)
 	}
-	if l.ID == nil || l.Timestamp == nil || l.Level == nil || l.Message == nil {
+	if !l.hasID || !l.hasTimestamp || !l.hasLevel || !l.hasMessage {
 		return Entry{}, fmt.Errorf("%w: the JSON line lacks id, timestamp, level or message", ErrNotLegacy)
 	}
-	level, err := treeoflife.ParseLevel(*l.Level)
+	level, err := treeoflife.ParseLevel(l.Level)
 	if err != nil {
-		return Entry{}, fmt.Errorf("level %q is not one of the original's eight", *l.Level)
+		return Entry{}, fmt.Errorf("level %q is not one of the original's eight", l.Level)
 	}
-	t, err := ParseTime(*l.Timestamp)
+	t, err := ParseTime(l.Timestamp)
 	if err != nil {
 		return Entry{}, err
 	}
-	e := Entry{ID: *l.ID, Time: t, Level: level, Message: *l.Message, Hostname: l.Hostname, PID: l.PID}
+	e := Entry{ID: l.ID, Time: t, Level: level, Message: l.Message, Hostname: l.Hostname, PID: l.PID}
 	if len(l.Metadata) > 0 && !bytes.Equal(l.Metadata, []byte("null")) {
 		e.Metadata = l.Metadata
 	}

@@ -53,11 +53,29 @@ type Reader struct {
 	prev    string
 	hexSum  [64]byte
 	blocks  uint64 // blocks the chain holds, known once the lines end
+	result  *Result
+	replay  *Result
 }
+
+// Result is what a Reader found, for a second reading with Replay: the
+// SHA-256 of every line, and where the chain differs from them. It holds 32
+// bytes per record.
+type Result struct {
+	sums     [][32]byte
+	recorded map[uint64]string // the recorded hash, where it is not the line's SHA-256
+	prevs    map[uint64]string // the recorded previousHash, where it is not the hash before
+	broken   map[uint64]string
+	missing  uint64
+	chain    string
+}
+
+// Records returns the number of records read.
+func (c *Result) Records() uint64 { return uint64(len(c.sums)) }
 
 // NewReader opens src for reading.
 func NewReader(src Source) (*Reader, error) {
 	r := &Reader{src: src, prev: "0", br: bufio.NewReaderSize(nil, 1<<20)}
+	r.result = &Result{recorded: map[uint64]string{}, prevs: map[uint64]string{}, broken: map[uint64]string{}}
 	switch {
 	case src.Chain != "":
 		c, err := openChain(src.Chain)
@@ -78,7 +96,23 @@ func NewReader(src Source) (*Reader, error) {
 		}
 		r.hashes, r.checked = h.Hashes, hashesName
 	}
+	r.result.chain = r.checked
 	return r, nil
+}
+
+// Replay returns a Reader that reads src's lines again, after a first
+// Reader returned res (its Result, once its Next returned io.EOF): records
+// come with the same hashes, links and Broken reasons, without reading the
+// chain files again. A line that is not what the first reading found is an
+// error.
+func Replay(src Source, res *Result) *Reader {
+	return &Reader{src: src, prev: "0", br: bufio.NewReaderSize(nil, 1<<20), replay: res, checked: res.chain}
+}
+
+// Result returns what the reader found, once Next has returned io.EOF.
+func (r *Reader) Result() *Result {
+	r.result.missing = r.Missing()
+	return r.result
 }
 
 // Checked names what the lines are checked against: "blockchain.json",
@@ -122,6 +156,21 @@ func (r *Reader) Next() (*Record, error) {
 	sum := sha256.Sum256(line)
 	hex.Encode(r.hexSum[:], sum[:])
 	computed := r.hexSum[:]
+	if c := r.replay; c != nil {
+		if r.index >= uint64(len(c.sums)) || c.sums[r.index] != sum {
+			return nil, fmt.Errorf("%s: the line changed while it was being imported", rec.Where())
+		}
+		rec.Hash, rec.PrevHash, rec.Broken = string(computed), r.prev, c.broken[r.index]
+		if h, ok := c.recorded[r.index]; ok {
+			rec.Hash = h
+		}
+		if p, ok := c.prevs[r.index]; ok {
+			rec.PrevHash = p
+		}
+		r.prev = rec.Hash
+		r.index++
+		return rec, nil
+	}
 	switch {
 	case r.chain != nil:
 		b, err := r.chain.next()
@@ -141,7 +190,7 @@ func (r *Reader) Next() (*Record, error) {
 			rec.Broken = fmt.Sprintf("the line does not match its recorded hash (SHA-256 %s, %s says %s)", computed, chainName, b.Hash)
 		case b.PreviousHash != r.prev:
 			rec.Broken = fmt.Sprintf("previousHash %s does not link to the hash before it, %s", b.PreviousHash, r.prev)
-		case b.Data != string(line):
+		case !bytes.Equal(b.Data, line):
 			rec.Broken = fmt.Sprintf("the data of block %d in %s differs from the line", r.index, chainName)
 		}
 	case r.hashes != nil:
@@ -154,6 +203,17 @@ func (r *Reader) Next() (*Record, error) {
 		}
 	default:
 		rec.Hash, rec.PrevHash = string(computed), r.prev
+	}
+	res := r.result
+	res.sums = append(res.sums, sum)
+	if rec.Hash != string(computed) {
+		res.recorded[r.index] = rec.Hash
+	}
+	if rec.PrevHash != r.prev {
+		res.prevs[r.index] = rec.PrevHash
+	}
+	if rec.Broken != "" {
+		res.broken[r.index] = rec.Broken
 	}
 	r.prev = rec.Hash
 	r.index++
@@ -173,6 +233,11 @@ func (r *Reader) Missing() uint64 {
 // countRest counts the blocks after the last line.
 func (r *Reader) countRest() error {
 	switch {
+	case r.replay != nil:
+		if r.index != uint64(len(r.replay.sums)) {
+			return fmt.Errorf("%s: the log has %d lines, %d when it was checked: it changed while it was being imported", r.src.Dir, r.index, len(r.replay.sums))
+		}
+		r.blocks = r.index + r.replay.missing
 	case r.chain != nil:
 		r.blocks = r.index
 		for {
@@ -254,20 +319,22 @@ func (r *Reader) openFile(path string) error {
 
 // A block is one entry of blockchain.json.
 type block struct {
-	Index        int64  `json:"index"`
-	Timestamp    string `json:"timestamp"`
-	Data         string `json:"data"`
-	Hash         string `json:"hash"`
-	PreviousHash string `json:"previousHash"`
+	Index        int64
+	hasIndex     bool
+	Data         []byte
+	Hash         string
+	PreviousHash string
 }
 
 // chainReader reads blockchain.json one block at a time: the file holds
 // every line of the log, so it is not read into memory whole.
 type chainReader struct {
-	f    *os.File
-	dec  *json.Decoder
-	path string
-	b    block
+	f     *os.File
+	s     streamScanner
+	path  string
+	b     block
+	count int
+	done  bool
 }
 
 func openChain(path string) (*chainReader, error) {
@@ -275,9 +342,8 @@ func openChain(path string) (*chainReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &chainReader{f: f, dec: json.NewDecoder(bufio.NewReaderSize(f, 1<<20)), path: path}
-	tok, err := c.dec.Token()
-	if err != nil || tok != json.Delim('[') {
+	c := &chainReader{f: f, s: streamScanner{br: bufio.NewReaderSize(f, 1<<20)}, path: path}
+	if ch, err := c.s.next(); err != nil || ch != '[' {
 		f.Close()
 		return nil, fmt.Errorf("%w: %s is not a JSON array of blocks", ErrNotLegacy, path)
 	}
@@ -286,17 +352,34 @@ func openChain(path string) (*chainReader, error) {
 
 // next returns the next block, or io.EOF after the last.
 func (c *chainReader) next() (*block, error) {
-	if !c.dec.More() {
+	if c.done {
 		return nil, io.EOF
 	}
-	c.b = block{}
-	if err := c.dec.Decode(&c.b); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("%s: malformed block: %v", c.path, err)
-		}
-		return nil, fmt.Errorf("%s: %w", c.path, err)
+	ch, err := c.s.next()
+	if err == nil && c.count > 0 && ch == ',' {
+		ch, err = c.s.next()
+	} else if err == nil && ch == ']' {
+		c.done = true
+		return nil, io.EOF
+	} else if err == nil && c.count > 0 {
+		err = errJSON
 	}
+	if err == nil && ch != '{' {
+		err = errJSON
+	}
+	if err == nil {
+		err = c.s.block(&c.b)
+	}
+	if err == nil && !c.b.hasIndex {
+		err = errors.New("a block has no index")
+	}
+	if err != nil {
+		if errors.Is(err, errJSON) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w: %s: block %d is malformed: %v", ErrNotLegacy, c.path, c.count, err)
+		}
+		return nil, fmt.Errorf("%s: block %d: %w", c.path, c.count, err)
+	}
+	c.count++
 	return &c.b, nil
 }
 

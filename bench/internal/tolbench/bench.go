@@ -61,6 +61,7 @@ var AllRows = []string{
 	RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowSync, RowSyncSigned, RowSlog, RowZap, RowZerolog,
 	RowVerify, RowVerifyAnchored, RowProve, RowReadPage, RowSearch, RowEntries, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3, RowRSS,
 	RowDashOverview, RowDashSearch, RowDashStream, RowDashClients,
+	RowLegacyImport,
 }
 
 // S3Rows are the rows that ship to, or restore from, a MinIO server that the
@@ -408,6 +409,8 @@ func (r *runner) run(ctx context.Context, name string) (Row, error) {
 		return r.dashClients(ctx)
 	case RowRSS:
 		return r.rss(ctx)
+	case RowLegacyImport:
+		return r.legacyImport(ctx)
 	}
 	return Row{}, fmt.Errorf("unknown row")
 }

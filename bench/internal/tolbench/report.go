@@ -146,6 +146,7 @@ func Targets(rows []Row) []Target {
 	if r, ok := by[RowDashClients]; ok {
 		ts = append(ts, Target{Name: fmt.Sprintf("%s cost <= 10%% of logging throughput", RowDashClients), Got: fmt.Sprintf("%.1f%%", r.CostPct), Pass: r.CostPct <= 10})
 	}
+	rate(RowLegacyImport, 100_000)
 	if r, ok := by[RowShipS3]; ok {
 		ts = append(ts, Target{
 			Name: fmt.Sprintf("%s max backup lag <= 2 s", RowShipS3),
