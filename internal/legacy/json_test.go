@@ -1,0 +1,102 @@
+package legacy
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/require"
+)
+
+var stringSeeds = []string{
+	``, `plain`, `a\"b`, `\\`, `\/\b\f\n\r\t`, `\u00e9\u2028`, `\ud83d\ude00`, `\ud800x`, `\udc00`, `\ud800\u0041`, `日本`,
+}
+
+func TestUnescape(t *testing.T) {
+	for _, s := range stringSeeds {
+		var want string
+		require.NoError(t, json.Unmarshal([]byte(`"`+s+`"`), &want), s)
+		got, err := unescape(nil, []byte(s))
+		require.NoError(t, err, s)
+		require.Equal(t, want, string(got), s)
+	}
+	for _, s := range []string{`\`, `\x`, `\u12`, `\u12g4`} {
+		_, err := unescape(nil, []byte(s))
+		require.Error(t, err, s)
+	}
+}
+
+func FuzzUnescape(f *testing.F) {
+	for _, s := range stringSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var want string
+		// encoding/json replaces invalid UTF-8, which unescape keeps as
+		// it is (the chain hashed the bytes).
+		if !utf8.ValidString(s) || json.Unmarshal([]byte(`"`+s+`"`), &want) != nil {
+			return
+		}
+		got, err := unescape(nil, []byte(s))
+		if err != nil || string(got) != want {
+			t.Fatalf("%q: got %q, %v; encoding/json %q", s, got, err, want)
+		}
+	})
+}
+
+func TestParseLine(t *testing.T) {
+	var l jsonLine
+	// Python's spacing, an unknown key, nested metadata.
+	require.NoError(t, parseLine([]byte(`{"id": "u-1", "timestamp": "2026-11-29T18:16:58.005503Z", "level": "INFO", "message": "m \"q\"", "metadata": {"k": [0, "x", {"y": null}]}, "extra": [1, {"a": true}], "hostname": "vm", "pid": 7}`), &l))
+	require.Equal(t, "u-1", l.ID)
+	require.Equal(t, `m "q"`, l.Message)
+	require.Equal(t, `{"k": [0, "x", {"y": null}]}`, string(l.Metadata))
+	require.Equal(t, 7, l.PID)
+	require.Nil(t, l.TenantID)
+	require.NoError(t, parseLine([]byte(`{"id":12,"timestamp":"t","level":"INFO","message":"m","tenantId":"acme","pid":null,"hostname":null}`), &l))
+	require.Equal(t, "12", l.ID)
+	require.Equal(t, "acme", *l.TenantID)
+	for _, s := range []string{`{`, `{"id":}`, `{"id":"x",}`, `{"id":"x"} x`, `{"pid":1.5}`, `{"metadata":{"a":tru}}`, `{"metadata":{"a" 1}}`, `{"id":"a` + "\n" + `"}`} {
+		require.Error(t, parseLine([]byte(s), &l), s)
+	}
+}
+
+func TestChainScanner(t *testing.T) {
+	read := func(s string) ([]block, error) {
+		c := &chainReader{s: streamScanner{br: bufio.NewReaderSize(strings.NewReader(s), 16)}, path: "blockchain.json"}
+		if ch, err := c.s.next(); err != nil || ch != '[' {
+			return nil, errors.New("not an array")
+		}
+		var out []block
+		for {
+			b, err := c.next()
+			if err == io.EOF {
+				return out, nil
+			}
+			if err != nil {
+				return out, err
+			}
+			cp := *b
+			cp.Data = append([]byte(nil), b.Data...)
+			out = append(out, cp)
+		}
+	}
+	// A small buffer: strings cross it, with escaped quotes at its edges.
+	bs, err := read(`[{"index":0,"data":"{\"a\":\"x\\\\\"}","hash":"h0","previousHash":"0","timestamp":"t","x":{"y":[1,"]"]}}, {"previousHash":"h0","hash":"h1","index":1,"data":"\u00e9"}]`)
+	require.NoError(t, err)
+	require.Len(t, bs, 2)
+	require.Equal(t, `{"a":"x\\"}`, string(bs[0].Data))
+	require.Equal(t, "h0", bs[1].PreviousHash)
+	require.Equal(t, "é", string(bs[1].Data))
+	bs, err = read("[\n]")
+	require.NoError(t, err)
+	require.Empty(t, bs)
+	for _, s := range []string{`[{"index":0}`, `[{"index":0} {"index":1}]`, `[{"data":"x"}]`, `[{"index":"0"}]`, `[{"index":0,"hash":1}]`, `[{"index":0,"data":"x`, `[1]`} {
+		_, err := read(s)
+		require.Error(t, err, s)
+	}
+}
