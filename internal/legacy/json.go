@@ -336,6 +336,36 @@ func (s *streamScanner) next() (byte, error) {
 // str appends the string whose opening quote was consumed to dst,
 // unescaped.
 func (s *streamScanner) str(dst []byte) ([]byte, error) {
+	// Usually the whole string is in the reader's buffer: find its end
+	// there and unescape it in place.
+	if win, _ := s.br.Peek(s.br.Buffered()); len(win) > 0 {
+		esc := false
+		for i := 0; i < len(win); {
+			j := i + bytes.IndexByte(win[i:], '"')
+			if j < i {
+				break
+			}
+			n := 0
+			for k := j - 1; k >= 0 && win[k] == '\\'; k-- {
+				n++
+			}
+			if n > 0 {
+				esc = true
+			}
+			if n%2 == 0 {
+				body := win[:j]
+				var err error
+				if !esc && bytes.IndexByte(body, '\\') < 0 {
+					dst = append(dst, body...)
+				} else {
+					dst, err = unescape(dst, body)
+				}
+				s.br.Discard(j + 1)
+				return dst, err
+			}
+			i = j + 1
+		}
+	}
 	s.raw = s.raw[:0]
 	for {
 		chunk, err := s.br.ReadSlice('"')

@@ -71,6 +71,13 @@ func TestChainScanner(t *testing.T) {
 		if ch, err := c.s.next(); err != nil || ch != '[' {
 			return nil, errors.New("not an array")
 		}
+		c.batches, c.quit = make(chan chainBatch, 4), make(chan struct{})
+		go c.parse()
+		defer func() {
+			close(c.quit)
+			for range c.batches {
+			}
+		}()
 		var out []block
 		for {
 			b, err := c.next()

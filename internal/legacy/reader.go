@@ -327,15 +327,29 @@ type block struct {
 }
 
 // chainReader reads blockchain.json one block at a time: the file holds
-// every line of the log, so it is not read into memory whole.
+// every line of the log, so it is not read into memory whole. A goroutine
+// parses the blocks a batch ahead of the reader of the lines.
 type chainReader struct {
-	f     *os.File
-	s     streamScanner
-	path  string
-	b     block
-	count int
-	done  bool
+	f       *os.File
+	s       streamScanner
+	path    string
+	b       block
+	count   int
+	done    bool
+	batches chan chainBatch
+	quit    chan struct{}
+	cur     chainBatch
+	pos     int
 }
+
+// chainBatch is a run of parsed blocks, and the error that ended the
+// reading (io.EOF at the end of the array) after them.
+type chainBatch struct {
+	blocks []block
+	err    error
+}
+
+const chainBatchSize = 256
 
 func openChain(path string) (*chainReader, error) {
 	f, err := os.Open(path)
@@ -347,11 +361,56 @@ func openChain(path string) (*chainReader, error) {
 		f.Close()
 		return nil, fmt.Errorf("%w: %s is not a JSON array of blocks", ErrNotLegacy, path)
 	}
+	c.batches, c.quit = make(chan chainBatch, 4), make(chan struct{})
+	go c.parse()
 	return c, nil
+}
+
+// parse sends the blocks in batches until the array ends or a block is
+// malformed.
+func (c *chainReader) parse() {
+	defer close(c.batches)
+	for {
+		batch := chainBatch{blocks: make([]block, 0, chainBatchSize)}
+		for len(batch.blocks) < chainBatchSize {
+			b, err := c.parseNext()
+			if err != nil {
+				batch.err = err
+				break
+			}
+			cp := *b
+			cp.Data = bytes.Clone(b.Data)
+			batch.blocks = append(batch.blocks, cp)
+		}
+		select {
+		case c.batches <- batch:
+		case <-c.quit:
+			return
+		}
+		if batch.err != nil {
+			return
+		}
+	}
 }
 
 // next returns the next block, or io.EOF after the last.
 func (c *chainReader) next() (*block, error) {
+	for c.pos == len(c.cur.blocks) {
+		if c.cur.err != nil {
+			return nil, c.cur.err
+		}
+		b, ok := <-c.batches
+		if !ok {
+			return nil, io.EOF
+		}
+		c.cur, c.pos = b, 0
+	}
+	c.pos++
+	return &c.cur.blocks[c.pos-1], nil
+}
+
+// parseNext parses the next block, or returns io.EOF after the last.
+func (c *chainReader) parseNext() (*block, error) {
 	if c.done {
 		return nil, io.EOF
 	}
@@ -383,4 +442,10 @@ func (c *chainReader) next() (*block, error) {
 	return &c.b, nil
 }
 
-func (c *chainReader) close() error { return c.f.Close() }
+// close stops the parsing goroutine and closes the file.
+func (c *chainReader) close() error {
+	close(c.quit)
+	for range c.batches {
+	}
+	return c.f.Close()
+}
