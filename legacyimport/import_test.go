@@ -325,3 +325,15 @@ func TestImportMidwayFailure(t *testing.T) {
 	_, err = os.Stat(to)
 	require.ErrorIs(t, err, os.ErrNotExist, "nothing is written")
 }
+
+func TestImportTenantFromLines(t *testing.T) {
+	// A single log whose lines carry a tenantId becomes that tenant, as
+	// the JavaScript logger lays it out (dir/<tenantId>).
+	to := t.TempDir()
+	s, err := Import(ctx, filepath.Join(fixtures, "js-plain", "customer-abc"), to, Options{})
+	require.NoError(t, err)
+	require.Equal(t, "customer-abc", s.Logs[0].Tenant)
+	got := entriesOf(t, filepath.Join(to, "tenants", "customer-abc"))
+	require.Len(t, got, 40)
+	require.Equal(t, "customer-abc", got[0].Tenant)
+}
