@@ -201,7 +201,7 @@ func (c *cursor) skip(depth int) ([]byte, error) {
 		switch string(lit) {
 		case "true", "false", "null":
 		default:
-			if _, err := strconv.ParseFloat(string(lit), 64); err != nil || len(lit) == 0 {
+			if !isNumber(lit) {
 				return nil, errJSON
 			}
 		}
@@ -216,10 +216,7 @@ func parseLine(b []byte, l *jsonLine) error {
 	if !c.consume('{') {
 		return errJSON
 	}
-	if c.consume('}') {
-		return nil
-	}
-	for {
+	for !c.consume('}') {
 		key, esc, err := c.rawString()
 		if err != nil || !c.consume(':') {
 			return errJSON
@@ -276,6 +273,10 @@ func parseLine(b []byte, l *jsonLine) error {
 		}
 		if !c.consume(',') {
 			return errJSON
+		}
+		c.ws()
+		if c.i < len(c.b) && c.b[c.i] == '}' {
+			return errJSON // a trailing comma
 		}
 	}
 	c.ws()
@@ -470,10 +471,48 @@ func (s *streamScanner) scalar(c byte) ([]byte, error) {
 	case "true", "false", "null":
 		return s.raw, nil
 	}
-	if _, err := strconv.ParseFloat(string(s.raw), 64); err != nil {
+	if !isNumber(s.raw) {
 		return nil, errJSON
 	}
 	return s.raw, nil
+}
+
+// isNumber reports whether b is a JSON number (RFC 8259, section 6).
+func isNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(b)
 }
 
 // block reads one block object, whose '{' was consumed, into b.

@@ -2,6 +2,7 @@ package legacy
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -106,4 +107,47 @@ func TestChainScanner(t *testing.T) {
 		_, err := read(s)
 		require.Error(t, err, s)
 	}
+}
+
+func FuzzParseLine(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"a","timestamp":"2026-11-29T18:16:54.573Z","level":"INFO","message":"m","metadata":{"i":0,"n":[1.5e3,-0,true,null]},"pid":1,"tenantId":"t"}`,
+		`{"id": "u", "timestamp": "t", "level": "WARN", "message": "m", "metadata": {}, "hostname": "vm", "pid": 2}`,
+		`{"metadata":NaN}`, `{"x":1.}`, `{"x":01}`, `{"x":-}`, `{"x":1e}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var l jsonLine
+		if parseLine(b, &l) == nil && !json.Valid(b) {
+			t.Fatalf("parseLine accepted invalid JSON %q", b)
+		}
+	})
+}
+
+func FuzzChainScanner(f *testing.F) {
+	f.Add([]byte(`[{"index":0,"data":"{\"a\":\"x\\\\\"}","hash":"h0","previousHash":"0","x":{"y":[1,"]"]}}]`))
+	f.Add([]byte("[\n  {\n    \"index\": 0,\n    \"timestamp\": \"t\",\n    \"data\": \"\\u00e9\",\n    \"hash\": \"h\",\n    \"previousHash\": \"0\"\n  }\n]"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		// A valid array of blocks reads to its end; anything else is an
+		// error, never a panic.
+		c := &chainReader{s: streamScanner{br: bufio.NewReaderSize(bytes.NewReader(b), 16)}, path: "blockchain.json"}
+		if ch, err := c.s.next(); err != nil || ch != '[' {
+			return
+		}
+		n := 0
+		for {
+			_, err := c.parseNext()
+			if err != nil {
+				if err == io.EOF {
+					var blocks []map[string]any
+					if json.Unmarshal(bytes.TrimSpace(b), &blocks) == nil && len(blocks) != n {
+						t.Fatalf("%q: %d blocks read, encoding/json finds %d", b, n, len(blocks))
+					}
+				}
+				return
+			}
+			n++
+		}
+	})
 }
