@@ -3,6 +3,7 @@ package treeoflife
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -204,4 +205,42 @@ func FuzzCanonicalMetadata(f *testing.F) {
 			t.Fatalf("%q: reference %s, canonical %s", b, want, got)
 		}
 	})
+}
+
+func TestImportBatch(t *testing.T) {
+	for _, opts := range []Options{{}, {EncryptionKey: bytes.Repeat([]byte{3}, 32)}} {
+		l := openT(t, t.TempDir(), opts)
+		ctx := context.Background()
+		es := make([]ImportedEntry, 100)
+		for i := range es {
+			es[i] = testImported(i)
+			es[i].Message = fmt.Sprintf("event %d", i)
+		}
+		es[70].Message = "" // invalid: the batch stops before it
+		recs, err := l.ImportBatch(ctx, es)
+		require.ErrorIs(t, err, ErrInvalidEntry)
+		require.Len(t, recs, 70)
+		for i, r := range recs {
+			require.Equal(t, uint64(i), r.Seq)
+			require.Equal(t, es[i].Time, r.Time)
+		}
+		recs, err = l.ImportBatch(ctx, es[71:])
+		require.NoError(t, err)
+		require.Len(t, recs, 29)
+		got, err := l.Read(ctx, Filter{Limit: 1000})
+		require.NoError(t, err)
+		require.Len(t, got, 99)
+		for i, e := range got {
+			want := i
+			if i >= 70 {
+				want = i + 1
+			}
+			require.Equal(t, fmt.Sprintf("event %d", want), e.Message, "entries keep their order")
+			require.Equal(t, uint64(want), e.Legacy.Index)
+		}
+		require.NoError(t, l.Verify(ctx))
+		require.NoError(t, l.Close())
+		_, err = l.ImportBatch(ctx, es[:1])
+		require.ErrorIs(t, err, ErrClosed)
+	}
 }

@@ -344,16 +344,40 @@ func importLog(ctx context.Context, l *treeoflife.ImmutableLogger, p *plan, opts
 	var seq uint64
 	var lastErr error
 	ended := false
+	// The records to import are appended a batch at a time, encoded in
+	// parallel (ImportBatch).
+	var pending []treeoflife.ImportedEntry
+	var pendingAt []*item
+	flush := func() bool {
+		if len(pending) == 0 {
+			return true
+		}
+		recs, err := l.ImportBatch(ctx, pending)
+		for i := range recs {
+			count(sum, pending[i].Level, pending[i].Time)
+		}
+		sum.Imported += len(recs)
+		seq += uint64(len(recs))
+		if err != nil {
+			lastErr = fmt.Errorf("%s: %w", pendingAt[len(recs)].where, err)
+		}
+		pending, pendingAt = pending[:0], pendingAt[:0]
+		return err == nil
+	}
 loop:
 	for batch := range batches {
 		for i := range batch {
 			it := &batch[i]
 			if it.err != nil {
-				lastErr = it.err
+				if flush() {
+					lastErr = it.err
+				}
 				break loop
 			}
 			if it.end {
-				ended, missing = true, it.missing
+				if flush() {
+					ended, missing = true, it.missing
+				}
 				break loop
 			}
 			sum.Records++
@@ -380,20 +404,22 @@ loop:
 				continue
 			}
 			if it.decodeErr != nil {
-				lastErr = it.decodeErr
+				if flush() {
+					lastErr = it.decodeErr
+				}
 				break loop
 			}
 			if it.e.Tenant != p.tenant {
-				lastErr = fmt.Errorf("%s: the entry's tenantId %q is not the log's, %q", it.where, it.e.Tenant, p.tenant)
+				if flush() {
+					lastErr = fmt.Errorf("%s: the entry's tenantId %q is not the log's, %q", it.where, it.e.Tenant, p.tenant)
+				}
 				break loop
 			}
-			if _, err := l.Import(ctx, it.e); err != nil {
-				lastErr = fmt.Errorf("%s: %w", it.where, err)
-				break loop
-			}
-			sum.Imported++
-			count(sum, it.e.Level, it.e.Time)
-			seq++
+			pending = append(pending, it.e)
+			pendingAt = append(pendingAt, it)
+		}
+		if !flush() {
+			break
 		}
 	}
 	if lastErr == nil && !ended {

@@ -337,3 +337,24 @@ func TestImportTenantFromLines(t *testing.T) {
 	require.Len(t, got, 40)
 	require.Equal(t, "customer-abc", got[0].Tenant)
 }
+
+func TestImportMissingRecords(t *testing.T) {
+	// The chain holds 150 blocks, the file only the first 100 lines.
+	from := copyFixture(t, "py-plain")
+	path := filepath.Join(from, "immutable.log")
+	lines := legacyLines(t, path)
+	require.NoError(t, os.WriteFile(path, []byte(strings.Join(lines[:100], "\n")+"\n"), 0o600))
+	to := filepath.Join(t.TempDir(), "new")
+	_, err := Import(ctx, from, to, Options{})
+	var be *BrokenError
+	require.ErrorAs(t, err, &be)
+	require.Equal(t, map[string]uint64{"": 50}, be.Missing)
+	require.Contains(t, err.Error(), "50 record(s) of the chain are missing from the log files")
+	_, err = os.Stat(to)
+	require.ErrorIs(t, err, os.ErrNotExist, "nothing is written")
+
+	s, err := Import(ctx, from, to, Options{AllowBroken: true})
+	require.NoError(t, err)
+	require.Equal(t, 100, s.Imported)
+	require.Equal(t, uint64(50), s.Missing)
+}

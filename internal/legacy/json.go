@@ -315,7 +315,8 @@ func (c *cursor) strOrNumber() (string, bool, error) {
 // streamScanner reads blockchain.json's blocks from a stream.
 type streamScanner struct {
 	br  *bufio.Reader
-	raw []byte // scratch: a string token, escaped
+	raw []byte // scratch: a number or literal
+	esc []byte // scratch: a string token, escaped
 }
 
 // next returns the next non-space byte, consumed.
@@ -337,10 +338,23 @@ func (s *streamScanner) next() (byte, error) {
 // str appends the string whose opening quote was consumed to dst,
 // unescaped.
 func (s *streamScanner) str(dst []byte) ([]byte, error) {
+	raw, err := s.rawStr(s.esc[:0])
+	s.esc = raw
+	if err != nil {
+		return dst, err
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return append(dst, raw...), nil
+	}
+	return unescape(dst, raw)
+}
+
+// rawStr appends the body of the string whose opening quote was consumed
+// to dst, as written (still escaped).
+func (s *streamScanner) rawStr(dst []byte) ([]byte, error) {
 	// Usually the whole string is in the reader's buffer: find its end
-	// there and unescape it in place.
+	// there.
 	if win, _ := s.br.Peek(s.br.Buffered()); len(win) > 0 {
-		esc := false
 		for i := 0; i < len(win); {
 			j := i + bytes.IndexByte(win[i:], '"')
 			if j < i {
@@ -350,28 +364,19 @@ func (s *streamScanner) str(dst []byte) ([]byte, error) {
 			for k := j - 1; k >= 0 && win[k] == '\\'; k-- {
 				n++
 			}
-			if n > 0 {
-				esc = true
-			}
 			if n%2 == 0 {
-				body := win[:j]
-				var err error
-				if !esc && bytes.IndexByte(body, '\\') < 0 {
-					dst = append(dst, body...)
-				} else {
-					dst, err = unescape(dst, body)
-				}
+				dst = append(dst, win[:j]...)
 				s.br.Discard(j + 1)
-				return dst, err
+				return dst, nil
 			}
 			i = j + 1
 		}
 	}
-	s.raw = s.raw[:0]
+	start := len(dst)
 	for {
 		chunk, err := s.br.ReadSlice('"')
 		if err == bufio.ErrBufferFull {
-			s.raw = append(s.raw, chunk...)
+			dst = append(dst, chunk...)
 			continue
 		}
 		if err != nil {
@@ -380,19 +385,42 @@ func (s *streamScanner) str(dst []byte) ([]byte, error) {
 			}
 			return dst, err
 		}
-		s.raw = append(s.raw, chunk...)
+		dst = append(dst, chunk...)
 		// The quote ends the string unless an odd number of backslashes
 		// escapes it.
 		n := 0
-		for k := len(s.raw) - 2; k >= 0 && s.raw[k] == '\\'; k-- {
+		for k := len(dst) - 2; k >= start && dst[k] == '\\'; k-- {
 			n++
 		}
 		if n%2 == 0 {
-			body := s.raw[:len(s.raw)-1]
-			if bytes.IndexByte(body, '\\') < 0 {
-				return append(dst, body...), nil
+			return dst[:len(dst)-1], nil
+		}
+	}
+}
+
+// equalUnescaped reports whether the JSON string body raw (escaped) is s.
+func equalUnescaped(raw, s []byte) bool {
+	for {
+		i := bytes.IndexByte(raw, '\\')
+		if i < 0 {
+			return bytes.Equal(raw, s)
+		}
+		if i > len(s) || !bytes.Equal(raw[:i], s[:i]) {
+			return false
+		}
+		raw, s = raw[i:], s[i:]
+		if len(raw) < 2 {
+			return false
+		}
+		switch c := raw[1]; c {
+		case '"', '\\', '/':
+			if len(s) == 0 || s[0] != c {
+				return false
 			}
-			return unescape(dst, body)
+			raw, s = raw[2:], s[1:]
+		default:
+			u, err := unescape(nil, raw)
+			return err == nil && bytes.Equal(u, s)
 		}
 	}
 }
@@ -567,7 +595,9 @@ func (s *streamScanner) block(b *block) error {
 			}
 			switch string(key) {
 			case "data":
-				if b.Data, err = s.str(b.Data[:0]); err != nil {
+				// Kept escaped: the reader of the lines compares it
+				// (equalUnescaped), sharing the work.
+				if b.Data, err = s.rawStr(b.Data[:0]); err != nil {
 					return err
 				}
 			case "hash":

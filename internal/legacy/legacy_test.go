@@ -1,7 +1,9 @@
 package legacy
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -191,4 +193,36 @@ func TestLevels(t *testing.T) {
 		seen[e.Level] = true
 	}
 	require.Len(t, seen, 8, "the fixture holds all eight levels")
+}
+
+func TestChainFileTampered(t *testing.T) {
+	// blockchain.json edited (compact, as Python's json.dumps without indent
+	// would write it): block 3's data, block 5's previousHash. The lines are
+	// untouched.
+	dir := filepath.Join(t.TempDir(), "py")
+	require.NoError(t, os.CopyFS(dir, os.DirFS(fixture(t, "py-plain"))))
+	path := filepath.Join(dir, "blockchain.json")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var blocks []map[string]any
+	require.NoError(t, json.Unmarshal(b, &blocks))
+	blocks[3]["data"] = strings.Replace(blocks[3]["data"].(string), "py event 3", "py event 4", 1)
+	blocks[5]["previousHash"] = blocks[1]["hash"]
+	b, err = json.Marshal(blocks[:140]) // and the last 10 blocks lost
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+	srcs, err := Discover(dir)
+	require.NoError(t, err)
+	recs, _, missing := readAll(t, srcs[0], "")
+	require.Zero(t, missing)
+	var broken []string
+	for _, r := range recs {
+		if r.Broken != "" {
+			broken = append(broken, fmt.Sprintf("%d: %s", r.Index, r.Broken))
+		}
+	}
+	require.Len(t, broken, 12)
+	require.Contains(t, broken[0], "3: the data of block 3 in blockchain.json differs from the line")
+	require.Contains(t, broken[1], "5: previousHash")
+	require.Contains(t, broken[2], "140: the line is not in blockchain.json")
 }

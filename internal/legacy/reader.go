@@ -190,7 +190,7 @@ func (r *Reader) Next() (*Record, error) {
 			rec.Broken = fmt.Sprintf("the line does not match its recorded hash (SHA-256 %s, %s says %s)", computed, chainName, b.Hash)
 		case b.PreviousHash != r.prev:
 			rec.Broken = fmt.Sprintf("previousHash %s does not link to the hash before it, %s", b.PreviousHash, r.prev)
-		case !bytes.Equal(b.Data, line):
+		case !equalUnescaped(b.Data, line):
 			rec.Broken = fmt.Sprintf("the data of block %d in %s differs from the line", r.index, chainName)
 		}
 	case r.hashes != nil:
@@ -321,7 +321,7 @@ func (r *Reader) openFile(path string) error {
 type block struct {
 	Index        int64
 	hasIndex     bool
-	Data         []byte
+	Data         []byte // as written in the file: escaped
 	Hash         string
 	PreviousHash string
 }
