@@ -226,3 +226,49 @@ func TestChainFileTampered(t *testing.T) {
 	require.Contains(t, broken[1], "5: previousHash")
 	require.Contains(t, broken[2], "140: the line is not in blockchain.json")
 }
+
+func TestReplayChanged(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "py")
+	require.NoError(t, os.CopyFS(dir, os.DirFS(fixture(t, "py-plain"))))
+	srcs, err := Discover(dir)
+	require.NoError(t, err)
+	r, err := NewReader(srcs[0])
+	require.NoError(t, err)
+	for {
+		if _, err := r.Next(); err == io.EOF {
+			break
+		} else {
+			require.NoError(t, err)
+		}
+	}
+	res := r.Result()
+	require.NoError(t, r.Close())
+	require.Equal(t, uint64(150), res.Records())
+
+	// Replayed unchanged: the same records, without the chain file.
+	first, _, _ := readAll(t, srcs[0], "")
+	rp := Replay(srcs[0], res)
+	for i := 0; ; i++ {
+		rec, err := rp.Next()
+		if err == io.EOF {
+			require.Equal(t, 150, i)
+			break
+		}
+		require.NoError(t, err)
+		require.Equal(t, first[i].Hash, rec.Hash)
+		require.Equal(t, first[i].PrevHash, rec.PrevHash)
+	}
+	require.NoError(t, rp.Close())
+
+	// A line changed between the readings is an error.
+	path := filepath.Join(dir, "immutable.log")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, []byte(strings.Replace(string(b), `"py event 1"`, `"py event 9"`, 1)), 0o600))
+	rp = Replay(srcs[0], res)
+	defer rp.Close()
+	_, err = rp.Next()
+	require.NoError(t, err)
+	_, err = rp.Next()
+	require.ErrorContains(t, err, "immutable.log:2: the line changed while it was being imported")
+}
