@@ -147,17 +147,9 @@ func (l *ImmutableLogger) encodeImported(enc *encoder, e *ImportedEntry) error {
 	case e.Tenant != l.Tenant():
 		return fmt.Errorf("%w: entry of %s imported into the log of %s", ErrInvalidEntry, tenantName(e.Tenant), tenantName(l.Tenant()))
 	}
-	m := meta{fields: e.Metadata}
-	if e.MetadataJSON != nil {
-		raw, err := canonicalMetadata(e.MetadataJSON)
-		if err != nil {
-			return fmt.Errorf("%w: metadata: %v", ErrInvalidEntry, err)
-		}
-		m = meta{raw: raw}
-	}
 	var hdr [frameHeaderSize]byte
 	var err error
-	enc.frame, err = l.appendImportedBody(append(enc.frame[:0], hdr[:]...), e, m)
+	enc.frame, err = l.appendImportedBody(append(enc.frame[:0], hdr[:]...), e)
 	if err != nil {
 		return err
 	}
@@ -195,7 +187,7 @@ func (l *ImmutableLogger) appendImported(ctx context.Context, enc *encoder, e *I
 
 // appendImportedBody is appendEntryBody for an imported entry: the same
 // keys in the same order, with "legacy" between "tenantId" and "seq".
-func (l *ImmutableLogger) appendImportedBody(dst []byte, e *ImportedEntry, m meta) ([]byte, error) {
+func (l *ImmutableLogger) appendImportedBody(dst []byte, e *ImportedEntry) ([]byte, error) {
 	var err error
 	dst = append(dst, `{"id":`...)
 	if dst, err = appendJSONString(dst, e.ID); err != nil {
@@ -210,7 +202,11 @@ func (l *ImmutableLogger) appendImportedBody(dst []byte, e *ImportedEntry, m met
 		return dst, fmt.Errorf("%w: message: %v", ErrInvalidEntry, err)
 	}
 	dst = append(dst, `,"metadata":`...)
-	if dst, err = m.appendTo(dst); err != nil {
+	if e.MetadataJSON != nil {
+		if dst, err = appendCanonicalMetadata(dst, e.MetadataJSON); err != nil {
+			return dst, fmt.Errorf("%w: metadata: %v", ErrInvalidEntry, err)
+		}
+	} else if dst, err = appendJSONMap(dst, e.Metadata, 0); err != nil {
 		return dst, fmt.Errorf("%w: metadata%v", ErrInvalidEntry, err)
 	}
 	dst = append(dst, `,"hostname":`...)
@@ -250,7 +246,10 @@ var metaDecoders = sync.Pool{New: func() any { return new(entryDecoder) }}
 // when it is decoded into a map), no spaces, strings escaped and numbers
 // written as Log writes the values a reader decodes them to. A null is an
 // empty object.
-func canonicalMetadata(b []byte) ([]byte, error) {
+func canonicalMetadata(b []byte) ([]byte, error) { return appendCanonicalMetadata(nil, b) }
+
+// appendCanonicalMetadata appends canonicalMetadata(b) to dst.
+func appendCanonicalMetadata(dst, b []byte) ([]byte, error) {
 	d := metaDecoders.Get().(*entryDecoder)
 	defer metaDecoders.Put(d)
 	c := jsonCursor{b: b, d: d}
@@ -260,12 +259,12 @@ func canonicalMetadata(b []byte) ([]byte, error) {
 		if c.i != len(b) {
 			return nil, fmt.Errorf("data after the object: %w", errSyntax)
 		}
-		return []byte("{}"), nil
+		return append(dst, "{}"...), nil
 	}
 	if c.i >= len(b) || b[c.i] != '{' {
 		return nil, errors.New("not a JSON object")
 	}
-	out, err := appendCanonical(make([]byte, 0, len(b)), &c, 0)
+	out, err := appendCanonical(dst, &c, 0)
 	if err != nil {
 		return nil, err
 	}

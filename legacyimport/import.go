@@ -359,7 +359,7 @@ func importLog(ctx context.Context, l *treeoflife.ImmutableLogger, p *plan, opts
 		sum.Imported += len(recs)
 		seq += uint64(len(recs))
 		if err != nil {
-			lastErr = fmt.Errorf("%s: %w", pendingAt[len(recs)].where, err)
+			lastErr = fmt.Errorf("%s: %w", pendingAt[len(recs)].where(), err)
 		}
 		pending, pendingAt = pending[:0], pendingAt[:0]
 		return err == nil
@@ -382,7 +382,7 @@ loop:
 			}
 			sum.Records++
 			if it.broken != "" {
-				sum.Broken = append(sum.Broken, Broken{Tenant: p.tenant, Index: it.ref.Index, Where: it.where, Reason: it.broken})
+				sum.Broken = append(sum.Broken, Broken{Tenant: p.tenant, Index: it.ref.Index, Where: it.where(), Reason: it.broken})
 			}
 			if seq < have {
 				e, err, ok := next()
@@ -411,7 +411,7 @@ loop:
 			}
 			if it.e.Tenant != p.tenant {
 				if flush() {
-					lastErr = fmt.Errorf("%s: the entry's tenantId %q is not the log's, %q", it.where, it.e.Tenant, p.tenant)
+					lastErr = fmt.Errorf("%s: the entry's tenantId %q is not the log's, %q", it.where(), it.e.Tenant, p.tenant)
 				}
 				break loop
 			}
@@ -446,7 +446,8 @@ loop:
 // reference and, past the records the destination holds, its entry.
 type item struct {
 	ref       treeoflife.LegacyRef
-	where     string
+	file      string
+	line      int
 	broken    string
 	e         treeoflife.ImportedEntry
 	decodeErr error
@@ -454,6 +455,9 @@ type item struct {
 	end       bool   // the legacy log ended: the last item
 	missing   uint64 // with end: records of the chain missing from the files
 }
+
+// where is the item's file:line, for messages.
+func (it *item) where() string { return it.file + ":" + strconv.Itoa(it.line) }
 
 // batchSize is how many records the reader hands the appender at a time.
 const batchSize = 256
@@ -490,11 +494,11 @@ func produce(p *plan, have uint64, opts Options, out chan<- []item, quit <-chan 
 			ref:    treeoflife.LegacyRef{Index: rec.Index, Hash: rec.Hash, PrevHash: rec.PrevHash, Broken: rec.Broken != "", Data: string(rec.Data)},
 			broken: rec.Broken,
 		}
-		it.where = rec.File + ":" + strconv.Itoa(rec.Line)
+		it.file, it.line = rec.File, rec.Line
 		if seq >= have {
 			le, err := d.Decode(rec.Data)
 			if err != nil {
-				it.decodeErr = fmt.Errorf("%s: %w", it.where, err)
+				it.decodeErr = fmt.Errorf("%s: %w", it.where(), err)
 			} else {
 				tenant := le.Tenant
 				if tenant == "" && p.src.Tenant != "" {
@@ -523,7 +527,7 @@ func samePrefix(e *treeoflife.Entry, it *item) error {
 	case e.Legacy.Index != it.ref.Index:
 		return fmt.Errorf("it is legacy record %d, not %d", e.Legacy.Index, it.ref.Index)
 	case e.Legacy.Hash != it.ref.Hash || e.Legacy.Data != it.ref.Data:
-		return fmt.Errorf("it differs from legacy record %d (%s)", it.ref.Index, it.where)
+		return fmt.Errorf("it differs from legacy record %d (%s)", it.ref.Index, it.where())
 	}
 	return nil
 }
