@@ -117,6 +117,37 @@ func (l *ImmutableLogger) ImportBatch(ctx context.Context, es []ImportedEntry) (
 	}
 	wg.Wait()
 	recs := make([]Record, 0, len(es))
+	n := len(es)
+	for i, err := range errs {
+		if err != nil {
+			n = i
+			break
+		}
+	}
+	if l.keys == nil && n > 0 {
+		// A plain log: the valid prefix under one hold of the lock.
+		if err := ctx.Err(); err != nil {
+			return recs, err
+		}
+		done, err := l.appendPlainRun(encs[:n], es[:n])
+		for i := range done {
+			rec, serr := l.settle(ctx, encs[i], done[i].seq, done[i].chain, done[i].gen, es[i].Time, es[i].Level)
+			if rec.Hash != "" {
+				rec.ID = es[i].ID
+				recs = append(recs, rec)
+			}
+			if serr != nil {
+				return recs, serr
+			}
+		}
+		if err != nil {
+			return recs, err
+		}
+		if n < len(es) {
+			return recs, errs[n]
+		}
+		return recs, nil
+	}
 	for i := range es {
 		if errs[i] != nil {
 			return recs, errs[i]
@@ -167,6 +198,48 @@ func (l *ImmutableLogger) encodeImported(enc *encoder, e *ImportedEntry) error {
 	}
 	enc.id = enc.id[:0]
 	return nil
+}
+
+// appended is where appendPlainRun put one record.
+type appended struct {
+	seq   uint64
+	chain Hash
+	gen   *generation
+}
+
+// appendPlainRun is append for a run of encoded entries of a plain log,
+// under one hold of the lock (which admitLocked may let go while it waits
+// for room): each frame is sequenced, linked and copied into its chunk
+// before the lock is released, so the writer never waits for a copy. It
+// returns where the records went; on an error, those before it.
+func (l *ImmutableLogger) appendPlainRun(encs []*encoder, es []ImportedEntry) ([]appended, error) {
+	out := make([]appended, 0, len(encs))
+	now := l.opts.Clock()
+	l.mu.Lock()
+	for i, e := range encs {
+		if err := l.admitLocked(); err != nil {
+			l.mu.Unlock()
+			return out, err
+		}
+		seq := l.size
+		e.frame = strconv.AppendUint(e.frame, seq, 10)
+		e.frame = append(e.frame, '}')
+		e.h.Write(e.frame[frameHeaderSize+len(e.buf):])
+		leaf := Hash(e.h.Sum(e.sum[:0]))
+		c, off := l.reserveAdmittedLocked(int64(len(e.frame)), now)
+		dst := c.data[off : off+len(e.frame)]
+		c.data = c.data[:off+len(e.frame)]
+		chain := l.linkLocked(c, int64(len(e.frame)), leaf, es[i].Level, es[i].Time.UnixNano())
+		fillFrameHeader(e.frame, seq, &chain)
+		copy(dst, e.frame)
+		out = append(out, appended{seq, chain, l.gen})
+	}
+	flush := l.opts.Durability == DurabilityBuffered && l.pendBytes >= flushBytes
+	l.mu.Unlock()
+	if flush {
+		l.flushInline()
+	}
+	return out, nil
 }
 
 // appendImported appends the entry encodeImported encoded into enc.
