@@ -82,10 +82,12 @@ func (l *ImmutableLogger) Import(ctx context.Context, e ImportedEntry) (Record, 
 }
 
 // ImportBatch imports es in order, as many Import calls would, but encodes
-// the entries on several goroutines (up to GOMAXPROCS) before it appends
-// them one by one: for an importer that has many entries at hand. It
-// returns the records appended. On an error, the entries before the one
-// that failed are appended (len of the records returned) and none after it.
+// the entries on several goroutines (up to GOMAXPROCS) first: for an
+// importer that has many entries at hand. On a plain log the batch is then
+// appended under one hold of the logger's lock, so other callers wait for
+// it (keep batches to a few hundred entries). It returns the records
+// appended. On an error, the entries before the one that failed are
+// appended (len of the records returned) and none after it.
 func (l *ImmutableLogger) ImportBatch(ctx context.Context, es []ImportedEntry) ([]Record, error) {
 	if !l.live() {
 		return nil, ErrClosed
