@@ -134,7 +134,7 @@ func (l *ImmutableLogger) ImportBatch(ctx context.Context, es []ImportedEntry) (
 		done, err := l.appendPlainRun(encs[:n], es[:n])
 		for i := range done {
 			rec, serr := l.settle(ctx, encs[i], done[i].seq, done[i].chain, done[i].gen, es[i].Time, es[i].Level)
-			if rec.Hash != "" {
+			if rec.Hash != (Hash{}) {
 				rec.ID = es[i].ID
 				recs = append(recs, rec)
 			}
@@ -155,7 +155,7 @@ func (l *ImmutableLogger) ImportBatch(ctx context.Context, es []ImportedEntry) (
 			return recs, errs[i]
 		}
 		rec, err := l.appendImported(ctx, encs[i], &es[i])
-		if rec.Hash != "" {
+		if rec.Hash != (Hash{}) {
 			recs = append(recs, rec)
 		}
 		if err != nil {
@@ -254,7 +254,7 @@ func (l *ImmutableLogger) appendImported(ctx context.Context, enc *encoder, e *I
 		return Record{}, err
 	}
 	rec, err := l.settle(ctx, enc, seq, chain, gen, e.Time, e.Level)
-	if rec.Hash != "" {
+	if rec.Hash != (Hash{}) {
 		rec.ID = e.ID
 	}
 	return rec, err

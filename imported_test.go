@@ -238,7 +238,7 @@ func TestImportBatch(t *testing.T) {
 			require.Equal(t, fmt.Sprintf("event %d", want), e.Message, "entries keep their order")
 			require.Equal(t, uint64(want), e.Legacy.Index)
 		}
-		require.NoError(t, l.Verify(ctx))
+		require.NoError(t, verifyErr(l.Verify(ctx)))
 		require.NoError(t, l.Close())
 		_, err = l.ImportBatch(ctx, es[:1])
 		require.ErrorIs(t, err, ErrClosed)
