@@ -103,6 +103,16 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	hb := h.acquireHub(v, f) // takes v over
 	defer h.releaseHub(hb)
 	log := hb.view.log
+	// asked: a stream that names where to start asks for every record
+	// that exists now (see the gaps below).
+	var asked uint64
+	if from != "" {
+		if lv := hb.view.live; lv != nil {
+			asked = lv.Metrics().Records // also those a Buffered writer has yet to write
+		} else {
+			asked, _ = hb.readable(ctx) // an error shows in the stream's own reads
+		}
+	}
 
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")
@@ -171,10 +181,36 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		}
-		live = true
 		for _, ev := range p.events {
-			bw.Write(ev.frame)
+			if ev.gapTo == 0 {
+				bw.Write(ev.frame)
+				continue
+			}
+			// The hub skipped these to keep to its rate. A stream reads
+			// from the log those it asked for: all while it catches up,
+			// and, once live, those that existed when it asked (from, or
+			// a reconnection). The rest is a gap, which the page shows.
+			lo, fill := max(n, ev.gapFrom), ev.gapTo
+			if live {
+				fill = min(fill, asked)
+			}
+			if lo < fill {
+				cf := f
+				cf.FromSeq, cf.ToSeq = lo, fill
+				for e, err := range log.Entries(ctx, cf) {
+					if err != nil {
+						failure(bw, err)
+						send()
+						return
+					}
+					bw.Write(frame(&e))
+				}
+			}
+			if from := max(lo, fill); from < ev.gapTo {
+				fmt.Fprintf(bw, "event: gap\ndata: {\"from\":%d,\"to\":%d}\n\n", from, ev.gapTo)
+			}
 		}
+		live = true
 		n = max(n, p.next)
 		if len(p.events) > 0 {
 			if !send() {
