@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -214,11 +213,11 @@ func (t *Tenants) tenantProvider(ctx context.Context, id, dir string) (p KeyProv
 		return nil, false, err
 	}
 	if kf == nil && isLogDir(dir) {
-		h, _, err := readHeader(dir)
+		h, logID, err := readHeader(dir)
 		if err != nil {
 			return nil, false, err
 		}
-		if h.Encryption == nil || wrappedByMaster(h.Encryption, master) {
+		if h.Encryption == nil || wrappedByMaster(h.Encryption, master, logID, id) {
 			return master, false, nil
 		}
 		if t.opts.Backup != nil {
@@ -262,19 +261,21 @@ func (t *Tenants) tenantProvider(ctx context.Context, id, dir string) (p KeyProv
 	return kr, true, nil
 }
 
-// wrappedByMaster reports whether the newest data key of a log is wrapped
-// by a master key that p holds: a tenant log made before tenant keys.
-func wrappedByMaster(enc *headerEncryption, p KeyProvider) bool {
-	if len(enc.DataKeys) == 0 {
-		return false
+// wrappedByMaster reports whether the newest data key of a log that is
+// not erased unwraps with the master key provider p: a tenant log made
+// before tenant keys.
+func wrappedByMaster(enc *headerEncryption, p KeyProvider, logID [16]byte, tenant string) bool {
+	for i := len(enc.DataKeys) - 1; i >= 0; i-- {
+		hk := &enc.DataKeys[i]
+		if hk.ErasedAt != nil || len(hk.Wrapped) == 0 {
+			continue
+		}
+		raw, err := unwrapDataKey(p, logID, tenant, hk)
+		clear(raw)
+		return err == nil
 	}
-	id := enc.DataKeys[len(enc.DataKeys)-1].MasterKeyID
-	if kr, ok := p.(*Keyring); ok {
-		return slices.Contains(kr.IDs(), id)
-	}
-	return id == p.ActiveKeyID()
+	return false
 }
-
 // withTenantKey turns opts, which give the master key, into the options of
 // a tenant's log whose data keys are wrapped by the tenant key kf: the
 // tenant key, unwrapped by the master key, in a Keyring of its own. A
