@@ -276,6 +276,7 @@ func wrappedByMaster(enc *headerEncryption, p KeyProvider, logID [16]byte, tenan
 	}
 	return false
 }
+
 // withTenantKey turns opts, which give the master key, into the options of
 // a tenant's log whose data keys are wrapped by the tenant key kf: the
 // tenant key, unwrapped by the master key, in a Keyring of its own. A
