@@ -563,16 +563,25 @@ const hexDigits = "0123456789abcdef"
 // appendJSONString appends s as a JSON string. Invalid UTF-8 is an error
 // rather than being replaced: an audit record must say exactly what it was
 // given or not be written.
+// jsonSafe marks the bytes appendJSONString copies as they are: ASCII
+// other than control characters, '"', '\\', '<', '>' and '&'.
+var jsonSafe = func() (t [256]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\' && b != '<' && b != '>' && b != '&'
+	}
+	return t
+}()
+
 func appendJSONString(dst []byte, s string) ([]byte, error) {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		b := s[i]
+		if jsonSafe[b] {
+			i++
+			continue
+		}
 		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch b {
 			case '"', '\\':
