@@ -246,17 +246,23 @@ func verifyDir(ctx context.Context, dir string, logID [16]byte, pins []pin, lim 
 // verifyDirWorkers is verifyDir with at most workers segments verified at
 // once; 1 verifies them in order, in this goroutine.
 func verifyDirWorkers(ctx context.Context, dir string, logID [16]byte, pins []pin, lim *verifyLimit, workers int) (Head, error) {
-	v := newVerifier(dir, logID)
-	v.pins = sortPins(pins)
-	if err := v.checkPins("", 0, -1); err != nil {
-		return Head{}, err
-	}
-	segs, err := listSegments(dir)
+	segs, st, err := listKept(dir, &logID)
 	if err != nil {
 		return Head{}, err
 	}
 	if len(segs) == 0 {
 		return Head{}, &TamperError{Seq: 0, Offset: -1, Reason: "the log has no segment files"}
+	}
+	// A cut log (START) is verified from its first kept segment, whose
+	// header START's checkpoint anchors; checkpoints of fewer records
+	// than the cut are not compared (those records are in the backup).
+	v, err := startVerifier(dir, logID, segs, st)
+	if err != nil {
+		return Head{}, err
+	}
+	v.pins = sortPins(pins)
+	if err := v.checkPins("", v.size, -1); err != nil {
+		return Head{}, err
 	}
 	rest := segs
 	if workers > 1 {

@@ -75,7 +75,11 @@ type proofSource func() (*readView, Head, error)
 // and calls fn with a reader of it. When fn reports errCacheMismatch, the
 // cache is rebuilt from the segments and fn called again, once; a second
 // mismatch is an ErrProof.
-func (c *hashCache) prove(ctx context.Context, src proofSource, check func(head Head) (done bool, err error), fn func(r tlog.HashReader, v *readView, head Head) error) error {
+//
+// On a log cut by local retention, lowest is the first record the proof
+// needs (ErrNotLocal when it was removed), dry a dry run of fn naming the
+// hashes it reads, and the cache is not used (see proveCut).
+func (c *hashCache) prove(ctx context.Context, src proofSource, check func(head Head) (done bool, err error), lowest uint64, dry func(r tlog.HashReader, head Head), fn func(r tlog.HashReader, v *readView, head Head) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -86,6 +90,16 @@ func (c *hashCache) prove(ctx context.Context, src proofSource, check func(head 
 		return err
 	}
 	if done, err := check(head); done || err != nil {
+		return err
+	}
+	if first := v.firstLocal(); first > 0 {
+		if lowest < first {
+			return fmt.Errorf("%w: record %d (the local log begins at record %d)", ErrNotLocal, lowest, first)
+		}
+		err := proveCut(ctx, v, head.Size, func(r tlog.HashReader) { dry(r, head) }, func(r tlog.HashReader) error { return fn(r, v, head) })
+		if errors.Is(err, errCacheMismatch) {
+			return fmt.Errorf("%w: the records read from the segments do not hash to the log's head (size %d, root %s); the log may be damaged (run Verify)", ErrProof, head.Size, head.Root)
+		}
 		return err
 	}
 	for attempt := 0; ; attempt++ {
@@ -456,6 +470,9 @@ func (c *hashCache) extendBackground(ctx context.Context, src proofSource) error
 	v, head, err := src()
 	if err != nil {
 		return err
+	}
+	if v.firstLocal() > 0 {
+		return nil // a cut log: proofs do without HASHES
 	}
 	for {
 		c.mu.Lock()

@@ -3,6 +3,7 @@ package treeoflife
 import (
 	"bytes"
 	"crypto/sha256"
+	"hash"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,13 +59,19 @@ func (x *segmentIndex) digest() Hash {
 
 // digestIndexes returns D over xs, in order.
 func digestIndexes(xs []*segmentIndex) Hash {
-	h := sha256.New()
-	h.Write([]byte{indexDigestPrefix})
+	h := newIndexDigest()
 	for _, x := range xs {
 		d := x.digest()
 		h.Write(d[:])
 	}
 	return Hash(h.Sum(nil))
+}
+
+// newIndexDigest starts an index digest: SHA-256 with its domain prefix.
+func newIndexDigest() hash.Hash {
+	h := sha256.New()
+	h.Write([]byte{indexDigestPrefix})
+	return h
 }
 
 // sealedIndexDigest returns the digest of the indexes of the sealed segments
@@ -80,10 +87,16 @@ func (l *ImmutableLogger) sealedIndexDigest(size uint64) IndexDigest {
 	for n+1 < len(l.indexes) && l.indexes[n+1].FirstSeq <= size && !l.indexes[n].partial {
 		n++
 	}
-	if n == 0 {
+	// After a cut, the digest still covers every sealed segment from the
+	// first: the removed ones by the hashes START keeps.
+	var cut []Hash
+	if l.start != nil {
+		cut = l.start.Indexes
+	}
+	if n+len(cut) == 0 {
 		return IndexDigest{}
 	}
-	return IndexDigest{Segments: n, Digest: digestIndexes(l.indexes[:n])}
+	return IndexDigest{Segments: len(cut) + n, Digest: digestIndexHashes(cut, l.indexes[:n])}
 }
 
 // indexCheck checks sealed segments' indexes, loaded from their files,
@@ -96,6 +109,9 @@ type indexCheck struct {
 	// encrypted log without its key).
 	rebuild func(sf segmentFile) (x *segmentIndex, complete bool, err error)
 	log     *slog.Logger // nil: no warnings
+	// cut holds the index digests of the segments local retention removed
+	// (START), which the checkpoint's digest covers before sealed.
+	cut []Hash
 }
 
 // run checks sealed (indexes loaded from disk, in order) against d, the
@@ -114,11 +130,21 @@ func (c *indexCheck) run(sealed []*segmentIndex, trusted int, d IndexDigest) err
 	if k == 0 && trusted == 0 {
 		return nil
 	}
+	if k > 0 && k <= len(c.cut) {
+		// A checkpoint of no more than the removed segments.
+		if digestIndexHashes(c.cut[:k], nil) != d.Digest {
+			return &TamperError{Segment: startFile, Seq: 0, Offset: -1,
+				Reason: fmt.Sprintf("the index hashes START keeps do not match the digest of the first %d segments' indexes that CHECKPOINT records", k)}
+		}
+		k = 0 // the kept indexes are checked against their segments below
+	} else if k > 0 {
+		k -= len(c.cut)
+	}
 	if k > len(sealed) {
 		return &TamperError{Segment: checkpointFile, Seq: 0, Offset: -1,
 			Reason: fmt.Sprintf("CHECKPOINT commits to the indexes of %d sealed segments, but the log has %d", k, len(sealed))}
 	}
-	if k > trusted && digestIndexes(sealed[:k]) != d.Digest {
+	if k > trusted && digestIndexHashes(c.cut, sealed[:k]) != d.Digest {
 		var unknown []*segmentIndex
 		for i := range sealed[:k] {
 			ok, err := c.check(sealed, i)
@@ -129,7 +155,7 @@ func (c *indexCheck) run(sealed []*segmentIndex, trusted int, d IndexDigest) err
 				unknown = append(unknown, sealed[i])
 			}
 		}
-		if digestIndexes(sealed[:k]) != d.Digest {
+		if digestIndexHashes(c.cut, sealed[:k]) != d.Digest {
 			if len(unknown) > 0 && allPartial(unknown) {
 				// Every index that could not be compared was rebuilt from
 				// its segment when loaded (its file was missing or
@@ -206,12 +232,15 @@ func segmentFileOf(dir string, firstSeq uint64) segmentFile {
 // checkIndexes checks the logger's sealed indexes, as Open loaded them,
 // against the local checkpoint.
 func (l *ImmutableLogger) checkIndexes(cp *localCheckpoint) error {
-	if cp == nil || len(l.indexes) < 2 {
+	if cp == nil || (len(l.indexes) < 2 && l.start == nil) {
 		return nil
 	}
 	c := &indexCheck{dir: l.dir, log: l.log, rebuild: func(sf segmentFile) (*segmentIndex, bool, error) {
 		return buildIndexWith(l.dir, sf, -1, l.openPayload)
 	}}
+	if l.start != nil {
+		c.cut = l.start.Indexes
+	}
 	return c.run(l.indexes[:len(l.indexes)-1], 0, cp.Indexes)
 }
 
@@ -220,11 +249,22 @@ func (l *ImmutableLogger) checkIndexes(cp *localCheckpoint) error {
 // A missing or damaged index file is not a forged one (readers rebuild it);
 // for an encrypted log it cannot be rebuilt without the key, and the check
 // is skipped.
-func verifyIndexFiles(dir string, segs []segmentFile, d IndexDigest, encrypted bool) error {
+//
+// cut holds the index digests of the segments local retention removed
+// (START): the digest covers them before segs.
+func verifyIndexFiles(dir string, segs []segmentFile, d IndexDigest, encrypted bool, cut []Hash) error {
 	k := d.Segments
 	if k == 0 {
 		return nil
 	}
+	if k <= len(cut) {
+		if digestIndexHashes(cut[:k], nil) != d.Digest {
+			return &TamperError{Segment: startFile, Seq: 0, Offset: -1,
+				Reason: fmt.Sprintf("the index hashes START keeps do not match the digest of the first %d segments' indexes that CHECKPOINT records", k)}
+		}
+		return nil
+	}
+	k -= len(cut)
 	if k > len(segs) {
 		return &TamperError{Segment: checkpointFile, Seq: 0, Offset: -1,
 			Reason: fmt.Sprintf("CHECKPOINT commits to the indexes of %d sealed segments, but the log has %d segments", k, len(segs))}
@@ -242,7 +282,7 @@ func verifyIndexFiles(dir string, segs []segmentFile, d IndexDigest, encrypted b
 		}
 		xs[i] = x
 	}
-	if digestIndexes(xs) == d.Digest {
+	if digestIndexHashes(cut, xs) == d.Digest {
 		return nil
 	}
 	for i, sf := range segs[:k] {

@@ -144,6 +144,11 @@ type Options struct {
 	// are in backup/s3, backup/gcs, backup/azblob and backup/file.
 	Backup backup.Sink
 
+	// LocalRetention removes the oldest sealed segments from dir once the
+	// backup holds and has verified them (by age and/or total size; see
+	// LocalRetention). Off by default; it needs Backup.
+	LocalRetention LocalRetention
+
 	// BackupPrefix is prepended to the backup's object keys.
 	BackupPrefix string
 
@@ -291,6 +296,9 @@ func (o Options) withDefaults() (Options, error) {
 	if err := o.observeDefaults(); err != nil {
 		return o, err
 	}
+	if err := o.retentionDefaults(); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -324,6 +332,7 @@ type ImmutableLogger struct {
 	writerDone chan struct{}
 	compressor *compressor
 	hashes     *hashCache // HASHES, for proofs (hashes.go)
+	ret        *retainer  // nil without Options.LocalRetention (retention.go)
 
 	// HEADER as the logger last read or wrote it: checkpoints record its
 	// hash, never that of whatever the file holds now.
@@ -370,6 +379,9 @@ type ImmutableLogger struct {
 	// The sealed ones are summaries whose blocks blocks loads on demand.
 	indexes []*segmentIndex
 	blocks  *blockSource
+	// start is START: where the local log begins after local retention
+	// removed its oldest segments (nil: at record 0). Set under mu.
+	start *logStart
 	// Work for the writer.
 	pend        []*chunk
 	pendBytes   int
@@ -624,6 +636,7 @@ func openDir(dir string, opts Options) (*ImmutableLogger, error) {
 		l.cpDone = make(chan struct{})
 		go l.checkpointer()
 	}
+	l.startRetention()
 	l.startMonitor()
 	return l, nil
 }
@@ -652,7 +665,7 @@ func (l *ImmutableLogger) open() error {
 		return err
 	}
 	removeTemps(l.dir)
-	segs, err := listSegments(l.dir)
+	segs, st, err := listKept(l.dir, &l.logID)
 	if err != nil {
 		return fmt.Errorf("treeoflife: list %s: %w", l.dir, err)
 	}
@@ -662,6 +675,11 @@ func (l *ImmutableLogger) open() error {
 	}
 	if err := checkCheckpointHeader(cp, l.headerHash, len(segs) > 0); err != nil {
 		return err
+	}
+	if st != nil {
+		if err := l.openStart(st, segs, cp); err != nil {
+			return err
+		}
 	}
 	if cp != nil {
 		l.cpLast, l.cpSize, l.cpSigned = cp.Checkpoint, cp.Size, cp.raw

@@ -46,6 +46,9 @@ type MetricsSnapshot struct {
 	Closed bool
 	// Disk is the usage of the file system holding the log.
 	Disk DiskUsage
+	// Retention is local retention (Options.LocalRetention): where the
+	// local log begins (FirstSeq), what was removed and what was held back.
+	Retention RetentionStatus
 }
 
 // LevelCount is a number of records, and their frame bytes, of one level.
@@ -204,6 +207,7 @@ func (l *ImmutableLogger) Metrics() MetricsSnapshot {
 		m.Backup = l.shipper.status(m.Records)
 	}
 	m.Disk = statDisk(l.dir)
+	m.Retention = l.RetentionStatus()
 	return m
 }
 

@@ -126,7 +126,7 @@ func VerifyConsistency(proof tlog.TreeProof, oldSize, newSize uint64, oldRoot, n
 
 func proveInclusion(ctx context.Context, c *hashCache, src proofSource, seq, treeSize uint64) (tlog.RecordProof, error) {
 	var p tlog.RecordProof
-	err := c.prove(ctx, src, inclusionRange(seq, treeSize), func(r tlog.HashReader, _ *readView, head Head) error {
+	err := c.prove(ctx, src, inclusionRange(seq, treeSize), seq, inclusionHashes(seq, treeSize), func(r tlog.HashReader, _ *readView, head Head) error {
 		var err error
 		p, err = checkedInclusion(r, head, seq, treeSize)
 		return err
@@ -147,7 +147,15 @@ func proveConsistency(ctx context.Context, c *hashCache, src proofSource, oldSiz
 		}
 		return oldSize == 0 || oldSize == newSize, nil
 	}
-	err := c.prove(ctx, src, check, func(r tlog.HashReader, _ *readView, head Head) error {
+	dry := func(r tlog.HashReader, head Head) {
+		tlog.TreeHash(int64(newSize), r)
+		if newSize != head.Size {
+			tlog.ProveTree(int64(head.Size), int64(newSize), r)
+		}
+		tlog.TreeHash(int64(oldSize), r)
+		tlog.ProveTree(int64(newSize), int64(oldSize), r)
+	}
+	err := c.prove(ctx, src, check, oldSize, dry, func(r tlog.HashReader, _ *readView, head Head) error {
 		newRoot, err := checkedRoot(r, head, newSize)
 		if err != nil {
 			return err
@@ -228,4 +236,17 @@ func checkedRoot(r tlog.HashReader, head Head, size uint64) (Hash, error) {
 		return Hash{}, errCacheMismatch
 	}
 	return Hash(th), nil
+}
+
+// inclusionHashes is a dry run of checkedInclusion: it reads the hashes
+// that the proof of record seq in the tree of treeSize records reads.
+func inclusionHashes(seq, treeSize uint64) func(r tlog.HashReader, head Head) {
+	return func(r tlog.HashReader, head Head) {
+		tlog.TreeHash(int64(treeSize), r)
+		if treeSize != head.Size {
+			tlog.ProveTree(int64(head.Size), int64(treeSize), r)
+		}
+		r.ReadHashes([]int64{tlog.StoredHashIndex(0, int64(seq))})
+		tlog.ProveRecord(int64(treeSize), int64(seq), r)
+	}
 }

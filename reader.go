@@ -1529,6 +1529,7 @@ type Reader struct {
 	// The last segment, read up to activeEnd; nil before the log has one.
 	active    *segmentIndex
 	activeEnd int64
+	first     uint64 // where the log begins: START's first record (0: not cut)
 	chain     Hash     // chain value after the last record read
 	front     frontier // Merkle frontier of the records read
 
@@ -1658,7 +1659,7 @@ func (r *Reader) refresh() (*readView, Head, error) {
 	}
 	if err := r.catchUp(); err != nil {
 		// Start afresh next time rather than build on a partial state.
-		r.sealed, r.active, r.activeEnd, r.chain, r.front, r.trusted = nil, nil, 0, genesisChain(r.logID), frontier{}, 0
+		r.sealed, r.active, r.activeEnd, r.chain, r.front, r.trusted, r.first = nil, nil, 0, genesisChain(r.logID), frontier{}, 0, 0
 		return nil, Head{}, err
 	}
 	v := &readView{Dir: r.dir, LogID: r.logID, Tenant: r.tenant}
@@ -1679,9 +1680,12 @@ func (r *Reader) catchUp() error {
 	if err != nil {
 		return err
 	}
-	segs, err := listSegments(r.dir)
+	segs, st, err := listKept(r.dir, &r.logID)
 	if err != nil {
 		return fmt.Errorf("treeoflife: list %s: %w", r.dir, err)
+	}
+	if err := r.useStart(st, segs, cp); err != nil {
+		return err
 	}
 	if len(segs) == 0 {
 		if len(r.sealed) > 0 || r.active != nil {
@@ -1730,7 +1734,7 @@ func (r *Reader) catchUp() error {
 	if last.FirstSeq != next {
 		return segmentGap(last, next)
 	}
-	if err := r.checkSealed(cp, last); err != nil {
+	if err := r.checkSealed(cp, last, st.cut()); err != nil {
 		return err
 	}
 	for i, x := range r.sealed {
@@ -1744,7 +1748,9 @@ func (r *Reader) catchUp() error {
 // their segments (see indexCheck). The last segment listed may be sealed
 // and covered too: CHECKPOINT is written after a segment is sealed and
 // before its successor is created.
-func (r *Reader) checkSealed(cp *localCheckpoint, last segmentFile) error {
+//
+// cut holds the index digests of the segments local retention removed.
+func (r *Reader) checkSealed(cp *localCheckpoint, last segmentFile, cut []Hash) error {
 	var d IndexDigest
 	if cp != nil {
 		d = cp.Indexes
@@ -1752,16 +1758,16 @@ func (r *Reader) checkSealed(cp *localCheckpoint, last segmentFile) error {
 	if d.Segments == 0 && r.trusted == 0 {
 		return nil // no commitment (a log written before indexes were)
 	}
-	c := &indexCheck{dir: r.dir, rebuild: r.buildIndex}
+	c := &indexCheck{dir: r.dir, rebuild: r.buildIndex, cut: cut}
 	sealed := r.sealed
-	if d.Segments == len(r.sealed)+1 {
+	if d.Segments == len(cut)+len(r.sealed)+1 {
 		x, err := loadIndexReadOnly(r.dir, last)
 		if err != nil {
 			return err
 		}
 		sealed = append(slices.Clip(r.sealed), x)
 	}
-	if d.Segments < r.trusted {
+	if d.Segments < len(cut)+r.trusted {
 		d = IndexDigest{} // an older checkpoint than one already checked
 	}
 	if err := c.run(sealed, r.trusted, d); err != nil {
@@ -1892,5 +1898,42 @@ func next0(r *Reader) uint64 {
 	if n := len(r.sealed); n > 0 {
 		return r.sealed[n-1].FirstSeq + r.sealed[n-1].Count
 	}
-	return 0
+	return r.first
+}
+
+// useStart follows a cut by local retention (START): the segments before
+// its first record are no longer the log's, and the first kept one must
+// start there, with the chain value and frontier START's checkpoint
+// records (checked once per cut).
+func (r *Reader) useStart(st *logStart, segs []segmentFile, cp *localCheckpoint) error {
+	if st == nil {
+		if r.first > 0 {
+			return &TamperError{Segment: startFile, Seq: r.first, Offset: -1, Reason: "START has disappeared"}
+		}
+		return nil
+	}
+	if st.First < r.first {
+		return &TamperError{Segment: startFile, Seq: st.First, Offset: -1, Reason: fmt.Sprintf("START moved back from record %d to %d", r.first, st.First)}
+	}
+	if st.First == r.first {
+		return nil
+	}
+	if cp == nil || cp.Size < st.First {
+		return &TamperError{Segment: checkpointFile, Seq: st.First, Offset: -1,
+			Reason: fmt.Sprintf("CHECKPOINT is older than the cut START records at record %d", st.First)}
+	}
+	if _, err := startVerifier(r.dir, r.logID, segs, st); err != nil {
+		return err
+	}
+	i := 0
+	for i < len(r.sealed) && r.sealed[i].FirstSeq < st.First {
+		i++
+	}
+	r.sealed = r.sealed[i:]
+	r.trusted = max(r.trusted-i, 0)
+	if r.active != nil && r.active.FirstSeq < st.First {
+		r.active, r.activeEnd = nil, 0
+	}
+	r.first = st.First
+	return nil
 }

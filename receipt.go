@@ -108,7 +108,7 @@ func isSigned(b []byte) bool {
 // (signed as signed), checking the proof against cp's root.
 func makeReceipt(ctx context.Context, c *hashCache, src proofSource, seq uint64, cp *Checkpoint, signed []byte) (*Receipt, error) {
 	rc := &Receipt{Seq: seq, Checkpoint: string(signed)}
-	err := c.prove(ctx, src, inclusionRange(seq, cp.Size), func(r tlog.HashReader, v *readView, head Head) error {
+	err := c.prove(ctx, src, inclusionRange(seq, cp.Size), seq, inclusionHashes(seq, cp.Size), func(r tlog.HashReader, v *readView, head Head) error {
 		p, err := checkedInclusion(r, head, seq, cp.Size)
 		if err != nil {
 			return err

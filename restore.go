@@ -272,6 +272,7 @@ func (l *ImmutableLogger) VerifyBackup(ctx context.Context) (VerifyReport, error
 		}
 	}
 	tiles, redundant := tileBatches(listing.batches)
+	first := v.firstLocal()
 	var mismatched []SeqRange
 	next := uint64(0) // records before next are accounted for
 	for _, r := range tiles {
@@ -286,7 +287,14 @@ func (l *ImmutableLogger) VerifyBackup(ctx context.Context) (VerifyReport, error
 			st.Missing = appendRange(st.Missing, next, r.first-1)
 			blame(r.key, next, fmt.Sprintf("records %d..%d are missing from the backup before this batch", next, r.first-1))
 		}
-		ok, err := verifyBatch(ctx, s.sink, v, r)
+		if r.last < first {
+			// Before where the local log begins (local retention): the
+			// batch was compared before its records were removed.
+			st.BackupRecords += r.last + 1 - max(r.first, next)
+			next = r.last + 1
+			continue
+		}
+		ok, err := verifyBatch(ctx, s.sink, v, r, first)
 		if err != nil {
 			return rep, err
 		}
@@ -307,10 +315,10 @@ func (l *ImmutableLogger) VerifyBackup(ctx context.Context) (VerifyReport, error
 			st.Foreign = append(st.Foreign, r.key)
 			blame(r.key, max(r.first, v.Size), "backup batch holds records beyond the local log")
 		}
-		if r.first >= v.Size {
+		if r.first >= v.Size || r.last < first {
 			continue
 		}
-		ok, err := verifyBatch(ctx, s.sink, v, r)
+		ok, err := verifyBatch(ctx, s.sink, v, r, first)
 		if err != nil {
 			return rep, err
 		}
@@ -356,7 +364,11 @@ func appendRange(rs []SeqRange, first, last uint64) []SeqRange {
 // verifyBatch reports whether the batch r holds exactly the local records:
 // well-formed frames, the right sequence numbers, and chain values that
 // link from the local record before it and equal the local ones.
-func verifyBatch(ctx context.Context, sink backup.Sink, v *readView, r batchRef) (bool, error) {
+//
+// Only the records from lo (at least r.first) on are compared: those before
+// are no longer local after local retention (lo is then where the local log
+// begins), or were compared before.
+func verifyBatch(ctx context.Context, sink backup.Sink, v *readView, r batchRef, lo uint64) (bool, error) {
 	body, err := getObject(ctx, sink, r.key)
 	if errors.Is(err, backup.ErrChecksum) {
 		return false, nil
@@ -364,17 +376,24 @@ func verifyBatch(ctx context.Context, sink backup.Sink, v *readView, r batchRef)
 	if err != nil {
 		return false, err
 	}
+	lo = max(lo, r.first)
 	var local []Hash
-	from := r.first
-	if from > 0 {
+	from := lo
+	var prev Hash
+	switch {
+	case lo == 0:
+		prev = genesisChain(v.LogID)
+	case lo == v.firstLocal():
+		// The first local record: the chain value before it is its
+		// segment header's.
+		if prev, _, err = stateAt(v, lo); err != nil {
+			return false, err
+		}
+	default:
 		from--
 	}
-	var prev Hash
-	if r.first == 0 {
-		prev = genesisChain(v.LogID)
-	}
 	err = readFrames(v, from, min(r.last+1, v.Size), func(fr *frame) error {
-		if fr.Seq < r.first {
+		if fr.Seq < lo {
 			prev = fr.Chain
 		} else {
 			local = append(local, fr.Chain)
@@ -386,8 +405,17 @@ func verifyBatch(ctx context.Context, sink backup.Sink, v *readView, r batchRef)
 	}
 	i := 0
 	ok := true
+	next := r.first
 	werr := walkBatch(body, func(fr *frame) error {
-		if fr.Seq != r.first+uint64(i) || i >= len(local) {
+		if fr.Seq != next {
+			ok = false
+			return io.EOF
+		}
+		next++
+		if fr.Seq < lo {
+			return nil
+		}
+		if i >= len(local) {
 			ok = false
 			return io.EOF
 		}
@@ -473,6 +501,7 @@ func RestoreBackup(ctx context.Context, sink backup.Sink, dir string, opts Resto
 	}
 	lopts := opts.Log
 	lopts.Backup = nil
+	lopts.LocalRetention = LocalRetention{} // a restore rebuilds the whole log
 	lopts.Durability = DurabilityBuffered
 	lopts.Tenant = opts.Tenant
 	if opts.Tenant != "" && lopts.encrypted() {

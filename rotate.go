@@ -65,6 +65,7 @@ func (l *ImmutableLogger) cut(h *segmentHeader, sealedIdx *segmentIndex) error {
 		l.compressor.add(old)
 	}
 	l.hashes.kick()
+	l.kickRetention()
 	return nil
 }
 

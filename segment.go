@@ -76,7 +76,16 @@ func parseSegmentName(name string) (seq uint64, compressed, ok bool) {
 // listSegments returns the segments in dir in sequence order. When a segment
 // exists both plain and compressed (a crash during compression), the plain
 // file is listed: it is the original, the compressed copy is redone.
+//
+// After local retention (START), only the segments the log keeps are
+// listed: those from START's first record on.
 func listSegments(dir string) ([]segmentFile, error) {
+	segs, _, err := listKept(dir, nil)
+	return segs, err
+}
+
+// listAllSegments is listSegments with every segment file, START or not.
+func listAllSegments(dir string) ([]segmentFile, error) {
 	des, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err

@@ -27,6 +27,12 @@ type Stats struct {
 	Oldest       time.Time // timestamp of the oldest entry whose time is known; zero if none
 	Newest       time.Time // timestamp of the newest entry whose time is known; zero if none
 	Head         Head      // size, chain value and Merkle root of the records counted
+	// FirstSeq is the first record the local log holds: 0, or, after local
+	// retention (Options.LocalRetention) removed the oldest segments,
+	// where the log now begins. The records before it are in the backup
+	// only; TotalEntries, Levels, Oldest and Bytes count the local ones,
+	// Head all of them.
+	FirstSeq uint64
 }
 
 // Stats returns the log's statistics over every record accepted so far.
@@ -56,6 +62,9 @@ func (l *ImmutableLogger) Stats(ctx context.Context) (Stats, error) {
 // Unknown, and a time of 0 is taken for "unknown", never for 1970.
 func summarise(indexes []*segmentIndex) Stats {
 	st := Stats{Levels: map[Level]uint64{}, Segments: len(indexes)}
+	if len(indexes) > 0 {
+		st.FirstSeq = indexes[0].FirstSeq
+	}
 	var oldest, newest int64 // 0 until a time is known
 	see := func(lo, hi int64) {
 		if lo == 0 {

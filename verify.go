@@ -70,6 +70,13 @@ type VerifyReport struct {
 	// upload). They are not tampering; one whose frames differ is.
 	Redundant []string `json:"redundant,omitempty"`
 
+	// First is the first record the local log holds: 0, or, after local
+	// retention removed the oldest segments (Options.LocalRetention), the
+	// record START records the log as beginning at. The records before it
+	// are in the backup only; the verification started from the first
+	// kept segment's header, checked against START's checkpoint.
+	First uint64 `json:"first,omitempty"`
+
 	// Backup is set by ImmutableLogger.VerifyBackup: the backup compared
 	// with the local log.
 	Backup *BackupReport `json:"backup,omitempty"`
@@ -135,7 +142,7 @@ func verifyLocal(ctx context.Context, dir string, limit func() (*verifyLimit, er
 	if err != nil {
 		return rep, fmt.Errorf("treeoflife: %s: %w", dir, err)
 	}
-	segs, err := listSegments(dir)
+	segs, st, err := listKept(dir, &id)
 	if err != nil {
 		return rep, err
 	}
@@ -151,6 +158,10 @@ func verifyLocal(ctx context.Context, dir string, limit func() (*verifyLimit, er
 		if limit == nil || !headerInTransit(dir, cp) {
 			return rep, err
 		}
+	}
+	startTrusted, err := rep.addStart(st, cp, opts)
+	if err != nil {
+		return rep, err
 	}
 	var pins []pin
 	if cp != nil {
@@ -186,9 +197,12 @@ func verifyLocal(ctx context.Context, dir string, limit func() (*verifyLimit, er
 	}
 	if cp != nil {
 		// The chain is verified: now the indexes the checkpoint commits to.
-		if err := verifyIndexFiles(dir, segs, cp.Indexes, hdr.Encryption != nil); err != nil {
+		if err := verifyIndexFiles(dir, segs, cp.Indexes, hdr.Encryption != nil, st.cut()); err != nil {
 			return rep, err
 		}
+	}
+	if opts.RequireSigned && st != nil && !startTrusted {
+		return rep, fmt.Errorf("%w: the checkpoint in START, which anchors the log where local retention cut it (record %d), is not signed by a trusted key", ErrUnanchored, st.First)
 	}
 	rep.Unanchored = rep.Head.Size - min(rep.Anchored, rep.Head.Size)
 	if opts.RequireSigned && (rep.Unanchored > 0 || (cp != nil && !rep.Checkpoints[0].Trusted)) {
@@ -351,4 +365,24 @@ func headerInTransit(dir string, cp *localCheckpoint) bool {
 		}
 	}
 	return false
+}
+
+// addStart checks START (a log cut by local retention) against the local
+// checkpoint and the trusted keys, and records where the log begins. It
+// reports whether one of opts.Verifiers signed START's checkpoint.
+func (rep *VerifyReport) addStart(st *logStart, cp *localCheckpoint, opts VerifyOptions) (bool, error) {
+	if st == nil {
+		return false, nil
+	}
+	rep.First = st.First
+	if cp == nil || cp.Size < st.First {
+		return false, &TamperError{Segment: checkpointFile, Seq: st.First, Offset: -1,
+			Reason: fmt.Sprintf("CHECKPOINT is older than the cut START records at record %d (a log is cut only after a checkpoint covers the cut)", st.First)}
+	}
+	trusted, err := st.checkSignature(opts.Verifiers)
+	if err != nil {
+		return false, err
+	}
+	rep.Checkpoints = append(rep.Checkpoints, CheckpointReport{Source: startFile, Size: st.First, Trusted: trusted})
+	return trusted, nil
 }

@@ -105,9 +105,12 @@ func (l *ImmutableLogger) verifyFrom(ctx context.Context, from *verifyResume, fu
 	if err != nil {
 		return 0, fmt.Errorf("treeoflife: %s: %w", l.dir, err)
 	}
-	segs, err := listSegments(l.dir)
+	segs, st, err := listKept(l.dir, &id)
 	if err != nil {
 		return 0, err
+	}
+	if st != nil && from != nil && from.segSeq < st.First {
+		from = nil // cut since: start again where the log now begins
 	}
 	cp, err := readCheckpoint(l.dir, id)
 	if err != nil {
@@ -129,7 +132,13 @@ func (l *ImmutableLogger) verifyFrom(ctx context.Context, from *verifyResume, fu
 		return w.size, nil // nothing new since the last pass
 	}
 
-	v := newVerifier(l.dir, id)
+	if len(segs) == 0 {
+		return 0, &TamperError{Seq: 0, Offset: -1, Reason: "the log has no segment files"}
+	}
+	v, err := startVerifier(l.dir, id, segs, st)
+	if err != nil {
+		return 0, err
+	}
 	v.pace = p.pace
 	if from != nil {
 		v.size, v.chain, v.frontier = from.size, from.chain, from.frontier.clone()
@@ -176,7 +185,7 @@ func (l *ImmutableLogger) verifyFrom(ctx context.Context, from *verifyResume, fu
 		}
 	}
 	if full && cp != nil {
-		if err := verifyIndexFiles(l.dir, segs, cp.Indexes, hdr.Encryption != nil); err != nil {
+		if err := verifyIndexFiles(l.dir, segs, cp.Indexes, hdr.Encryption != nil, st.cut()); err != nil {
 			return h.Size, err
 		}
 	}
