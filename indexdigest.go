@@ -3,9 +3,9 @@ package treeoflife
 import (
 	"bytes"
 	"crypto/sha256"
-	"hash"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"os"
 	"path/filepath"

@@ -1529,7 +1529,7 @@ type Reader struct {
 	// The last segment, read up to activeEnd; nil before the log has one.
 	active    *segmentIndex
 	activeEnd int64
-	first     uint64 // where the log begins: START's first record (0: not cut)
+	first     uint64   // where the log begins: START's first record (0: not cut)
 	chain     Hash     // chain value after the last record read
 	front     frontier // Merkle frontier of the records read
 

@@ -126,5 +126,3 @@ func (v *readView) firstLocal() uint64 {
 	}
 	return v.Indexes[0].FirstSeq
 }
-
-
