@@ -82,6 +82,9 @@ func (r *Reader) opener() payloadOpener {
 		out, err := k.open(seq, p, dst)
 		if err != nil && len(p) >= envelopeOverhead && int(binary.BigEndian.Uint32(p[1:envelopeHeaderSize])) > len(*k.data.Load()) {
 			// Sealed under a data key added after the Reader read HEADER.
+			// k2 is not stored in k: parallel scans share this
+			// function (a data race otherwise); r.keys holds it for the
+			// next opener.
 			if k2, rerr := r.reloadKeys(); rerr == nil {
 				return k2.open(seq, p, dst)
 			}
