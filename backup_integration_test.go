@@ -82,6 +82,16 @@ func TestShipperS3(t *testing.T) {
 	})
 }
 
+// TestRetentionS3 runs the local retention suite against MinIO: segments
+// removed only once the bucket holds and has been checked against them.
+func TestRetentionS3(t *testing.T) {
+	endpoint := requireEnv(t, "TOL_S3_ENDPOINT")
+	bucket := requireEnv(t, "TOL_S3_BUCKET")
+	runRetentionSuite(t, func(t *testing.T) backupTarget {
+		return backupTarget{sink: s3Sink(t, endpoint, bucket, false), prefix: randomPrefix(t)}
+	})
+}
+
 func TestShipperGCS(t *testing.T) {
 	endpoint := requireEnv(t, "TOL_GCS_ENDPOINT")
 	bucket := requireEnv(t, "TOL_GCS_BUCKET")

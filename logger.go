@@ -333,6 +333,10 @@ type ImmutableLogger struct {
 	compressor *compressor
 	hashes     *hashCache // HASHES, for proofs (hashes.go)
 	ret        *retainer  // nil without Options.LocalRetention (retention.go)
+	// cutMu is held (write) while local retention records a cut and
+	// removes segment files, and (read) by verifications, which would
+	// otherwise find a segment gone midway.
+	cutMu sync.RWMutex
 
 	// HEADER as the logger last read or wrote it: checkpoints record its
 	// hash, never that of whatever the file holds now.

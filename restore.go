@@ -257,6 +257,8 @@ func (l *ImmutableLogger) VerifyBackup(ctx context.Context) (VerifyReport, error
 	if err := l.Sync(ctx); err != nil {
 		return VerifyReport{}, err
 	}
+	l.cutMu.RLock()
+	defer l.cutMu.RUnlock()
 	v, head := l.durableHead()
 	s := l.shipper
 	listing, err := listBackup(ctx, s.sink, s.root)

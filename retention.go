@@ -264,6 +264,8 @@ func (l *ImmutableLogger) retain(ctx context.Context) (retentionResult, error) {
 	// 4. Record the cut durably, then remove the files, oldest first: a
 	// crash midway leaves segments before START's first record, which
 	// every reader ignores and Open removes.
+	l.cutMu.Lock()
+	defer l.cutMu.Unlock()
 	if err := writeStart(l.dir, st); err != nil {
 		return res, err
 	}

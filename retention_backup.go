@@ -29,7 +29,15 @@ func (l *ImmutableLogger) backupVerified(ctx context.Context, v *readView, from,
 	if s == nil {
 		return from, nil
 	}
-	return sinkVerified(ctx, s.sink, s.root, s.status(0).Shipped, v, from, to, l.opts.Signer)
+	// The cursor saved in BACKUP bounds it too: after a crash the shipper
+	// starts from that one, and checks the batches after it against the
+	// local records, which must still be there.
+	shipped := s.status(0).Shipped
+	saved, err := readBackupCursor(l.dir)
+	if err != nil || saved.Root != s.root {
+		return from, err
+	}
+	return sinkVerified(ctx, s.sink, s.root, min(shipped, saved.Shipped), v, from, to, l.opts.Signer)
 }
 
 // sinkVerified is backupVerified for one sink, whose shipper has confirmed

@@ -110,6 +110,8 @@ func (l *ImmutableLogger) VerifyWith(ctx context.Context, opts VerifyOptions) (V
 	// The limit is taken after CHECKPOINT and the anchors are read: every
 	// checkpoint counts records that were durable, hence written, then.
 	start := time.Now()
+	l.cutMu.RLock()
+	defer l.cutMu.RUnlock()
 	rep, err := verifyLocal(ctx, l.dir, func() (*verifyLimit, error) {
 		l.mu.Lock()
 		w := l.written

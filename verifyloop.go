@@ -89,7 +89,9 @@ func (l *ImmutableLogger) verifyPass(ctx context.Context, full bool) error {
 	if full {
 		from = nil
 	}
+	l.cutMu.RLock()
 	size, err := l.verifyFrom(ctx, from, full)
+	l.cutMu.RUnlock()
 	l.noteVerify(start, size, full, err)
 	return err
 }
