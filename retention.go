@@ -203,12 +203,6 @@ func (l *ImmutableLogger) retainNow(ctx context.Context) (retentionResult, error
 	return res, err
 }
 
-// cutCandidate is a sealed segment the rule may remove.
-type cutCandidate struct {
-	x     *segmentIndex
-	bytes int64 // its files on disk
-}
-
 func (l *ImmutableLogger) retain(ctx context.Context) (retentionResult, error) {
 	var res retentionResult
 	l.mu.Lock()

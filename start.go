@@ -5,7 +5,6 @@ package treeoflife
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,15 +61,11 @@ func (s *logStart) marshal() ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// readStart returns the log's START, or nil when the log was never cut. A
-// START that does not parse, is of another log, or whose checkpoint does
-// not describe its cut, is tampering.
-func readStart(dir string, logID [16]byte) (*logStart, error) {
-	return readStartOf(dir, &logID)
-}
-
-// readStartOf is readStart; with logID nil, the checkpoint's origin is not
-// checked (listSegments, which needs only where the log begins).
+// readStartOf returns the log's START, or nil when the log was never cut.
+// A START that does not parse, is of another log, or whose checkpoint does
+// not describe its cut, is tampering. With logID nil, the checkpoint's
+// origin is not checked (listSegments, which needs only where the log
+// begins).
 func readStartOf(dir string, logID *[16]byte) (*logStart, error) {
 	f, err := os.Open(filepath.Join(dir, startFile))
 	if errors.Is(err, os.ErrNotExist) {
@@ -241,7 +236,7 @@ func countBits(n uint64) int {
 	return c
 }
 
-// checkStartSignature checks START's checkpoint against the trusted keys:
+// checkSignature checks START's checkpoint against the trusted keys:
 // a signature by one of them that does not verify is tampering; trusted
 // reports whether one of them signed it.
 func (s *logStart) checkSignature(known note.Verifiers) (trusted bool, err error) {
@@ -268,9 +263,6 @@ func digestIndexHashes(cut []Hash, xs []*segmentIndex) Hash {
 	}
 	return Hash(h.Sum(nil))
 }
-
-// hexHash is for log attributes.
-func hexHash(h Hash) string { return hex.EncodeToString(h[:8]) }
 
 // cut returns the index digests of the removed segments (nil for no START).
 func (s *logStart) cut() []Hash {

@@ -79,7 +79,8 @@ type descs struct {
 	cpTime, cpAge, cpRecords,
 	lagRecords, lagSeconds, shipped, uploadedObjects, uploadedBytes, failing, backupErrors, lastError, connected,
 	verifyTime, verifyDuration, verifySuccess, verifyTampered,
-	failedClosed, diskFull, diskTotal, diskFree, diskUsed *prometheus.Desc
+	failedClosed, diskFull, diskTotal, diskFree, diskUsed,
+	firstSeq, retentionRemoved, retentionHeld *prometheus.Desc
 }
 
 // NewCollector returns a collector of l's metrics.
@@ -92,33 +93,36 @@ func NewCollector(l *treeoflife.ImmutableLogger, opts ...Option) *Collector {
 		return prometheus.NewDesc("treeoflife_"+name, help, labels, c.labels)
 	}
 	return &Collector{l: l, d: descs{
-		records:         d("records", "Records accepted so far: the log's size."),
-		segments:        d("segments", "Segment files, the active one included."),
-		written:         d("records_written_total", "Records written to the segment files since the logger was opened.", "level"),
-		writtenBytes:    d("written_bytes_total", "Frame bytes written to the segment files since the logger was opened.", "level"),
-		fsync:           d("fsync_duration_seconds", "Latency of the writer's fsyncs of the active segment."),
-		group:           d("group_commit_records", "Records the writer took at once: one write, and with sync durability one fsync, for all of them."),
-		cpTime:          d("last_checkpoint_timestamp_seconds", "Time of the newest checkpoint, in seconds since the Unix epoch."),
-		cpAge:           d("checkpoint_age_seconds", "Time since the newest checkpoint."),
-		cpRecords:       d("checkpointed_records", "Records the newest checkpoint covers."),
-		lagRecords:      d("backup_lag_records", "Records committed locally but not yet confirmed in the backup."),
-		lagSeconds:      d("backup_lag_seconds", "How long the backup has not held every committed record (0 when it does)."),
-		shipped:         d("backup_shipped_records", "Records confirmed in the backup."),
-		uploadedObjects: d("backup_uploaded_objects_total", "Objects put into the backup by this process."),
-		uploadedBytes:   d("backup_uploaded_bytes_total", "Bytes put into the backup by this process."),
-		failing:         d("backup_failing", "1 while the last backup attempt failed, else 0."),
-		backupErrors:    d("backup_errors_total", "Failed backup attempts (uploads, listings, lease calls) by this process."),
-		lastError:       d("backup_last_error_timestamp_seconds", "Time of the last failed backup attempt, in seconds since the Unix epoch."),
-		connected:       d("backup_connected", "1 while the shipper holds the backup's lease and ships, else 0."),
-		verifyTime:      d("last_verify_timestamp_seconds", "Time the newest verification ended, in seconds since the Unix epoch."),
-		verifyDuration:  d("last_verify_duration_seconds", "Duration of the newest verification."),
-		verifySuccess:   d("last_verify_success", "1 when the newest verification found the log intact, else 0."),
-		verifyTampered:  d("last_verify_tampered", "1 when the newest verification found the log altered, else 0."),
-		failedClosed:    d("failed_closed", "1 once a write or fsync error has made the logger refuse records until reopened, else 0."),
-		diskFull:        d("disk_full", "1 while records are refused until disk space is available, else 0."),
-		diskTotal:       d("disk_total_bytes", "Size of the file system holding the log."),
-		diskFree:        d("disk_free_bytes", "Bytes available to an unprivileged user on the file system holding the log."),
-		diskUsed:        d("disk_used_ratio", "Used share of the file system holding the log, as df computes it (0 to 1)."),
+		records:          d("records", "Records accepted so far: the log's size."),
+		segments:         d("segments", "Segment files, the active one included."),
+		written:          d("records_written_total", "Records written to the segment files since the logger was opened.", "level"),
+		writtenBytes:     d("written_bytes_total", "Frame bytes written to the segment files since the logger was opened.", "level"),
+		fsync:            d("fsync_duration_seconds", "Latency of the writer's fsyncs of the active segment."),
+		group:            d("group_commit_records", "Records the writer took at once: one write, and with sync durability one fsync, for all of them."),
+		cpTime:           d("last_checkpoint_timestamp_seconds", "Time of the newest checkpoint, in seconds since the Unix epoch."),
+		cpAge:            d("checkpoint_age_seconds", "Time since the newest checkpoint."),
+		cpRecords:        d("checkpointed_records", "Records the newest checkpoint covers."),
+		lagRecords:       d("backup_lag_records", "Records committed locally but not yet confirmed in the backup."),
+		lagSeconds:       d("backup_lag_seconds", "How long the backup has not held every committed record (0 when it does)."),
+		shipped:          d("backup_shipped_records", "Records confirmed in the backup."),
+		uploadedObjects:  d("backup_uploaded_objects_total", "Objects put into the backup by this process."),
+		uploadedBytes:    d("backup_uploaded_bytes_total", "Bytes put into the backup by this process."),
+		failing:          d("backup_failing", "1 while the last backup attempt failed, else 0."),
+		backupErrors:     d("backup_errors_total", "Failed backup attempts (uploads, listings, lease calls) by this process."),
+		lastError:        d("backup_last_error_timestamp_seconds", "Time of the last failed backup attempt, in seconds since the Unix epoch."),
+		connected:        d("backup_connected", "1 while the shipper holds the backup's lease and ships, else 0."),
+		verifyTime:       d("last_verify_timestamp_seconds", "Time the newest verification ended, in seconds since the Unix epoch."),
+		verifyDuration:   d("last_verify_duration_seconds", "Duration of the newest verification."),
+		verifySuccess:    d("last_verify_success", "1 when the newest verification found the log intact, else 0."),
+		verifyTampered:   d("last_verify_tampered", "1 when the newest verification found the log altered, else 0."),
+		failedClosed:     d("failed_closed", "1 once a write or fsync error has made the logger refuse records until reopened, else 0."),
+		diskFull:         d("disk_full", "1 while records are refused until disk space is available, else 0."),
+		diskTotal:        d("disk_total_bytes", "Size of the file system holding the log."),
+		diskFree:         d("disk_free_bytes", "Bytes available to an unprivileged user on the file system holding the log."),
+		diskUsed:         d("disk_used_ratio", "Used share of the file system holding the log, as df computes it (0 to 1)."),
+		firstSeq:         d("first_local_seq", "The first record the log's directory holds: where local retention cut it (0 before any cut)."),
+		retentionRemoved: d("retention_removed_segments_total", "Segments removed by local retention since the logger was opened."),
+		retentionHeld:    d("retention_held_back", "1 while local retention keeps segments its rule selects because the backup does not hold them verified yet, else 0."),
 	}}
 }
 
@@ -128,13 +132,15 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.d.cpTime, c.d.cpAge, c.d.cpRecords,
 		c.d.lagRecords, c.d.lagSeconds, c.d.shipped, c.d.uploadedObjects, c.d.uploadedBytes, c.d.failing, c.d.backupErrors, c.d.lastError, c.d.connected,
 		c.d.verifyTime, c.d.verifyDuration, c.d.verifySuccess, c.d.verifyTampered,
-		c.d.failedClosed, c.d.diskFull, c.d.diskTotal, c.d.diskFree, c.d.diskUsed} {
+		c.d.failedClosed, c.d.diskFull, c.d.diskTotal, c.d.diskFree, c.d.diskUsed,
+		c.d.firstSeq, c.d.retentionRemoved, c.d.retentionHeld} {
 		ch <- d
 	}
 }
 
 // Collect reads the logger's metrics once and sends them. Backup metrics
-// are sent only with a backup configured, verification metrics once a
+// are sent only with a backup configured, retention metrics only with
+// local retention, verification metrics once a
 // verification has run, disk metrics where statfs works.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	m := c.l.Metrics()
@@ -179,6 +185,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(c.d.failedClosed, bool01(m.FailedClosed))
 	gauge(c.d.diskFull, bool01(m.DiskFull))
+	if r := m.Retention; r.Enabled {
+		gauge(c.d.firstSeq, float64(r.FirstSeq))
+		counter(c.d.retentionRemoved, float64(r.Removed))
+		gauge(c.d.retentionHeld, bool01(r.HeldBack != ""))
+	}
 	if m.Disk.OK {
 		gauge(c.d.diskTotal, float64(m.Disk.TotalBytes))
 		gauge(c.d.diskFree, float64(m.Disk.FreeBytes))
