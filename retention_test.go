@@ -1,17 +1,28 @@
 package treeoflife
 
 import (
+	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/treeoflife/treeoflife/backup"
 )
@@ -249,6 +260,7 @@ func runRetentionSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) 
 		rep, err = VerifyDirWith(ctx, dir, VerifyOptions{Verifiers: verifiers, RequireSigned: true, Anchors: []Anchor{BackupAnchor{Sink: tg.sink, Prefix: tg.prefix}}})
 		require.NoError(t, err)
 		require.Equal(t, first, rep.First)
+		checkStartIndependently(t, dir)
 		r, err := OpenReader(dir)
 		require.NoError(t, err)
 		rrep, err := r.Verify(ctx)
@@ -292,6 +304,7 @@ func runRetentionSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) 
 		clock.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
 		dir := t.TempDir()
 		o := options(tg.sink, tg.prefix, clock, nil)
+		o.Compress = true // compressed segments are cut the same way
 		l := openT(t, dir, o)
 		logN(t, l, 200)
 		require.NoError(t, l.SyncBackup(ctx))
@@ -344,6 +357,43 @@ func runRetentionSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) 
 		_, err = l.Verify(ctx)
 		require.NoError(t, err)
 		require.NoError(t, l.Close())
+	})
+
+	t.Run("MaxBytes removes the oldest segments until the log fits", func(t *testing.T) {
+		tg := newTarget(t)
+		clock := &retentionClock{}
+		clock.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+		dir := t.TempDir()
+		o := options(tg.sink, tg.prefix, clock, nil)
+		o.LocalRetention = LocalRetention{Interval: time.Hour}
+		l := openT(t, dir, o)
+		logN(t, l, 300)
+		require.NoError(t, l.SyncBackup(ctx))
+		require.NoError(t, l.Close())
+		before, err := logBytes(dir)
+		require.NoError(t, err)
+		limit := before / 2
+		sizes := map[uint64]int64{}
+		for _, seq := range segmentSeqs(t, dir) {
+			sizes[seq] = segmentBytes(dir, seq)
+		}
+		o.LocalRetention.MaxBytes = limit
+		l = openT(t, dir, o)
+		defer l.Close()
+		require.NoError(t, l.SyncBackup(ctx))
+		res, err := l.retainNow(ctx)
+		require.NoError(t, err)
+		require.NotEmpty(t, res.removed)
+		after, err := logBytes(dir)
+		require.NoError(t, err)
+		require.LessOrEqual(t, after, limit, "the log fits")
+		// And no more than needed: with the last segment removed, it did
+		// not fit.
+		seq, _, ok := parseSegmentName(res.removed[len(res.removed)-1])
+		require.True(t, ok)
+		require.Greater(t, after+sizes[seq], limit, "removed %v", res.removed)
+		_, err = l.Verify(ctx)
+		require.NoError(t, err)
 	})
 
 	t.Run("a segment removed by hand is still tampering", func(t *testing.T) {
@@ -412,4 +462,62 @@ func rootOf(t *testing.T, l *ImmutableLogger, n uint64) Hash {
 	_, f, err := stateAt(mustView(t, l), n)
 	require.NoError(t, err)
 	return f.root()
+}
+
+// checkStartIndependently reads a cut log's START and first kept segment
+// as FORMAT.md ("Retention", "Segment header", "Indexes") describes them,
+// with encoding/json, crypto/sha256 and sumdb/tlog only: the checkpoint is
+// of exactly `first` records, its indexes line is the digest of the
+// hashes START lists, and the first kept segment's header carries its
+// chain value and (folded frontier) Merkle root.
+func checkStartIndependently(t *testing.T, dir string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "START"))
+	require.NoError(t, err)
+	var st struct {
+		First      uint64   `json:"first"`
+		Indexes    []string `json:"indexes"`
+		Checkpoint string   `json:"checkpoint"`
+	}
+	require.NoError(t, json.Unmarshal(b, &st))
+	text, _, _ := strings.Cut(st.Checkpoint, "\n\n")
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	require.Equal(t, strconv.FormatUint(st.First, 10), lines[1], "a checkpoint of exactly the records cut")
+	root, err := base64.StdEncoding.DecodeString(lines[2])
+	require.NoError(t, err)
+	chain, ok := strings.CutPrefix(lines[3], "chain ")
+	require.True(t, ok)
+	d := sha256.New()
+	d.Write([]byte{0x04})
+	for _, h := range st.Indexes {
+		x, err := hex.DecodeString(h)
+		require.NoError(t, err)
+		d.Write(x)
+	}
+	want := fmt.Sprintf("indexes %d %x", len(st.Indexes), d.Sum(nil))
+	require.Contains(t, lines, want)
+
+	seg, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%020d.seg", st.First)))
+	if errors.Is(err, os.ErrNotExist) {
+		f, ferr := os.Open(filepath.Join(dir, fmt.Sprintf("%020d.seg.gz", st.First)))
+		require.NoError(t, ferr)
+		defer f.Close()
+		zr, zerr := gzip.NewReader(f)
+		require.NoError(t, zerr)
+		seg, err = io.ReadAll(zr)
+	}
+	require.NoError(t, err)
+	require.Equal(t, "TOLSEG01", string(seg[:8]))
+	require.Equal(t, st.First, binary.BigEndian.Uint64(seg[24:32]))
+	require.Equal(t, chain, hex.EncodeToString(seg[40:72]), "the header's prev is the checkpoint's chain value")
+	k := int(seg[72])
+	fr := make([]tlog.Hash, k)
+	for i := range fr {
+		copy(fr[i][:], seg[73+32*i:])
+	}
+	h := fr[k-1]
+	for i := k - 2; i >= 0; i-- {
+		h = tlog.NodeHash(fr[i], h)
+	}
+	require.Equal(t, root, h[:], "the header's frontier folds to the checkpoint's root")
 }
