@@ -46,6 +46,7 @@ type hashCache struct {
 	mu       sync.Mutex
 	opened   bool // HASHES was looked for
 	noFile   bool // ignore HASHES (a read-only cache found it damaged)
+	cut      bool // the log was cut by local retention: no cache (drop)
 	closed   bool
 	f        *os.File
 	fileN    uint64 // records whose stored hashes are in f
@@ -257,6 +258,9 @@ func (c *hashCache) resetLocked() error {
 // extendLocked adds the stored hashes of records c.n … to-1, read from the
 // segments of v.
 func (c *hashCache) extendLocked(ctx context.Context, v *readView, to uint64) error {
+	if c.cut || v.firstLocal() > 0 {
+		return nil // a cut log's proofs do without the cache (proveCut)
+	}
 	if err := c.openLocked(); err != nil {
 		return err
 	}

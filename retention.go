@@ -430,7 +430,11 @@ func removeBefore(dir string, first uint64) ([]string, error) {
 		}
 		// Index last: a segment without its index is still a segment.
 		for _, name := range []string{segmentName(sf.FirstSeq), indexNameToCompressed(sf.FirstSeq), indexName(sf.FirstSeq)} {
-			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			p := filepath.Join(dir, name)
+			if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
+				os.Chmod(p, 0o600) // sealed files are read-only, which Windows will not remove
+			}
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return removed, fmt.Errorf("treeoflife: local retention: remove %s: %w", name, err)
 			}
 		}

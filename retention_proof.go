@@ -23,7 +23,7 @@ func (c *hashCache) drop() {
 		c.f.Close()
 		c.f = nil
 	}
-	c.opened, c.noFile = true, true
+	c.opened, c.noFile, c.cut = true, true, true
 	c.fileN, c.n, c.mem, c.front = 0, 0, nil, frontier{}
 	if c.writable {
 		os.Remove(filepath.Join(c.dir, hashesFile))
