@@ -480,6 +480,10 @@ func (l *ImmutableLogger) openStart(st *logStart, segs []segmentFile, cp *localC
 	if len(removed) > 0 {
 		l.log.Info("local retention: finished removing segments an interrupted run had recorded as cut", "segments", len(removed), "firstSeq", st.First)
 	}
+	// HASHES starts at record 0: of no use to a cut log (see drop).
+	if err := os.Remove(filepath.Join(l.dir, hashesFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		l.log.Warn("removing HASHES of a cut log failed", "err", err)
+	}
 	l.start = st
 	return nil
 }
