@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -519,4 +520,63 @@ func checkStartIndependently(t *testing.T, dir string) {
 		h = tlog.NodeHash(fr[i], h)
 	}
 	require.Equal(t, root, h[:], "the header's frontier folds to the checkpoint's root")
+}
+
+// chanHandler is a slog handler that sends the messages it handles.
+type chanHandler struct{ ch chan string }
+
+func (h chanHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h chanHandler) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case h.ch <- r.Message:
+	default:
+	}
+	return nil
+}
+func (h chanHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h chanHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestRetentionBackground: with no call from the test, retention runs on
+// its own (after seals and on its timer) once the backup holds the old
+// segments, and logs what it removed.
+func TestRetentionBackground(t *testing.T) {
+	ctx := context.Background()
+	clock := &retentionClock{}
+	clock.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	msgs := make(chan string, 1024)
+	dir := t.TempDir()
+	// With a signer, each checkpoint (one at every seal) is put into the
+	// backup as soon as the batches cover it.
+	skey, _, err := GenerateSigningKey("retention.test")
+	require.NoError(t, err)
+	signer, err := note.NewSigner(skey)
+	require.NoError(t, err)
+	l := openT(t, dir, Options{
+		Signer: signer,
+		Backup: newFileSink(t), BackupBatchSize: 40, BackupInterval: 20 * time.Millisecond,
+		SegmentSize: MinSegmentSize, Clock: clock.now, Logger: slog.New(chanHandler{msgs}),
+		LocalRetention: LocalRetention{MaxAge: time.Hour, Interval: 20 * time.Millisecond},
+	})
+	defer l.Close()
+	logN(t, l, 200)
+	clock.add(2 * time.Hour)
+	logN(t, l, 100)
+	require.NoError(t, l.SyncBackup(ctx))
+	deadline, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for removed := false; !removed; {
+		select {
+		case m := <-msgs:
+			removed = m == "local retention removed segments held in the backup"
+		case <-deadline.Done():
+			t.Fatalf("retention did not run in the background: %+v", l.RetentionStatus())
+		}
+	}
+	st := l.RetentionStatus()
+	require.True(t, st.Enabled)
+	require.Greater(t, st.FirstSeq, uint64(0))
+	require.Greater(t, st.Removed, 0)
+	require.Equal(t, st.FirstSeq, l.Metrics().Retention.FirstSeq)
+	_, err = l.Verify(ctx)
+	require.NoError(t, err)
 }
