@@ -900,7 +900,9 @@ func (l *ImmutableLogger) Sync(ctx context.Context) error {
 }
 
 // Head returns the size, chain value and Merkle root of every record accepted
-// so far.
+// so far. After local retention removed the oldest segments, it still covers
+// every record, the removed ones too: the local log begins at
+// Stats().FirstSeq.
 func (l *ImmutableLogger) Head() Head {
 	if !l.live() {
 		return Head{}

@@ -246,6 +246,18 @@ func (l *ImmutableLogger) retain(ctx context.Context) (retentionResult, error) {
 	}
 	cut := sealed[:n]
 	newFirst := segmentEnd(sealed, n-1, v)
+	// The local CHECKPOINT covers the cut: it is written at every seal,
+	// but a full disk can have kept one from being written.
+	l.cpMu.Lock()
+	cpSize := l.cpSize
+	l.cpMu.Unlock()
+	for n > 0 && newFirst > cpSize {
+		n--
+		cut, newFirst = sealed[:n], sealed[n].FirstSeq
+	}
+	if n == 0 {
+		return res, nil
+	}
 
 	// 3. The local records being cut verify from where the log begins to
 	// the header of the first segment kept, which the cut's checkpoint
