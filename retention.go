@@ -47,9 +47,13 @@ type LocalRetention struct {
 	MaxBytes int64
 
 	// Interval is how often retention runs besides after every seal.
-	// Default DefaultRetentionInterval.
+	// Default DefaultRetentionInterval. One run removes at most 64
+	// segments, and starts the next at once when there are more.
 	Interval time.Duration
 }
+
+// maxCutSegments bounds the segments one retention run removes.
+const maxCutSegments = 64
 
 // DefaultRetentionInterval is the default LocalRetention.Interval.
 const DefaultRetentionInterval = 10 * time.Minute
@@ -221,10 +225,20 @@ func (l *ImmutableLogger) retain(ctx context.Context) (retentionResult, error) {
 	// sealed segments are.
 	v, _ := l.durableView()
 
-	// 1. What the rule selects: a prefix of the sealed segments.
+	// 1. What the rule selects: a prefix of the sealed segments, at most
+	// maxCutSegments of them per run (the rest in the next, at once), so
+	// that one run's downloads and deletions stay bounded.
 	want := l.selectCut(sealed)
 	if want == 0 {
 		return res, nil
+	}
+	if want > maxCutSegments {
+		want = maxCutSegments
+		defer func() {
+			if len(res.removed) > 0 {
+				l.kickRetention() // more to remove
+			}
+		}()
 	}
 	wantFirst := segmentEnd(sealed, want-1, v)
 
