@@ -1,6 +1,7 @@
 package treeoflife
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -248,12 +249,23 @@ func runRetentionSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) 
 		require.NoError(t, l.Close())
 		l = openT(t, dir, o)
 		require.NoError(t, l.SyncBackup(ctx))
+		live, err := OpenReader(dir) // a Reader open while the log is cut
+		require.NoError(t, err)
+		defer live.Close()
+		lst, err := live.Stats(ctx)
+		require.NoError(t, err)
+		require.Equal(t, first, lst.FirstSeq)
 		res, err = l.retainNow(ctx)
 		require.NoError(t, err)
 		require.Greater(t, res.first, first)
 		first = res.first
 		total = l.Head().Size
 		_, err = l.Verify(ctx)
+		require.NoError(t, err)
+		lst, err = live.Stats(ctx)
+		require.NoError(t, err)
+		require.Equal(t, first, lst.FirstSeq, "the Reader follows the cut")
+		_, err = live.Verify(ctx)
 		require.NoError(t, err)
 		require.NoError(t, l.Close())
 
@@ -438,7 +450,27 @@ func runRetentionSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) 
 		_, err = VerifyDir(ctx, dir)
 		requireTamper(t, err, segs[0].Name, "missing")
 
-		// START moved on by hand, past a segment that is still there.
+		// START rewritten: its checkpoint's chain value no longer matches
+		// the first kept segment, and its signature no longer verifies.
+		i := bytes.Index(sb, []byte(`\nchain `)) + len(`\nchain `)
+		forged := bytes.Clone(sb)
+		if forged[i] == '0' {
+			forged[i] = '1'
+		} else {
+			forged[i] = '0'
+		}
+		require.NotEqual(t, sb, forged)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, startFile), forged, 0o444))
+		_, err = VerifyDir(ctx, dir)
+		requireTamper(t, err, segs[0].Name, "starting chain value differs from the checkpoint in START")
+		_, err = VerifyDirWith(ctx, dir, VerifyOptions{Verifiers: verifiers})
+		requireTamper(t, err, startFile, "signature does not verify")
+		_, err = openDir(dir, o)
+		require.ErrorIs(t, err, ErrTampered)
+		require.NoError(t, os.Remove(filepath.Join(dir, startFile)))
+
+		// START put back: the log verifies; a kept segment after the first
+		// removed by hand is missing records.
 		require.NoError(t, os.WriteFile(filepath.Join(dir, startFile), sb, 0o444))
 		_, err = VerifyDir(ctx, dir)
 		require.NoError(t, err)
