@@ -35,6 +35,7 @@ type statsJSON struct {
 	Levels   map[string]uint64 `json:"levels"`
 	Unknown  uint64            `json:"unknown,omitempty"` // records whose level and time need the key
 	Head     treeoflife.Head   `json:"head"`
+	FirstSeq uint64            `json:"firstSeq,omitempty"` // where the local log begins after local retention
 }
 
 func stats(ctx context.Context, c *cli, args []string) error {
@@ -61,7 +62,7 @@ func stats(ctx context.Context, c *cli, args []string) error {
 		if !st.Oldest.IsZero() {
 			out.Oldest, out.Newest = &st.Oldest, &st.Newest
 		}
-		out.Unknown = st.Unknown
+		out.Unknown, out.FirstSeq = st.Unknown, st.FirstSeq
 		for lv, n := range st.Levels {
 			out.Levels[lv.String()] = n
 		}
@@ -80,6 +81,9 @@ func stats(ctx context.Context, c *cli, args []string) error {
 		if n := st.Levels[lv]; n > 0 {
 			fmt.Fprintf(w, "  %-8s %d\n", lv, n)
 		}
+	}
+	if st.FirstSeq > 0 {
+		fmt.Fprintf(w, "  records 0 to %d were removed locally by retention (in the backup only); the local log begins at %d\n", st.FirstSeq-1, st.FirstSeq)
 	}
 	if st.Unknown > 0 {
 		fmt.Fprintf(w, "  %-8s %d (encrypted and not yet indexed: level and time need the key; oldest and newest leave them out)\n", "unknown", st.Unknown)
