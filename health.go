@@ -88,6 +88,10 @@ type HealthReport struct {
 	LastCheckpoint       time.Time `json:"lastCheckpoint"`
 	CheckpointAgeSeconds float64   `json:"checkpointAgeSeconds"`
 	Checkpointed         uint64    `json:"checkpointed"` // records the newest checkpoint covers
+
+	// FirstSeq is where the local log begins: local retention removed the
+	// records before it (they are in the backup). 0 before any cut.
+	FirstSeq uint64 `json:"firstSeq,omitempty"`
 }
 
 // BackupHealth is the backup's part of a HealthReport.
@@ -125,7 +129,7 @@ func (l *ImmutableLogger) Health() HealthReport {
 func (l *ImmutableLogger) health(m MetricsSnapshot) HealthReport {
 	now := time.Now()
 	h := HealthReport{Time: now, Records: m.Records, Closed: m.Closed, FailedClosed: m.FailedClosed, DiskFull: m.DiskFull, Disk: m.Disk,
-		LastCheckpoint: m.LastCheckpoint, Checkpointed: m.Checkpointed}
+		LastCheckpoint: m.LastCheckpoint, Checkpointed: m.Checkpointed, FirstSeq: m.Retention.FirstSeq}
 	var failed, degraded []string
 	if m.Err != nil {
 		h.Error = m.Err.Error()

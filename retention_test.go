@@ -609,6 +609,7 @@ func TestRetentionBackground(t *testing.T) {
 	require.Greater(t, st.FirstSeq, uint64(0))
 	require.Greater(t, st.Removed, 0)
 	require.Equal(t, st.FirstSeq, l.Metrics().Retention.FirstSeq)
+	require.Equal(t, st.FirstSeq, l.Health().FirstSeq)
 	_, err = l.Verify(ctx)
 	require.NoError(t, err)
 }
