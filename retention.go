@@ -252,7 +252,7 @@ func (l *ImmutableLogger) retain(ctx context.Context) (retentionResult, error) {
 		n++
 	}
 	if n < want {
-		res.heldBack = fmt.Sprintf("records %d to %d are selected for removal but the backup holds and has verified only up to record %d", curFirst, wantFirst-1, held)
+		res.heldBack = fmt.Sprintf("records %d to %d are selected for removal but the backup holds, verified, only the records before %d", curFirst, wantFirst-1, held)
 		l.heldBack(res.heldBack)
 	}
 	if n == 0 {
