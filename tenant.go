@@ -596,6 +596,9 @@ func (t *Tenants) Erase(ctx context.Context, id string) error {
 		}
 	}
 	kerr := t.destroyTenantKey(ctx, id, fields)
+	if kerr != nil {
+		fields["tenantKeyError"] = kerr.Error() // calling Erase again retries
+	}
 	if _, err := t.sys.Log(ctx, LevelAudit, "tenant data keys erased", fields); err != nil {
 		return fmt.Errorf("treeoflife: erase tenant %q: keys erased, but recording it in the system log failed: %w", id, err)
 	}
