@@ -2,6 +2,7 @@ package treeoflife
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -122,4 +123,43 @@ func testEraseIsFinal(t *testing.T, sink backup.Sink, prefix string) {
 	require.Equal(t, kf.KeyID, md["tenantKeyId"])
 	require.Equal(t, []any{"local", "backup"}, md["tenantKeyDestroyed"])
 	require.Equal(t, sys.Head().Size, sys.Metrics().Checkpointed, "the record is covered by a checkpoint")
+}
+
+// flakyDeleter fails its first Delete, as a store that is briefly down.
+type flakyDeleter struct {
+	*file.Sink
+	failed bool
+}
+
+func (f *flakyDeleter) Delete(ctx context.Context, key string) error {
+	if !f.failed {
+		f.failed = true
+		return errors.New("store unavailable")
+	}
+	return f.Sink.Delete(ctx, key)
+}
+
+// TestEraseRetriesTheTenantKey: when the backup cannot delete the tenant
+// key, Erase says so (and records it), and calling it again finishes.
+func TestEraseRetriesTheTenantKey(t *testing.T) {
+	ctx := context.Background()
+	fs, err := file.New(ctx, file.Config{Dir: t.TempDir()})
+	require.NoError(t, err)
+	sink := &flakyDeleter{Sink: fs}
+	ts := openTenantsT(t, t.TempDir(), Options{EncryptionKey: testKey(8), Backup: sink, BackupPrefix: "p"})
+	defer ts.Close()
+	_, err = ts.Log(ctx, "acme", LevelAudit, "login", nil)
+	require.NoError(t, err)
+	err = ts.Erase(ctx, "acme")
+	require.ErrorContains(t, err, "tenant key is not destroyed everywhere")
+	_, err = fs.Stat(ctx, tenantKeyObject("p", "acme"))
+	require.NoError(t, err, "still in the backup after the failed delete")
+	require.NoError(t, ts.Erase(ctx, "acme"), "a second Erase finishes")
+	_, err = fs.Stat(ctx, tenantKeyObject("p", "acme"))
+	require.ErrorIs(t, err, backup.ErrNotExist)
+	recs, err := ts.System().Read(ctx, Filter{Search: "tenant data keys erased"})
+	require.NoError(t, err)
+	require.Len(t, recs, 2)
+	require.Contains(t, recs[0].Metadata["tenantKeyError"], "store unavailable")
+	require.Equal(t, []any{"local", "backup"}, recs[1].Metadata["tenantKeyDestroyed"])
 }
