@@ -46,6 +46,8 @@ const (
 	RowSyncSigned        = "treeoflife-sync-signed"
 	RowVerifyAnchored    = "treeoflife-verify-anchored"
 	RowProve             = "treeoflife-prove"
+	RowCeiling           = "ceiling"
+	RowSHA256            = "sha256"
 	RowDashOverview      = "dashboard-overview"
 	RowDashSearch        = "dashboard-search"
 	RowDashStream        = "dashboard-stream"
@@ -58,8 +60,8 @@ const (
 // (it restores that backup). The S3Rows run only with Config.MinIOBin; RowRSS
 // runs only when Config.RSSN > 0.
 var AllRows = []string{
-	RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowSync, RowSyncSigned, RowSlog, RowZap, RowZerolog,
-	RowVerify, RowVerifyAnchored, RowProve, RowReadPage, RowSearch, RowEntries, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3, RowRSS,
+	RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowSync, RowSyncSigned, RowCeiling, RowSlog, RowZap, RowZerolog,
+	RowVerify, RowSHA256, RowVerifyAnchored, RowProve, RowReadPage, RowSearch, RowEntries, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3, RowRSS,
 	RowDashOverview, RowDashSearch, RowDashStream, RowDashClients,
 	RowLegacyImport,
 }
@@ -319,6 +321,9 @@ func (c Config) withDefaults() (Config, error) {
 	if slices.Contains(c.Rows, RowVerify) && !slices.Contains(c.Rows, RowBuffered) {
 		return c, fmt.Errorf("tolbench: row %s needs row %s", RowVerify, RowBuffered)
 	}
+	if slices.Contains(c.Rows, RowSHA256) && !slices.Contains(c.Rows, RowBuffered) {
+		return c, fmt.Errorf("tolbench: row %s needs row %s", RowSHA256, RowBuffered)
+	}
 	if slices.Contains(c.Rows, RowVerifyAnchored) && !slices.Contains(c.Rows, RowBufferedSigned) {
 		return c, fmt.Errorf("tolbench: row %s needs row %s", RowVerifyAnchored, RowBufferedSigned)
 	}
@@ -385,6 +390,10 @@ func (r *runner) run(ctx context.Context, name string) (Row, error) {
 		return r.zerolog(ctx)
 	case RowVerify:
 		return r.tolVerify(ctx)
+	case RowCeiling:
+		return r.ceiling(ctx)
+	case RowSHA256:
+		return r.sha256Row(ctx)
 	case RowReadPage:
 		return r.readPage(ctx)
 	case RowSearch:

@@ -208,6 +208,16 @@ func Targets(rows []Row) []Target {
 	ratio(RowBufferedSigned, RowBuffered, 0.98, "a signed checkpoint every second")
 	ratio(RowSyncSigned, RowSync, 0.98, "a signed checkpoint every second")
 	ratio(RowVerifyAnchored, RowVerify, 0.95, "signed checkpoint and anchor checked")
+	ratio(RowSync, RowCeiling, 0.6, "the disk's ceiling for the same bytes")
+	if v, ok := by[RowVerify]; ok {
+		if h, ok := by[RowSHA256]; ok && h.EntriesPerSec > 0 {
+			ts = append(ts, Target{
+				Name: fmt.Sprintf("%s >= 3,000,000 entries/s on 2 cores (%s: the hash on one core)", RowVerify, RowSHA256),
+				Got:  fmt.Sprintf("%s entries/s, %.2fx %s (%s)", thousands(v.EntriesPerSec), v.EntriesPerSec/h.EntriesPerSec, RowSHA256, thousands(h.EntriesPerSec)),
+				Pass: v.EntriesPerSec >= 3_000_000,
+			})
+		}
+	}
 	rate(RowVerifyAnchored, 1_170_000)
 	if r, ok := by[RowProve]; ok {
 		ts = append(ts, Target{
