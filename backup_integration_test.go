@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -122,7 +123,7 @@ func TestShipperObjectLock(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.NoError(t, l.SyncBackup(ctx))
-	refs, err := listBatches(ctx, s, l.shipper.root)
+	refs, err := listBatches(ctx, s, l.backups.sinks[0].root)
 	require.NoError(t, err)
 	require.Len(t, refs, 3)
 	head, err := s.Client().HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(refs[0].key)})
@@ -154,7 +155,7 @@ func TestDeleteMarkersAreTampering(t *testing.T) {
 	require.NoError(t, l.Close()) // ships a checkpoint of every record
 	l = openT(t, dir, Options{Backup: s, BackupBatchSize: 50})
 	defer l.Close()
-	root := l.shipper.root
+	root := l.backups.sinks[0].root
 	refs, err := listBatches(ctx, s, root)
 	require.NoError(t, err)
 	last := refs[len(refs)-1]
@@ -302,7 +303,7 @@ func TestShipperSurvivesMinIORestart(t *testing.T) {
 	cs, err := l.VerifyBackup(ctx)
 	require.NoError(t, err)
 	require.True(t, cs.Backup.Synced, "%+v", cs)
-	refs, err := listBatches(ctx, sink, l.shipper.root)
+	refs, err := listBatches(ctx, sink, l.backups.sinks[0].root)
 	require.NoError(t, err)
 	next := uint64(0)
 	for _, r := range refs {
@@ -313,16 +314,19 @@ func TestShipperSurvivesMinIORestart(t *testing.T) {
 	require.NoError(t, l.Close())
 }
 
-// waitFor waits on the shipper's progress notifications until cond holds.
+// waitFor waits on the shippers' progress notifications until cond holds.
 func waitFor(t *testing.T, l *ImmutableLogger, cond func(BackupStatus) bool) {
 	t.Helper()
 	for {
-		l.shipper.mu.Lock()
-		progress := l.shipper.progress
-		l.shipper.mu.Unlock()
+		var cases []reflect.SelectCase
+		for _, s := range l.backups.sinks {
+			s.mu.Lock()
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(s.progress)})
+			s.mu.Unlock()
+		}
 		if cond(l.BackupStatus()) {
 			return
 		}
-		<-progress
+		reflect.Select(cases)
 	}
 }

@@ -88,9 +88,9 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		require.GreaterOrEqual(t, st.UploadedObjects, int64(10))
 		cs, err := l.VerifyBackup(ctx)
 		require.NoError(t, err)
-		require.Equal(t, &BackupReport{Synced: true, SyncPercentage: 100, LocalRecords: 1000, BackupRecords: 1000}, cs.Backup)
+		require.Equal(t, &BackupReport{Sink: SinkName(0, tg.sink), Synced: true, SyncPercentage: 100, LocalRecords: 1000, BackupRecords: 1000}, cs.Backup)
 
-		refs, err := listBatches(ctx, tg.sink, l.shipper.root)
+		refs, err := listBatches(ctx, tg.sink, l.backups.sinks[0].root)
 		require.NoError(t, err)
 		next := uint64(0)
 		for _, r := range refs {
@@ -124,7 +124,7 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		defer l.Close()
 		writeConcurrently(t, l, 2, 250)
 		require.NoError(t, l.SyncBackup(ctx))
-		refs, err := listBatches(ctx, tg.sink, l.shipper.root)
+		refs, err := listBatches(ctx, tg.sink, l.backups.sinks[0].root)
 		require.NoError(t, err)
 		require.GreaterOrEqual(t, len(refs), 5)
 		tg.del(t, refs[1].key)
@@ -156,7 +156,7 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		saved, err := l.Checkpoint(ctx)
 		require.NoError(t, err)
 		require.NoError(t, l.Close())
-		root := l.shipper.root
+		root := l.backups.sinks[0].root
 
 		ropts := RestoreOptions{Prefix: tg.prefix, Tenant: "acme"}
 		rep, err := VerifyBackupWith(ctx, tg.sink, ropts, VerifyOptions{Verifiers: vs, RequireSigned: true})
@@ -276,7 +276,7 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		require.NoError(t, l.RotateDataKey(ctx)) // HEADER revision 1, while shipping
 		write(150)
 		require.NoError(t, l.SyncBackup(ctx))
-		root := l.shipper.root
+		root := l.backups.sinks[0].root
 		require.NoError(t, l.Close())
 		require.Equal(t, []uint64{0, 1}, headerRevisions(t, tg.sink, root))
 
@@ -324,7 +324,7 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		require.Equal(t, uint64(150), got.Head.Size)
 		ro.Records = 0
 
-		root := l.shipper.root
+		root := l.backups.sinks[0].root
 		refs, err := listBatches(ctx, tg.sink, root)
 		require.NoError(t, err)
 		require.GreaterOrEqual(t, len(refs), 3)
@@ -388,7 +388,7 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 			require.NoError(t, err)
 		}
 		require.NoError(t, l.SyncBackup(ctx))
-		root := l.shipper.root
+		root := l.backups.sinks[0].root
 		refs, err := listBatches(ctx, tg.sink, root)
 		require.NoError(t, err)
 		have := map[string]bool{}
@@ -425,7 +425,7 @@ func runShipperSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) {
 		put(b, body)
 		cs, err := l.VerifyBackup(ctx)
 		require.NoError(t, err)
-		require.Equal(t, &BackupReport{Synced: true, SyncPercentage: 100, LocalRecords: 300, BackupRecords: 300}, cs.Backup)
+		require.Equal(t, &BackupReport{Sink: SinkName(0, tg.sink), Synced: true, SyncPercentage: 100, LocalRecords: 300, BackupRecords: 300, Redundant: []string{a, b}}, cs.Backup)
 		require.Equal(t, []string{a, b}, cs.Redundant)
 		rep, err := VerifyBackupWith(ctx, tg.sink, ro, VerifyOptions{})
 		require.NoError(t, err)
@@ -550,7 +550,7 @@ func TestTenantEraseReachesBackup(t *testing.T) {
 	_, err = tl.Audit("login", Fields{"user": "ann"})
 	require.NoError(t, err)
 	require.NoError(t, tl.SyncBackup(ctx))
-	root := tl.shipper.root
+	root := tl.backups.sinks[0].root
 	require.NoError(t, tl.Close())
 
 	// Before the erasure, the backup restores readable records.

@@ -399,8 +399,8 @@ func (l *ImmutableLogger) storeNewer(c *Checkpoint, b []byte) (bool, error) {
 		return false, err
 	}
 	l.cpLast, l.cpSize, l.cpSigned = c, c.Size, b
-	if l.shipper != nil && l.opts.Signer != nil {
-		l.shipper.publishCheckpoint(c.Size, b)
+	if l.backups != nil && l.opts.Signer != nil {
+		l.backups.publishCheckpoint(c.Size, b)
 	}
 	return true, nil
 }

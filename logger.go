@@ -148,6 +148,14 @@ type Options struct {
 	// backup holds and has verified them (by age and/or total size; see
 	// LocalRetention). Off by default; it needs Backup.
 	LocalRetention LocalRetention
+	// Backups adds backup sinks (several regions or providers): each holds
+	// a complete backup and has a shipper of its own (lease, cursor,
+	// batches, retries, status: BackupStatus.Sinks), so that a slow,
+	// failing or hung sink delays no other sink, no writer and no Sync, and
+	// Close by at most BackupCloseTimeout. Backup, when also set, is the
+	// first sink, followed by these. Sinks are told apart by SinkName,
+	// which must differ between them.
+	Backups []backup.Sink
 
 	// BackupPrefix is prepended to the backup's object keys.
 	BackupPrefix string
@@ -272,6 +280,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.BackupCloseTimeout == 0 {
 		o.BackupCloseTimeout = DefaultBackupCloseTimeout
 	}
+	if err := checkBackupSinks(&o); err != nil {
+		return o, err
+	}
 	if err := o.checkKeys(); err != nil {
 		return o, err
 	}
@@ -326,7 +337,7 @@ type ImmutableLogger struct {
 	pid        int
 
 	keys       *logKeys      // nil for an unencrypted log (crypto.go)
-	shipper    *shipper      // nil without Options.Backup
+	backups    *backupSet    // nil without a backup sink
 	kick       chan struct{} // wakes the writer; capacity 1
 	quit       chan struct{} // closed by Close
 	writerDone chan struct{}
@@ -630,8 +641,8 @@ func openDir(dir string, opts Options) (*ImmutableLogger, error) {
 	}
 	l.startObserver()
 	go l.run()
-	if opts.Backup != nil {
-		if l.shipper, err = startShipper(l); err != nil {
+	if len(opts.backupSinks()) > 0 {
+		if l.backups, err = startBackups(l); err != nil {
 			l.Close()
 			return nil, err
 		}
@@ -994,9 +1005,9 @@ func (l *ImmutableLogger) Close() error {
 		}
 	}
 	var backupErr error
-	if l.shipper != nil {
+	if l.backups != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), l.opts.BackupCloseTimeout)
-		backupErr = l.shipper.close(ctx)
+		backupErr = l.backups.close(ctx)
 		cancel()
 	}
 	l.synced.close()

@@ -31,7 +31,7 @@ type MetricsSnapshot struct {
 	// the number of records it covers.
 	LastCheckpoint time.Time
 	Checkpointed   uint64
-	// Backup is BackupStatus (Enabled is false without Options.Backup).
+	// Backup is BackupStatus (Enabled is false without a backup sink).
 	Backup BackupStatus
 	// LastVerify is the newest verification of this logger: Verify,
 	// VerifyWith or a background pass (Options.VerifyInterval).
@@ -203,8 +203,8 @@ func (l *ImmutableLogger) Metrics() MetricsSnapshot {
 	}
 	l.mu.Unlock()
 	m.LastCheckpoint, m.Checkpointed = l.lastCheckpoint()
-	if l.shipper != nil {
-		m.Backup = l.shipper.status(m.Records)
+	if l.backups != nil {
+		m.Backup = l.backups.status(m.Records)
 	}
 	m.Disk = statDisk(l.dir)
 	m.Retention = l.RetentionStatus()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -27,9 +28,11 @@ type SeqRange struct {
 	Last  uint64 `json:"last"`
 }
 
-// BackupReport compares a logger's backup with its local log; it is the
-// Backup field of the report ImmutableLogger.VerifyBackup returns.
+// BackupReport compares one backup sink of a logger with its local log;
+// ImmutableLogger.VerifyBackup returns one per sink (VerifyReport.Backups).
 type BackupReport struct {
+	Sink string `json:"sink"` // see SinkName
+
 	// Synced: the backup holds exactly the local log's durable records,
 	// each verified, and nothing else.
 	Synced         bool    `json:"synced"`
@@ -46,6 +49,10 @@ type BackupReport struct {
 	// FORMAT.md, Backup objects).
 	Foreign []string `json:"foreign,omitempty"`
 	Junk    []string `json:"junk,omitempty"`
+
+	// Redundant lists this sink's redundant batches (see
+	// VerifyReport.Redundant).
+	Redundant []string `json:"redundant,omitempty"`
 }
 
 // batchRef is one batch object in a backup.
@@ -233,26 +240,32 @@ func getObject(ctx context.Context, sink backup.Sink, key string) ([]byte, error
 	return nil, last
 }
 
-// VerifyBackup downloads every batch in the logger's backup and checks it
-// against the local log: each record's chain value is recomputed from the
-// downloaded bytes and must equal the local one, so a copy that merely
-// exists but was altered is found, as is one that is missing. The
-// comparison is in the report's Backup field (see BackupReport).
+// VerifyBackup downloads every batch in each of the logger's backup sinks
+// and checks it against the local log: each record's chain value is
+// recomputed from the downloaded bytes and must equal the local one, so a
+// copy that merely exists but was altered is found, as is one that is
+// missing. The comparison is in the report's Backups field, one
+// BackupReport per sink in the order of Options.Backup then
+// Options.Backups; Backup points to the first, and Redundant is the
+// first's.
 //
-// The error is nil when the backup holds a prefix of the local log, the
-// records not yet shipped being Missing at its end. Anything else is a
-// *TamperError naming the first object at fault: a batch that differs from
-// the local log or does not verify, a hole followed by later batches,
-// a batch beyond the local log, an object whose name is no backup object's
-// (FORMAT.md, Backup objects), or, on a store that keeps versions (see
-// backup.VersionLister), a batch, checkpoint or HEADER revision hidden by a
-// delete. The report is complete in every case.
+// For each sink, the check passes when the backup holds a prefix of the
+// local log, the records not yet shipped being Missing at its end.
+// Anything else is a *TamperError naming the first object at fault: a
+// batch that differs from the local log or does not verify, a hole
+// followed by later batches, a batch beyond the local log, an object whose
+// name is no backup object's (FORMAT.md, Backup objects), or, on a store
+// that keeps versions (see backup.VersionLister), a batch, checkpoint or
+// HEADER revision hidden by a delete. Every sink is checked, whatever the
+// others give. With one sink the error is its own; with several, it joins
+// a *SinkError for each sink that failed (errors.As finds the
+// *TamperError). The reports are complete in every case.
 func (l *ImmutableLogger) VerifyBackup(ctx context.Context) (VerifyReport, error) {
 	if !l.live() {
 		return VerifyReport{}, ErrClosed
 	}
-	if l.shipper == nil {
-		return VerifyReport{}, errors.New("treeoflife: no backup configured (Options.Backup)")
+	if l.backups == nil {
+		return VerifyReport{}, errors.New("treeoflife: no backup configured (Options.Backup or Options.Backups)")
 	}
 	if err := l.Sync(ctx); err != nil {
 		return VerifyReport{}, err
@@ -260,13 +273,32 @@ func (l *ImmutableLogger) VerifyBackup(ctx context.Context) (VerifyReport, error
 	l.cutMu.RLock()
 	defer l.cutMu.RUnlock()
 	v, head := l.durableHead()
-	s := l.shipper
+	rep := VerifyReport{Head: head}
+	var errs []error
+	for _, s := range l.backups.sinks {
+		st, err := verifySinkBackup(ctx, s, v)
+		rep.Backups = append(rep.Backups, st)
+		if err != nil {
+			errs = append(errs, &SinkError{Sink: s.name, Err: err})
+		}
+	}
+	rep.Backup = &rep.Backups[0]
+	rep.Redundant = rep.Backup.Redundant
+	if len(l.backups.sinks) == 1 && len(errs) == 1 {
+		return rep, errs[0].(*SinkError).Err
+	}
+	return rep, errors.Join(errs...)
+}
+
+// verifySinkBackup compares the backup in one sink with the local records
+// of v; see VerifyBackup.
+func verifySinkBackup(ctx context.Context, s *shipper, v *readView) (BackupReport, error) {
+	st := BackupReport{Sink: s.name, LocalRecords: v.Size}
 	listing, err := listBackup(ctx, s.sink, s.root)
 	if err != nil {
-		return VerifyReport{}, err
+		return st, err
 	}
-	st := &BackupReport{LocalRecords: v.Size, Junk: listing.junk}
-	rep := VerifyReport{Head: head, Backup: st}
+	st.Junk = listing.junk
 	var fault *TamperError // the first problem found, in order of seq
 	blame := func(key string, seq uint64, reason string) {
 		if fault == nil || seq < fault.Seq {
@@ -298,7 +330,7 @@ func (l *ImmutableLogger) VerifyBackup(ctx context.Context) (VerifyReport, error
 		}
 		ok, err := verifyBatch(ctx, s.sink, v, r, first)
 		if err != nil {
-			return rep, err
+			return st, err
 		}
 		last := min(r.last, v.Size-1)
 		if ok {
@@ -322,10 +354,10 @@ func (l *ImmutableLogger) VerifyBackup(ctx context.Context) (VerifyReport, error
 		}
 		ok, err := verifyBatch(ctx, s.sink, v, r, first)
 		if err != nil {
-			return rep, err
+			return st, err
 		}
 		if ok {
-			rep.Redundant = append(rep.Redundant, r.key)
+			st.Redundant = append(st.Redundant, r.key)
 		} else {
 			mismatched = append(mismatched, SeqRange{r.first, min(r.last, v.Size-1)})
 			blame(r.key, r.first, "backup batch differs from the local log")
@@ -342,15 +374,15 @@ func (l *ImmutableLogger) VerifyBackup(ctx context.Context) (VerifyReport, error
 	}
 	st.Synced = st.BackupRecords == st.LocalRecords && len(st.Missing) == 0 && len(st.Mismatched) == 0 && len(st.Foreign) == 0 && len(st.Junk) == 0
 	if err := checkDeleted(ctx, s.sink, s.root); err != nil {
-		return rep, err
+		return st, err
 	}
 	if len(st.Junk) > 0 && fault == nil {
 		fault = &TamperError{Segment: st.Junk[0], Offset: -1, Reason: "object under the backup root is no backup object"}
 	}
 	if fault != nil {
-		return rep, fault
+		return st, fault
 	}
-	return rep, nil
+	return st, nil
 }
 
 // appendRange adds first..last to rs, whose ranges are in order of their
@@ -462,6 +494,14 @@ type RestoreOptions struct {
 	// Parallel is how many batches are downloaded at once. Default 8.
 	Parallel int
 
+	// Fallback lists other sinks that hold a backup of the same log (the
+	// other regions or providers of Options.Backups). RestoreBackup tries
+	// them in order after the sink it is given, each continuing from the
+	// records already restored: a sink that fails mid-restore (down,
+	// damaged, tampered with) or that holds fewer records (it lagged) is
+	// completed from the next. VerifyBackup and VerifyBackupWith ignore it.
+	Fallback []backup.Sink
+
 	// Log configures the restored log (SegmentSize, Compress, keys...).
 	// Backup is ignored: see RestoreBackup. An encrypted log is restored
 	// through a logger, so it needs its key here, as Open does; to check a
@@ -483,26 +523,82 @@ type RestoreOptions struct {
 // already holds part of the same log (an interrupted restore), it continues
 // from there.
 //
-// A complete restore records the backup location and how far it goes in
-// dir, so that opening the restored log with the same Options.Backup
-// continues shipping where the lost machine stopped (once its lease has
-// expired, if it did not close). A point-in-time restore does not: a log
-// that continues from an earlier point is a different history, and must
-// ship elsewhere.
+// With RestoreOptions.Fallback, the sinks are tried in order, sink first,
+// each continuing from what the ones before restored, so the log reaches
+// the furthest point any of them holds. The restore succeeds when one of
+// them ends without error; the errors of the others are logged as warnings
+// to RestoreOptions.Log.Logger (run VerifyBackup on each sink to see what
+// is wrong with it). When none does, the error joins a *SinkError for each
+// (with a single sink and no Fallback, it is that sink's error as it is).
+//
+// A complete restore records, for each sink that ended without error,
+// the backup location and how far that sink goes, in dir, so that opening
+// the restored log with the same sinks (Options.Backups = sink, then
+// Fallback; see SinkName) continues shipping where the lost machine
+// stopped (once its lease has expired, if it did not close). A
+// point-in-time restore does not: a log that continues from an earlier
+// point is a different history, and must ship elsewhere.
 func RestoreBackup(ctx context.Context, sink backup.Sink, dir string, opts RestoreOptions) (Head, error) {
-	root, err := findBackupRoot(ctx, sink, opts)
+	sinks := append([]backup.Sink{sink}, opts.Fallback...)
+	logger := opts.Log.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var head Head
+	var errs []error
+	cursors := map[string]backupCursor{}
+	for i, sk := range sinks {
+		name := SinkName(i, sk)
+		h, root, end, err := restoreFrom(ctx, sk, dir, opts)
+		if h.Size >= head.Size {
+			head = h
+		}
+		if err != nil {
+			errs = append(errs, &SinkError{Sink: name, Err: err})
+			if ctx.Err() != nil {
+				break
+			}
+			if i+1 < len(sinks) {
+				logger.WarnContext(ctx, "treeoflife: restore: a backup sink failed; continuing from the next", "sink", name, "records", head.Size, "err", err)
+			}
+			continue
+		}
+		cursors[name] = backupCursor{Root: root, Shipped: min(end, head.Size)}
+	}
+	if len(cursors) == 0 {
+		if len(sinks) == 1 {
+			return head, errs[0].(*SinkError).Err
+		}
+		return head, errors.Join(errs...)
+	}
+	for _, err := range errs {
+		logger.WarnContext(ctx, "treeoflife: restore: completed from another backup sink", "err", err)
+	}
+	if opts.Records == 0 && opts.UpToTime.IsZero() {
+		if err := writeBackupCursors(dir, cursors); err != nil {
+			return head, err
+		}
+	}
+	return head, nil
+}
+
+// restoreFrom restores, or continues restoring, dir from one sink; see
+// RestoreBackup. It returns the log's head, the backup root, and how many
+// records the sink's batches hold.
+func restoreFrom(ctx context.Context, sink backup.Sink, dir string, opts RestoreOptions) (head Head, root string, end uint64, err error) {
+	root, err = findBackupRoot(ctx, sink, opts)
 	if err != nil {
-		return Head{}, err
+		return head, "", 0, err
 	}
 	hb, err := latestHeader(ctx, sink, root)
 	if err != nil {
-		return Head{}, err
+		return head, root, 0, err
 	}
 	if err := prepareRestoreDir(dir, hb); err != nil {
-		return Head{}, err
+		return head, root, 0, err
 	}
 	lopts := opts.Log
-	lopts.Backup = nil
+	lopts.Backup, lopts.Backups = nil, nil
 	lopts.LocalRetention = LocalRetention{} // a restore rebuilds the whole log
 	lopts.Durability = DurabilityBuffered
 	lopts.Tenant = opts.Tenant
@@ -512,32 +608,24 @@ func RestoreBackup(ctx context.Context, sink backup.Sink, dir string, opts Resto
 		// erased tenant) the log cannot be opened with the master key.
 		kf, err := downloadTenantKey(ctx, sink, opts.Prefix, opts.Tenant)
 		if err != nil {
-			return Head{}, err
+			return head, root, 0, err
 		}
 		if kf != nil {
 			if lopts, err = withTenantKey(ctx, lopts, kf, ""); err != nil {
-				return Head{}, err
+				return head, root, 0, err
 			}
 		}
 	}
 	l, err := openDir(dir, lopts)
 	if err != nil {
-		return Head{}, err
+		return head, root, 0, err
 	}
-	head, rerr := restoreInto(ctx, sink, root, l, opts)
+	head, end, rerr := restoreInto(ctx, sink, root, l, opts)
 	cerr := l.Close()
 	if rerr != nil {
-		return head, rerr
+		return head, root, end, rerr
 	}
-	if cerr != nil {
-		return head, cerr
-	}
-	if opts.Records == 0 && opts.UpToTime.IsZero() {
-		if err := writeBackupCursor(dir, backupCursor{Root: root, Shipped: head.Size}); err != nil {
-			return head, err
-		}
-	}
-	return head, nil
+	return head, root, end, cerr
 }
 
 func findBackupRoot(ctx context.Context, sink backup.Sink, opts RestoreOptions) (string, error) {
@@ -871,11 +959,23 @@ func (b *backupScan) checkCheckpoint(ctx context.Context, logID [16]byte, size u
 	return nil
 }
 
-func restoreInto(ctx context.Context, sink backup.Sink, root string, l *ImmutableLogger, opts RestoreOptions) (Head, error) {
+// restoreInto appends to l the records of the backup at root from l's
+// head on. It returns l's head and how many records the backup's batches
+// hold.
+func restoreInto(ctx context.Context, sink backup.Sink, root string, l *ImmutableLogger, opts RestoreOptions) (Head, uint64, error) {
 	scan, err := openBackupScan(ctx, sink, root)
 	if err != nil {
-		return l.Head(), err
+		return l.Head(), 0, err
 	}
+	var end uint64
+	if n := len(scan.refs); n > 0 {
+		end = scan.refs[n-1].last + 1
+	}
+	head, err := restoreScan(ctx, scan, l, opts)
+	return head, end, err
+}
+
+func restoreScan(ctx context.Context, scan *backupScan, l *ImmutableLogger, opts RestoreOptions) (Head, error) {
 	limit := opts.Records
 	var upTo int64
 	if !opts.UpToTime.IsZero() {
@@ -890,7 +990,7 @@ func restoreInto(ctx context.Context, sink backup.Sink, root string, l *Immutabl
 	var cpSize uint64  // the newest checkpoint passed, and the chain there
 	var cpChain Hash
 	stopped := false // before the end of the backup
-	err = scan.each(ctx, l.Head().Size, opts.Parallel, func(key string, fr *frame) error {
+	err := scan.each(ctx, l.Head().Size, opts.Parallel, func(key string, fr *frame) error {
 		if limit > 0 && fr.Seq >= limit {
 			stopped = true
 			return errStop

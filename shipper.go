@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/treeoflife/treeoflife/backup"
-	"github.com/treeoflife/treeoflife/internal/fileutil"
 )
 
 // Backup defaults (the original system's backup_batch_size was 100; a
@@ -31,10 +30,7 @@ const (
 	DefaultBackupInterval     = time.Second
 	DefaultBackupCloseTimeout = 10 * time.Second
 
-	// backupAttemptTimeout bounds one Put, so a hung connection is retried
-	// rather than waited on forever.
-	backupAttemptTimeout = 30 * time.Second
-	backupMaxBackoff     = 30 * time.Second
+	backupMaxBackoff = 30 * time.Second
 
 	backupCursorFile = "BACKUP"
 
@@ -53,6 +49,10 @@ const (
 // Lease timing (FORMAT.md, "Backup objects"); variables so that tests can
 // shorten them.
 var (
+	// backupAttemptTimeout bounds one Put, so a hung connection is retried
+	// rather than waited on forever. Close does not wait for it: its
+	// BackupCloseTimeout cancels the attempt.
+	backupAttemptTimeout = 30 * time.Second
 	// backupLeaseTTL is how long a LEASE stays valid without renewal: a
 	// logger that dies without closing holds its backup location this long.
 	backupLeaseTTL = 60 * time.Second
@@ -122,36 +122,38 @@ func parseBatchKey(root, key string) (first, last uint64, ok bool) {
 	return f, l, true
 }
 
-// BackupStatus describes the backup shipper.
+// BackupStatus describes the backup shippers, one per sink. The top-level
+// fields aggregate the sinks so that one number answers "is everything
+// backed up": Shipped is the least of the sinks' (every record before it is
+// in every sink), LagRecords and Lag are the worst, LastError is the most
+// recent failure of any sink (a *SinkError naming it), Errors and the
+// upload counters are sums, LastUpload is the latest, and Connected holds
+// only when every sink is connected. Sinks has each sink's own, in the
+// order of Options.Backup then Options.Backups.
 type BackupStatus struct {
 	Enabled         bool
-	Shipped         uint64        // records confirmed in the backup (seq < Shipped)
-	LagRecords      uint64        // records committed locally but not yet confirmed
-	Lag             time.Duration // how long the backup has not held everything (0 when it does)
-	LastError       error         // the last failed attempt, nil after a success
+	Shipped         uint64        // records confirmed in every sink (seq < Shipped)
+	LagRecords      uint64        // records committed locally but not yet confirmed, in the sink that lags most
+	Lag             time.Duration // how long the sink that lags most has not held everything (0 when all do)
+	LastError       error         // the newest failed attempt of any sink that has not succeeded since, a *SinkError
 	LastErrorTime   time.Time
 	Errors          int64 // failed attempts by this process (a counter: each failed upload, list or lease call)
 	UploadedBytes   int64 // by this process: batches, checkpoints and HEADER revisions
 	UploadedObjects int64 // objects created by this process (each one PUT, not counting retries)
 	LastUpload      time.Time
-	// Connected: the shipper holds the lease and has reconciled with the
-	// backup, so it ships. False while it connects in the background after
+	// Connected: every shipper holds its lease and has reconciled with its
+	// backup, so it ships. False while one connects in the background after
 	// Open, during an outage that outlasts the lease, and while another
 	// logger holds the lease (LastError then wraps ErrBackupLeased).
 	Connected bool
-}
-
-// backupCursor is the BACKUP file: the backup location and how far this log
-// has shipped to it. It may lag behind the backup; the shipper reconciles.
-// (Older versions also kept a lease token here, under "lease"; it is
-// ignored: the lease lives in the store, one per Open.)
-type backupCursor struct {
-	Root    string `json:"root"`
-	Shipped uint64 `json:"shipped"`
+	// Sinks has each sink's status.
+	Sinks []SinkStatus
 }
 
 type shipper struct {
 	l        *ImmutableLogger
+	set      *backupSet // saves the cursor
+	name     string     // SinkName
 	sink     backup.Sink
 	root     string
 	token    string // this Open's lease token
@@ -171,6 +173,10 @@ type shipper struct {
 	wake chan struct{} // SyncBackup asks for an immediate round
 	quit chan struct{} // closed by Close
 	done chan struct{}
+	// runCtx is the shipping goroutine's context; Close cancels it, so that
+	// no attempt of the goroutine outlives BackupCloseTimeout.
+	runCtx    context.Context
+	runCancel context.CancelFunc
 
 	mu            sync.Mutex
 	shipped       uint64
@@ -250,52 +256,28 @@ func (s *shipper) nextCheckpoint(shipped uint64) (pendingCheckpoint, bool) {
 	return p, true
 }
 
-// startShipper starts the shipping goroutine. It reads only the local
-// cursor: taking the lease, shipping HEADER and reconciling with the backup
-// happen in the goroutine (connect), so that Open does not wait for the
-// store.
-func startShipper(l *ImmutableLogger) (*shipper, error) {
+// newShipper prepares the shipper of one sink, named name, from its
+// cursor cur; the caller starts its goroutine (run). Taking the lease,
+// shipping HEADER and reconciling with the backup happen in the goroutine
+// (connect), so that Open does not wait for the store.
+func newShipper(l *ImmutableLogger, set *backupSet, sink backup.Sink, name string, cur backupCursor) (*shipper, error) {
 	o := l.opts
 	var tok [16]byte
 	if _, err := crand.Read(tok[:]); err != nil {
 		return nil, err
 	}
 	s := &shipper{
-		l: l, sink: o.Backup, root: backupRoot(o.BackupPrefix, l.LogID(), o.Tenant),
+		l: l, set: set, name: name, sink: sink, root: backupRoot(o.BackupPrefix, l.LogID(), o.Tenant),
 		token: hex.EncodeToString(tok[:]), batch: o.BackupBatchSize, interval: o.BackupInterval,
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		progress: make(chan struct{}), caughtUp: time.Now(), ahead: map[uint64]uint64{},
 	}
-	cur, err := readBackupCursor(l.dir)
-	if err != nil {
-		return nil, err
-	}
+	s.runCtx, s.runCancel = context.WithCancel(context.Background())
 	if cur.Root == s.root { // a new backup location starts from its own state
 		s.shipped = cur.Shipped
 	}
 	s.savedShipped = s.shipped
-	go s.run()
 	return s, nil
-}
-
-func readBackupCursor(dir string) (backupCursor, error) {
-	var c backupCursor
-	b, err := os.ReadFile(filepath.Join(dir, backupCursorFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return c, nil
-	}
-	if err != nil {
-		return c, err
-	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		return c, fmt.Errorf("treeoflife: %s is malformed: %w", filepath.Join(dir, backupCursorFile), err)
-	}
-	return c, nil
-}
-
-func writeBackupCursor(dir string, c backupCursor) error {
-	b, _ := json.Marshal(c)
-	return fileutil.WriteFileAtomic(filepath.Join(dir, backupCursorFile), append(b, '\n'), 0o644)
 }
 
 // leaseBody is the LEASE object: the token of the Open that ships to this
@@ -418,6 +400,9 @@ func (s *shipper) keepLease(ctx context.Context) {
 		return
 	}
 	s.renewAt = time.Now().Add(backupLeaseRenew / 10)
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return // Close began: it renews nothing, and releases the lease
+	}
 	if errors.Is(err, ErrBackupLeased) {
 		s.mu.Lock()
 		s.connected, s.leaseUntil = false, time.Time{}
@@ -481,17 +466,21 @@ func (s *shipper) connectOnce(ctx context.Context) (permanent bool, err error) {
 }
 
 // connect retries connectOnce with backoff until it succeeds (true), or
-// until a permanent error, ctx ends, or Close begins (false). Close, which
-// calls it with its own ctx, does not wait for another logger's lease.
-func (s *shipper) connect(ctx context.Context) bool {
+// until a permanent error or the end of ctx (false): the shipping
+// goroutine's ends when Close begins. Close, which calls it with its own ctx
+// (closing), does not wait for another logger's lease.
+func (s *shipper) connect(ctx context.Context, closing bool) bool {
 	backoff := 100 * time.Millisecond
 	for {
 		permanent, err := s.connectOnce(ctx)
 		if err == nil {
 			return true
 		}
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return false // Close began: not the store's failure
+		}
 		s.recordErr(err, permanent)
-		if permanent || (errors.Is(err, ErrBackupLeased) && ctx != context.Background()) {
+		if permanent || (errors.Is(err, ErrBackupLeased) && closing) {
 			return false
 		}
 		if !s.sleep(ctx, &backoff) {
@@ -502,26 +491,20 @@ func (s *shipper) connect(ctx context.Context) bool {
 
 // sleep waits for a jittered *backoff and doubles it, up to
 // backupMaxBackoff, or backupLeaseRenew if less (a lease held elsewhere is
-// polled that often). It returns false if ctx ends first, or, for the
-// shipping goroutine (ctx is context.Background), if Close begins: Close
-// then carries on with its own deadline.
+// polled that often). It returns false if ctx ends first: for the shipping
+// goroutine, whose ctx (runCtx, or one derived from it) Close cancels, when
+// Close begins; Close then carries on with its own deadline.
 func (s *shipper) sleep(ctx context.Context, backoff *time.Duration) bool {
 	// Full jitter: a fleet of loggers recovering from one outage does not
 	// retry in step.
 	wait := time.Duration(rand.Int64N(int64(*backoff))) + *backoff/2
 	*backoff = min(2**backoff, backupMaxBackoff, max(backupLeaseRenew, time.Millisecond))
-	quit := s.quit
-	if ctx != context.Background() {
-		quit = nil
-	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
 	case <-ctx.Done():
-		return false
-	case <-quit:
 		return false
 	}
 }
@@ -700,7 +683,7 @@ func (s *shipper) checkDiverged(ctx context.Context) (permanent bool, err error)
 
 func (s *shipper) run() {
 	defer close(s.done)
-	ctx := context.Background()
+	ctx := s.runCtx
 	timer := time.NewTimer(s.interval)
 	defer timer.Stop()
 	renew := time.NewTimer(backupLeaseRenew)
@@ -714,7 +697,7 @@ func (s *shipper) run() {
 			return
 		}
 		if !connected {
-			if !s.connect(ctx) {
+			if !s.connect(ctx, false) {
 				select {
 				case <-s.quit:
 					return // Close takes over
@@ -968,6 +951,9 @@ func (s *shipper) putOnce(ctx context.Context, key string, body []byte, meta map
 		if err == nil {
 			return nil
 		}
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return err // Close began: not the store's failure
+		}
 		permanent := errors.Is(err, ErrBackupConflict) || errors.Is(err, backup.ErrInvalidKey) || errors.Is(err, backup.ErrInvalidMetadata)
 		s.recordErr(fmt.Errorf("put %s: %w", key, err), permanent)
 		if permanent {
@@ -1059,7 +1045,7 @@ func (s *shipper) saveProgress(ctx context.Context, final bool) {
 		return // before connecting, the cursor is still the one on disk
 	}
 	s.lastSave = time.Now()
-	if err := writeBackupCursor(s.l.dir, backupCursor{Root: s.root, Shipped: shipped}); err != nil {
+	if err := s.set.saveCursor(s.name, backupCursor{Root: s.root, Shipped: shipped}); err != nil {
 		s.l.log.Warn("saving backup cursor failed", "err", err)
 	}
 	s.savedShipped = shipped
@@ -1087,11 +1073,11 @@ func checkpointKey(root string, size uint64) string {
 }
 
 // status reports the shipper's state; committed is the local log's size.
-func (s *shipper) status(committed uint64) BackupStatus {
+func (s *shipper) status(committed uint64) SinkStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := BackupStatus{
-		Enabled: true, Shipped: s.shipped, LastError: s.lastErr, LastErrorTime: s.lastErrTime, Errors: s.errs,
+	st := SinkStatus{
+		Name: s.name, Shipped: s.shipped, LastError: s.lastErr, LastErrorTime: s.lastErrTime, Errors: s.errs,
 		UploadedBytes: s.bytes, UploadedObjects: s.objs, LastUpload: s.lastUpload,
 		Connected: s.connected,
 	}
@@ -1139,12 +1125,13 @@ func (s *shipper) waitShipped(ctx context.Context, n uint64) error {
 // held by another logger), and releases the lease last.
 func (s *shipper) close(ctx context.Context) error {
 	close(s.quit)
+	s.runCancel() // the goroutine's attempt in flight ends now, not at its own timeout
 	<-s.done
 	s.mu.Lock()
 	connected, stopped := s.connected, s.stopped
 	s.mu.Unlock()
 	if !connected && !stopped {
-		s.connect(ctx)
+		s.connect(ctx, true)
 	}
 	s.round(ctx, true)
 	s.saveProgress(ctx, true)
@@ -1163,31 +1150,4 @@ func (s *shipper) close(ctx context.Context) error {
 		return err
 	}
 	return nil
-}
-
-// SyncBackup waits until every record committed before the call is in the
-// backup, or ctx ends. It fsyncs first, since only durable records ship.
-func (l *ImmutableLogger) SyncBackup(ctx context.Context) error {
-	if !l.live() {
-		return ErrClosed
-	}
-	if l.shipper == nil {
-		return errors.New("treeoflife: no backup configured (Options.Backup)")
-	}
-	if err := l.Sync(ctx); err != nil {
-		return err
-	}
-	return l.shipper.waitShipped(ctx, l.Head().Size)
-}
-
-// BackupStatus reports the backup's progress; Enabled is false without
-// Options.Backup.
-func (l *ImmutableLogger) BackupStatus() BackupStatus {
-	if !l.live() {
-		return BackupStatus{}
-	}
-	if l.shipper == nil {
-		return BackupStatus{}
-	}
-	return l.shipper.status(l.Head().Size)
 }

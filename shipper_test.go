@@ -73,7 +73,7 @@ func TestShipperTailNeverPastAGap(t *testing.T) {
 	o := Options{Backup: fsink, BackupBatchSize: 100, BackupCloseTimeout: 300 * time.Millisecond}
 	dir := t.TempDir()
 	l := openT(t, dir, o)
-	root := l.shipper.root
+	root := l.backups.sinks[0].root
 	logN(t, l, 150)
 	err := l.Close()
 	require.ErrorContains(t, err, "backup incomplete at close")
@@ -109,7 +109,7 @@ func TestShipperRetriesTheSameRanges(t *testing.T) {
 	st := l.BackupStatus()
 	require.Equal(t, uint64(450), st.Shipped)
 	require.True(t, st.Connected)
-	requireTiling(t, fsink, l.shipper.root, [2]uint64{0, 99}, [2]uint64{100, 199}, [2]uint64{200, 299}, [2]uint64{300, 399}, [2]uint64{400, 449})
+	requireTiling(t, fsink, l.backups.sinks[0].root, [2]uint64{0, 99}, [2]uint64{100, 199}, [2]uint64{200, 299}, [2]uint64{300, 399}, [2]uint64{400, 449})
 	require.NoError(t, l.Close())
 }
 
@@ -255,7 +255,7 @@ func TestShipperOpenWhileStoreDown(t *testing.T) {
 	require.True(t, st.Connected)
 	require.NoError(t, st.LastError)
 	require.Equal(t, uint64(250), st.Shipped)
-	requireTiling(t, g, l.shipper.root, [2]uint64{0, 99}, [2]uint64{100, 199}, [2]uint64{200, 249})
+	requireTiling(t, g, l.backups.sinks[0].root, [2]uint64{0, 99}, [2]uint64{100, 199}, [2]uint64{200, 249})
 	require.NoError(t, l.Close())
 }
 
@@ -337,10 +337,10 @@ func TestBackupLeaseExpiresAndIsRenewed(t *testing.T) {
 	// Closed, the original releases the lease: the next Open takes it at
 	// once, and the LEASE names nothing but a token and an expiry.
 	require.NoError(t, l.Close())
-	lb, _, ok, err := l.shipper.readLease(ctx)
+	lb, _, ok, err := l.backups.sinks[0].readLease(ctx)
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.Equal(t, l.shipper.token, lb.Token)
+	require.Equal(t, l.backups.sinks[0].token, lb.Token)
 	require.False(t, lb.Expires.After(time.Now()), "released")
 	body, err := getObject(ctx, sink, root+"LEASE")
 	require.NoError(t, err)
@@ -349,6 +349,6 @@ func TestBackupLeaseExpiresAndIsRenewed(t *testing.T) {
 	require.Len(t, fields, 2, "%s", body)
 	l = openT(t, dir, Options{Backup: sink})
 	require.NoError(t, l.SyncBackup(ctx))
-	require.NotEqual(t, lb.Token, l.shipper.token, "a token per Open")
+	require.NotEqual(t, lb.Token, l.backups.sinks[0].token, "a token per Open")
 	require.NoError(t, l.Close())
 }

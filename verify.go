@@ -78,8 +78,12 @@ type VerifyReport struct {
 	First uint64 `json:"first,omitempty"`
 
 	// Backup is set by ImmutableLogger.VerifyBackup: the backup compared
-	// with the local log.
+	// with the local log, for the first sink (Backups[0]).
 	Backup *BackupReport `json:"backup,omitempty"`
+
+	// Backups is set by ImmutableLogger.VerifyBackup: one report per
+	// backup sink, in the order of Options.Backup then Options.Backups.
+	Backups []BackupReport `json:"backups,omitempty"`
 }
 
 // CheckpointReport describes one checkpoint a verification compared.

@@ -556,3 +556,12 @@ func (s *Sink) List(ctx context.Context, prefix string) iter.Seq2[backup.ObjectI
 		}
 	}
 }
+
+// String names the sink for status, metrics and the local backup cursor:
+// "azblob+" and the container's URL without its query (which may hold a
+// SAS), then the prefix: for example
+// "azblob+https://ACCOUNT.blob.core.windows.net/CONTAINER/PREFIX".
+func (s *Sink) String() string {
+	u, _, _ := strings.Cut(s.client.URL(), "?")
+	return "azblob+" + strings.TrimSuffix(u, "/") + "/" + s.cfg.Prefix
+}

@@ -503,3 +503,7 @@ func (s *Sink) statFile(key string) (backup.ObjectInfo, error) {
 	defer f.Close()
 	return readHeader(f, key)
 }
+
+// String names the sink for status, metrics and the local backup cursor:
+// "file://" and its absolute directory.
+func (s *Sink) String() string { return "file://" + filepath.ToSlash(s.dir) }

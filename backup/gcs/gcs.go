@@ -472,3 +472,13 @@ func (s *Sink) ListDeleted(ctx context.Context, prefix string) iter.Seq2[backup.
 		}
 	}
 }
+
+// String names the sink for status, metrics and the local backup cursor:
+// "gs://BUCKET/PREFIX" on GCS, "gs+ENDPOINT/BUCKET/PREFIX" (for example
+// "gs+http://127.0.0.1:4443/logs/") on an emulator.
+func (s *Sink) String() string {
+	if s.cfg.Endpoint == "" {
+		return "gs://" + s.cfg.Bucket + "/" + s.cfg.Prefix
+	}
+	return "gs+" + strings.TrimSuffix(s.cfg.Endpoint, "/") + "/" + s.cfg.Bucket + "/" + s.cfg.Prefix
+}

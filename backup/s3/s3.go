@@ -680,3 +680,18 @@ func (s *Sink) ListDeleted(ctx context.Context, prefix string) iter.Seq2[backup.
 		}
 	}
 }
+
+// String names the sink for status, metrics and the local backup cursor:
+// "s3://BUCKET/PREFIX" on AWS, "s3+ENDPOINT/BUCKET/PREFIX" (for example
+// "s3+http://127.0.0.1:9000/logs/") on a custom Endpoint, or the client's
+// base endpoint when Config.Client was given with one.
+func (s *Sink) String() string {
+	endpoint := s.cfg.Endpoint
+	if endpoint == "" && s.cfg.Client != nil {
+		endpoint = aws.ToString(s.cfg.Client.Options().BaseEndpoint)
+	}
+	if endpoint == "" {
+		return "s3://" + s.cfg.Bucket + "/" + s.cfg.Prefix
+	}
+	return "s3+" + strings.TrimSuffix(endpoint, "/") + "/" + s.cfg.Bucket + "/" + s.cfg.Prefix
+}
