@@ -16,8 +16,9 @@ const (
 	// under Options.VerifyInterval) found the log altered. Err is the
 	// *TamperError.
 	AlertTamper AlertKind = iota + 1
-	// AlertBackup: the backup is failing (Err is BackupStatus.LastError)
-	// or lags by more than Options.HealthBackupLag.
+	// AlertBackup: a backup sink is failing (Err is BackupStatus.LastError,
+	// a *SinkError) or lags by more than Options.HealthBackupLag; Detail
+	// names every sink at fault when the alert starts.
 	AlertBackup
 	// AlertDisk: the log's file system is used beyond
 	// Options.DiskUsageThreshold, or is full (Err wraps ErrDiskFull).

@@ -94,12 +94,42 @@ type HealthReport struct {
 	FirstSeq uint64 `json:"firstSeq,omitempty"`
 }
 
-// BackupHealth is the backup's part of a HealthReport.
+// BackupHealth is the backup's part of a HealthReport: the aggregate of
+// the sinks (as in BackupStatus), and each sink's in Sinks.
 type BackupHealth struct {
 	Connected  bool    `json:"connected"`
 	LagRecords uint64  `json:"lagRecords"`
 	LagSeconds float64 `json:"lagSeconds"`
 	Error      string  `json:"error,omitempty"`
+
+	Sinks []SinkHealth `json:"sinks,omitempty"`
+}
+
+// SinkHealth is one backup sink's part of a HealthReport.
+type SinkHealth struct {
+	Name       string  `json:"name"` // see SinkName
+	Connected  bool    `json:"connected"`
+	LagRecords uint64  `json:"lagRecords"`
+	LagSeconds float64 `json:"lagSeconds"`
+	Error      string  `json:"error,omitempty"`
+}
+
+// backupProblems returns a sentence for each backup sink that fails (with
+// its error when withErr) or lags beyond lagLimit, naming the sink.
+func backupProblems(b BackupStatus, lagLimit time.Duration, withErr bool) []string {
+	var out []string
+	for _, s := range b.Sinks {
+		switch {
+		case s.LastError != nil && withErr:
+			out = append(out, fmt.Sprintf("the backup to %s is failing: %v", s.Name, s.LastError))
+		case s.LastError != nil:
+			out = append(out, fmt.Sprintf("the backup to %s is failing", s.Name))
+		}
+		if s.Lag > lagLimit {
+			out = append(out, fmt.Sprintf("the backup to %s lags by %v (%d records), over the %v threshold", s.Name, s.Lag.Round(time.Second), s.LagRecords, lagLimit))
+		}
+	}
+	return out
 }
 
 // VerifyHealth is the newest verification's part of a HealthReport.
@@ -150,11 +180,15 @@ func (l *ImmutableLogger) health(m MetricsSnapshot) HealthReport {
 		h.Backup = &BackupHealth{Connected: b.Connected, LagRecords: b.LagRecords, LagSeconds: b.Lag.Seconds()}
 		if b.LastError != nil {
 			h.Backup.Error = b.LastError.Error()
-			degraded = append(degraded, "the backup is failing: "+h.Backup.Error)
 		}
-		if b.Lag > l.opts.HealthBackupLag {
-			degraded = append(degraded, fmt.Sprintf("the backup lags by %v (%d records), over the %v threshold", b.Lag.Round(time.Second), b.LagRecords, l.opts.HealthBackupLag))
+		for _, s := range b.Sinks {
+			sh := SinkHealth{Name: s.Name, Connected: s.Connected, LagRecords: s.LagRecords, LagSeconds: s.Lag.Seconds()}
+			if s.LastError != nil {
+				sh.Error = s.LastError.Error()
+			}
+			h.Backup.Sinks = append(h.Backup.Sinks, sh)
 		}
+		degraded = append(degraded, backupProblems(b, l.opts.HealthBackupLag, true)...)
 	}
 	if v := m.LastVerify; !v.Time.IsZero() {
 		h.LastVerify = &VerifyHealth{Time: v.Time, DurationSeconds: v.Duration.Seconds(), Records: v.Records, Full: v.Full, Tampered: isTamper(v.Err)}
@@ -216,15 +250,13 @@ func (l *ImmutableLogger) checkAlerts() {
 	default:
 		l.obs.alerts.clear(AlertDisk)
 	}
-	switch b := m.Backup; {
-	case !b.Enabled:
-	case b.LastError != nil:
-		l.alert(AlertBackup, b.LastError, "the backup is failing")
-	case b.Lag > l.opts.HealthBackupLag:
-		l.alert(AlertBackup, nil, fmt.Sprintf("the backup lags by %v (%d records), over the %v threshold (Options.HealthBackupLag)",
-			b.Lag.Round(time.Second), b.LagRecords, l.opts.HealthBackupLag))
-	default:
-		l.obs.alerts.clear(AlertBackup)
+	// One alert for the backup, naming every sink at fault when it starts.
+	if b := m.Backup; b.Enabled {
+		if p := backupProblems(b, l.opts.HealthBackupLag, false); len(p) > 0 {
+			l.alert(AlertBackup, b.LastError, strings.Join(p, "; "))
+		} else {
+			l.obs.alerts.clear(AlertBackup)
+		}
 	}
 }
 

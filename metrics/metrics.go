@@ -12,6 +12,12 @@
 // system call; it reads no segment. The root package does not import
 // Prometheus: only programs that import this package depend on it.
 //
+// The backup metrics have one series per backup sink (Options.Backup and
+// Options.Backups), labelled sink with its treeoflife.SinkName, such as
+// "s3://bucket/prefix/". The worst lag over the sinks is
+// max(treeoflife_backup_lag_seconds); records in every sink,
+// min(treeoflife_backup_shipped_records).
+//
 // The metrics:
 //
 //	treeoflife_records                              records accepted so far (the log's size)
@@ -23,15 +29,15 @@
 //	treeoflife_last_checkpoint_timestamp_seconds    newest checkpoint
 //	treeoflife_checkpoint_age_seconds               time since it
 //	treeoflife_checkpointed_records                 records it covers
-//	treeoflife_backup_lag_records                   with a backup: records not yet in it
-//	treeoflife_backup_lag_seconds                   how long it has not held everything
-//	treeoflife_backup_shipped_records               records confirmed in it
-//	treeoflife_backup_uploaded_objects_total        objects put by this process
-//	treeoflife_backup_uploaded_bytes_total          bytes put by this process
-//	treeoflife_backup_failing                       1 while the last attempt failed
-//	treeoflife_backup_errors_total                  failed attempts by this process
-//	treeoflife_backup_last_error_timestamp_seconds  the last failed attempt
-//	treeoflife_backup_connected                     1 while it holds the lease and ships
+//	treeoflife_backup_lag_records{sink}                   with a backup: records not yet in the sink
+//	treeoflife_backup_lag_seconds{sink}                   how long it has not held everything
+//	treeoflife_backup_shipped_records{sink}               records confirmed in it
+//	treeoflife_backup_uploaded_objects_total{sink}        objects put by this process
+//	treeoflife_backup_uploaded_bytes_total{sink}          bytes put by this process
+//	treeoflife_backup_failing{sink}                       1 while the last attempt failed
+//	treeoflife_backup_errors_total{sink}                  failed attempts by this process
+//	treeoflife_backup_last_error_timestamp_seconds{sink}  the last failed attempt
+//	treeoflife_backup_connected{sink}                     1 while it holds the lease and ships
 //	treeoflife_last_verify_timestamp_seconds        once a verification has run
 //	treeoflife_last_verify_duration_seconds
 //	treeoflife_last_verify_success                  1 intact, 0 not (or not finished)
@@ -102,15 +108,15 @@ func NewCollector(l *treeoflife.ImmutableLogger, opts ...Option) *Collector {
 		cpTime:           d("last_checkpoint_timestamp_seconds", "Time of the newest checkpoint, in seconds since the Unix epoch."),
 		cpAge:            d("checkpoint_age_seconds", "Time since the newest checkpoint."),
 		cpRecords:        d("checkpointed_records", "Records the newest checkpoint covers."),
-		lagRecords:       d("backup_lag_records", "Records committed locally but not yet confirmed in the backup."),
-		lagSeconds:       d("backup_lag_seconds", "How long the backup has not held every committed record (0 when it does)."),
-		shipped:          d("backup_shipped_records", "Records confirmed in the backup."),
-		uploadedObjects:  d("backup_uploaded_objects_total", "Objects put into the backup by this process."),
-		uploadedBytes:    d("backup_uploaded_bytes_total", "Bytes put into the backup by this process."),
-		failing:          d("backup_failing", "1 while the last backup attempt failed, else 0."),
-		backupErrors:     d("backup_errors_total", "Failed backup attempts (uploads, listings, lease calls) by this process."),
-		lastError:        d("backup_last_error_timestamp_seconds", "Time of the last failed backup attempt, in seconds since the Unix epoch."),
-		connected:        d("backup_connected", "1 while the shipper holds the backup's lease and ships, else 0."),
+		lagRecords:       d("backup_lag_records", "Records committed locally but not yet confirmed in the backup.", "sink"),
+		lagSeconds:       d("backup_lag_seconds", "How long the backup has not held every committed record (0 when it does).", "sink"),
+		shipped:          d("backup_shipped_records", "Records confirmed in the backup.", "sink"),
+		uploadedObjects:  d("backup_uploaded_objects_total", "Objects put into the backup by this process.", "sink"),
+		uploadedBytes:    d("backup_uploaded_bytes_total", "Bytes put into the backup by this process.", "sink"),
+		failing:          d("backup_failing", "1 while the last backup attempt failed, else 0.", "sink"),
+		backupErrors:     d("backup_errors_total", "Failed backup attempts (uploads, listings, lease calls) by this process.", "sink"),
+		lastError:        d("backup_last_error_timestamp_seconds", "Time of the last failed backup attempt, in seconds since the Unix epoch.", "sink"),
+		connected:        d("backup_connected", "1 while the shipper holds the backup's lease and ships, else 0.", "sink"),
 		verifyTime:       d("last_verify_timestamp_seconds", "Time the newest verification ended, in seconds since the Unix epoch."),
 		verifyDuration:   d("last_verify_duration_seconds", "Duration of the newest verification."),
 		verifySuccess:    d("last_verify_success", "1 when the newest verification found the log intact, else 0."),
@@ -164,18 +170,18 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.d.cpAge, time.Since(m.LastCheckpoint).Seconds())
 		gauge(c.d.cpRecords, float64(m.Checkpointed))
 	}
-	if b := m.Backup; b.Enabled {
-		gauge(c.d.lagRecords, float64(b.LagRecords))
-		gauge(c.d.lagSeconds, b.Lag.Seconds())
-		gauge(c.d.shipped, float64(b.Shipped))
-		counter(c.d.uploadedObjects, float64(b.UploadedObjects))
-		counter(c.d.uploadedBytes, float64(b.UploadedBytes))
-		gauge(c.d.failing, bool01(b.LastError != nil))
-		counter(c.d.backupErrors, float64(b.Errors))
+	for _, b := range m.Backup.Sinks {
+		gauge(c.d.lagRecords, float64(b.LagRecords), b.Name)
+		gauge(c.d.lagSeconds, b.Lag.Seconds(), b.Name)
+		gauge(c.d.shipped, float64(b.Shipped), b.Name)
+		counter(c.d.uploadedObjects, float64(b.UploadedObjects), b.Name)
+		counter(c.d.uploadedBytes, float64(b.UploadedBytes), b.Name)
+		gauge(c.d.failing, bool01(b.LastError != nil), b.Name)
+		counter(c.d.backupErrors, float64(b.Errors), b.Name)
 		if !b.LastErrorTime.IsZero() {
-			gauge(c.d.lastError, unix(b.LastErrorTime))
+			gauge(c.d.lastError, unix(b.LastErrorTime), b.Name)
 		}
-		gauge(c.d.connected, bool01(b.Connected))
+		gauge(c.d.connected, bool01(b.Connected), b.Name)
 	}
 	if v := m.LastVerify; !v.Time.IsZero() {
 		gauge(c.d.verifyTime, unix(v.Time))

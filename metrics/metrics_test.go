@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -146,13 +147,18 @@ func TestMetricsScrape(t *testing.T) {
 	}
 }
 
+// TestMetricsBackup: one series per backup sink, labelled with its name.
 func TestMetricsBackup(t *testing.T) {
 	ctx := context.Background()
 	sink, err := newFileSink(t)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := treeoflife.Open(t.TempDir(), treeoflife.Options{Backup: sink})
+	other, err := newFileSink(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := treeoflife.Open(t.TempDir(), treeoflife.Options{Backup: sink, Backups: []backup.Sink{refusingSink{other}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,27 +166,32 @@ func TestMetricsBackup(t *testing.T) {
 	if _, err := l.Info("shipped", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.SyncBackup(ctx); err != nil {
-		t.Fatal(err)
+	// The first sink gets the record; the second refuses every upload for
+	// good, which stops its shipper: SyncBackup returns once both are done.
+	if err := l.SyncBackup(ctx); !errors.Is(err, backup.ErrInvalidKey) {
+		t.Fatalf("SyncBackup: %v, want the second sink's refusal", err)
 	}
 	c := metrics.NewCollector(l)
-	want := `
+	want := strings.NewReplacer("SINK", sink.String()).Replace(`
 # HELP treeoflife_backup_lag_records Records committed locally but not yet confirmed in the backup.
 # TYPE treeoflife_backup_lag_records gauge
-treeoflife_backup_lag_records 0
+treeoflife_backup_lag_records{sink="SINK"} 0
+treeoflife_backup_lag_records{sink="backup-2"} 1
 # HELP treeoflife_backup_shipped_records Records confirmed in the backup.
 # TYPE treeoflife_backup_shipped_records gauge
-treeoflife_backup_shipped_records 1
+treeoflife_backup_shipped_records{sink="SINK"} 1
+treeoflife_backup_shipped_records{sink="backup-2"} 0
 # HELP treeoflife_backup_failing 1 while the last backup attempt failed, else 0.
 # TYPE treeoflife_backup_failing gauge
-treeoflife_backup_failing 0
-`
+treeoflife_backup_failing{sink="SINK"} 0
+treeoflife_backup_failing{sink="backup-2"} 1
+`)
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want),
 		"treeoflife_backup_lag_records", "treeoflife_backup_shipped_records", "treeoflife_backup_failing"); err != nil {
 		t.Error(err)
 	}
-	if n := testutil.CollectAndCount(c, "treeoflife_backup_uploaded_objects_total"); n != 1 {
-		t.Errorf("uploaded objects: %d series", n)
+	if n := testutil.CollectAndCount(c, "treeoflife_backup_uploaded_objects_total"); n != 2 {
+		t.Errorf("uploaded objects: %d series, want one per sink", n)
 	}
 }
 
@@ -212,6 +223,17 @@ type failingSink struct{ backup.Sink }
 
 func (failingSink) Put(context.Context, string, []byte, [32]byte, backup.PutOptions) error {
 	return errors.New("store unavailable")
+}
+
+// refusingSink refuses every upload but the lease's with an error that
+// stops the shipper.
+type refusingSink struct{ backup.Sink }
+
+func (r refusingSink) Put(ctx context.Context, key string, body []byte, sum [32]byte, opts backup.PutOptions) error {
+	if strings.HasSuffix(key, "/LEASE") {
+		return r.Sink.Put(ctx, key, body, sum, opts)
+	}
+	return fmt.Errorf("refused: %w", backup.ErrInvalidKey)
 }
 
 // TestMetricsBackupErrors: failed attempts are counted, and the backup is
