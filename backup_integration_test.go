@@ -217,45 +217,61 @@ func hiddenKeys(ctx context.Context, s *s3.Sink, root string) ([]string, error) 
 	return keys, nil
 }
 
+// ownMinIO is a MinIO server of a test's own (TOL_MINIO_BIN), on a fixed
+// loopback address and data directory, so that it can be killed and
+// started again on the same data.
+type ownMinIO struct {
+	bin, addr, data string
+}
+
+func newOwnMinIO(t *testing.T) *ownMinIO {
+	bin := requireEnv(t, "TOL_MINIO_BIN")
+	requireEnv(t, "TOL_S3_ENDPOINT")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return &ownMinIO{bin: bin, addr: addr, data: t.TempDir()}
+}
+
+func (m *ownMinIO) endpoint() string { return "http://" + m.addr }
+
+// start starts the server and returns once it listens.
+func (m *ownMinIO) start(t *testing.T) *exec.Cmd {
+	cmd := exec.Command(m.bin, "server", "--address", m.addr, "--console-address", "127.0.0.1:0", m.data)
+	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+os.Getenv("AWS_ACCESS_KEY_ID"),
+		"MINIO_ROOT_PASSWORD="+os.Getenv("AWS_SECRET_ACCESS_KEY"), "MINIO_BROWSER=off", "MINIO_UPDATE=off")
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = cmd.Stdout
+	require.NoError(t, cmd.Start())
+	// MinIO prints its API address once it listens.
+	sc := bufio.NewScanner(out)
+	ready := false
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "API: ") {
+			ready = true
+			break
+		}
+	}
+	require.True(t, ready, "minio did not start")
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	return cmd
+}
+
 // TestShipperSurvivesMinIORestart kills a MinIO server of its own
 // (SIGKILL) while records are being logged and shipped, starts it again on
 // the same data, and checks that the backup catches up with no gap and no
 // duplicate batch.
 func TestShipperSurvivesMinIORestart(t *testing.T) {
-	bin := requireEnv(t, "TOL_MINIO_BIN")
-	requireEnv(t, "TOL_S3_ENDPOINT")
-	data := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "server", "--address", addr, "--console-address", "127.0.0.1:0", data)
-		cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+os.Getenv("AWS_ACCESS_KEY_ID"),
-			"MINIO_ROOT_PASSWORD="+os.Getenv("AWS_SECRET_ACCESS_KEY"), "MINIO_BROWSER=off", "MINIO_UPDATE=off")
-		out, err := cmd.StdoutPipe()
-		require.NoError(t, err)
-		cmd.Stderr = cmd.Stdout
-		require.NoError(t, cmd.Start())
-		// MinIO prints its API address once it listens.
-		sc := bufio.NewScanner(out)
-		ready := false
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "API: ") {
-				ready = true
-				break
-			}
-		}
-		require.True(t, ready, "minio did not start")
-		go func() {
-			for sc.Scan() {
-			}
-		}()
-		return cmd
-	}
+	m := newOwnMinIO(t)
+	start := func() *exec.Cmd { return m.start(t) }
 	srv := start()
 	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
-	endpoint := "http://" + addr
+	endpoint := m.endpoint()
 	sink := s3Sink(t, endpoint, "restart", false)
 
 	ctx := context.Background()

@@ -8,8 +8,9 @@
 #      versions and the install function are in scripts/tools.sh, which
 #      `make bench` shares);
 #   2. checks formatting (gofmt), go vet, staticcheck;
-#   3. starts MinIO and fake-gcs-server on free loopback ports, each with its
-#      data under a temporary directory, and waits until they are ready;
+#   3. starts MinIO (twice: two regions, for the tests of several backup
+#      sinks) and fake-gcs-server on free loopback ports, each with its data
+#      under a temporary directory, and waits until they are ready;
 #   4. runs `go test -race` over the module with TOL_REQUIRE_INTEGRATION=1, so
 #      that the S3 and GCS sink tests fail rather than skip if a server is
 #      missing; then the bench module's vet and tests, if it exists (its S3
@@ -178,6 +179,15 @@ MINIO_ROOT_USER=$MINIO_USER MINIO_ROOT_PASSWORD=$MINIO_PASSWORD \
 	start_server minio /minio/health/ready \
 	"$MINIO" server --quiet --address 127.0.0.1:@PORT@ --console-address 127.0.0.1:@PORT2@ "$TMP/minio-data"
 MINIO_PORT=$PORT
+
+# A second MinIO, with data of its own: a second region for the tests of
+# several backup sinks (TOL_S3_ENDPOINT2).
+mkdir -p "$TMP/minio2-data"
+MINIO_ROOT_USER=$MINIO_USER MINIO_ROOT_PASSWORD=$MINIO_PASSWORD \
+	MINIO_BROWSER=off MINIO_UPDATE=off \
+	start_server minio2 /minio/health/ready \
+	"$MINIO" server --quiet --address 127.0.0.1:@PORT@ --console-address 127.0.0.1:@PORT2@ "$TMP/minio2-data"
+export TOL_S3_ENDPOINT2="http://127.0.0.1:$PORT"
 
 start_server fake-gcs-server /storage/v1/b \
 	"$FAKE_GCS_SERVER" -scheme http -host 127.0.0.1 -port @PORT@ \
