@@ -61,7 +61,8 @@ const (
 // runs only when Config.RSSN > 0.
 var AllRows = []string{
 	RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowSync, RowSyncSigned, RowCeiling, RowSlog, RowZap, RowZerolog,
-	RowVerify, RowSHA256, RowVerifyAnchored, RowProve, RowReadPage, RowSearch, RowEntries, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3, RowRSS,
+	RowVerify, RowSHA256, RowVerifyAnchored, RowProve, RowReadPage, RowSearch, RowEntries, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3,
+	RowShipSinks1, RowShipSinks2, RowShipSinks3, RowRSS,
 	RowDashOverview, RowDashSearch, RowDashStream, RowDashClients,
 	RowLegacyImport,
 }
@@ -235,7 +236,7 @@ func Run(ctx context.Context, cfg Config) (rows []Row, err error) {
 		cfg.logf("tolbench: skipping %s: no MinIO; %s", strings.Join(S3Rows, ", "), minioHint)
 	}
 	needEntries := 0
-	for _, name := range []string{RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowProve, RowSlog, RowZap, RowZerolog, RowReadPage, RowSearch, RowEntries, RowShipCapacity, RowDashOverview, RowDashSearch, RowDashStream, RowDashClients} {
+	for _, name := range []string{RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowProve, RowSlog, RowZap, RowZerolog, RowReadPage, RowSearch, RowEntries, RowShipCapacity, RowDashOverview, RowDashSearch, RowDashStream, RowDashClients, RowShipSinks1, RowShipSinks2, RowShipSinks3} {
 		if want(name) {
 			needEntries = cfg.N
 		}
@@ -359,6 +360,7 @@ type runner struct {
 	minio    *minioServer // started by the first S3 row
 	sink     *s3.Sink     // on minio's bucket
 	shipped  *shippedLog  // what RowShipCapacity shipped, for RowRestoreS3
+	sinkRows map[int]Row  // the sink rows, measured together by the first (sinks.go)
 }
 
 // entry returns the i'th entry a row writes.
@@ -416,6 +418,12 @@ func (r *runner) run(ctx context.Context, name string) (Row, error) {
 		return r.dashStream(ctx)
 	case RowDashClients:
 		return r.dashClients(ctx)
+	case RowShipSinks1:
+		return r.sinkRow(ctx, 1)
+	case RowShipSinks2:
+		return r.sinkRow(ctx, 2)
+	case RowShipSinks3:
+		return r.sinkRow(ctx, 3)
 	case RowRSS:
 		return r.rss(ctx)
 	case RowLegacyImport:

@@ -190,6 +190,7 @@ func Targets(rows []Row) []Target {
 			Pass: r.EntriesPerSec >= 1_000_000.0/30,
 		})
 	}
+	ts = append(ts, sinkTargets(by)...)
 	// Signing a checkpoint every second costs at most 2% of logging, and
 	// verifying against an anchor is no slower than verifying alone
 	// (1.17M/s was measured before anchors existed).
