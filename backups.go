@@ -87,6 +87,78 @@ type backupSet struct {
 
 	cursorMu sync.Mutex // serialises writes of BACKUP
 	cursors  map[string]backupCursor
+
+	batches batchCache
+}
+
+// batchCache shares the batches one shipper prepared (read from the
+// segments, framed, hashed into the Merkle frontier) with the others: the
+// sinks usually ship the same ranges, a little apart in time, and
+// preparing a batch costs about as much CPU as the writer spent on it. A
+// batch is kept until every other sink has taken it, or until
+// maxCachedBatches newer ones push it out (a sink that is down or far
+// behind prepares its own). Bodies are shared read-only: Sink.Put neither
+// modifies nor retains them.
+type batchCache struct {
+	mu     sync.Mutex
+	m      map[batchRange]*preparedBatch
+	order  []batchRange // oldest first
+	shared int64        // batches taken from the cache (for tests)
+}
+
+// maxCachedBatches bounds batchCache: a few hundred KiB each.
+const maxCachedBatches = 2 * shipParallel
+
+// preparedBatch is one batch ready to put: its body, the chain value of
+// its last record, and the Merkle frontier after it.
+type preparedBatch struct {
+	body  []byte
+	last  Hash
+	front frontier
+	left  int // sinks that have not taken it yet
+}
+
+// take returns the batch r if another sink prepared it.
+func (c *batchCache) take(r batchRange) (*preparedBatch, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.m[r]
+	if !ok {
+		return nil, false
+	}
+	if p.left--; p.left <= 0 {
+		c.drop(r)
+	}
+	c.shared++
+	return p, true
+}
+
+// offer keeps p, prepared by one sink, for the others (that many sinks).
+func (c *batchCache) offer(r batchRange, p *preparedBatch, others int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[r]; ok || others <= 0 {
+		return
+	}
+	if c.m == nil {
+		c.m = map[batchRange]*preparedBatch{}
+	}
+	p.left = others
+	c.m[r] = p
+	c.order = append(c.order, r)
+	for len(c.order) > maxCachedBatches {
+		c.drop(c.order[0])
+	}
+}
+
+func (c *batchCache) drop(r batchRange) {
+	delete(c.m, r)
+	for i, o := range c.order {
+		if o == r {
+			c.order = append(c.order[:i], c.order[i+1:]...)
+			break
+		}
+	}
 }
 
 // backupCursor is one sink's entry in the BACKUP file: the backup root and

@@ -382,3 +382,24 @@ func copyBackup(t *testing.T, from, to backup.Sink, root string, records uint64)
 		require.NoError(t, to.Put(ctx, info.Key, body, sha256.Sum256(body), backup.PutOptions{}))
 	}
 }
+
+// TestBackupsShareBatches: the sinks ship the same batches, prepared once
+// when the sinks go at the same pace, and each sink's backup is complete
+// and verifies whether it prepared a batch or took it from another.
+func TestBackupsShareBatches(t *testing.T) {
+	ctx := context.Background()
+	sinks := []backup.Sink{newFileSink(t), newFileSink(t), newFileSink(t)}
+	l := openT(t, t.TempDir(), Options{Backups: sinks, BackupBatchSize: 10})
+	logN(t, l, 2000)
+	require.NoError(t, l.SyncBackup(ctx))
+	rep, err := l.VerifyBackup(ctx)
+	require.NoError(t, err)
+	for _, br := range rep.Backups {
+		require.True(t, br.Synced, "%+v", br)
+	}
+	l.backups.batches.mu.Lock()
+	shared := l.backups.batches.shared
+	l.backups.batches.mu.Unlock()
+	t.Logf("%d of %d batches taken from another sink", shared, 2*200)
+	require.NoError(t, l.Close())
+}

@@ -195,6 +195,7 @@ type shipper struct {
 	progress      chan struct{} // closed and replaced when shipped advances or an error is recorded
 	headerRev     uint64        // the HEADER revision shipped (shipping goroutine only)
 	spare         [][]byte      // batch buffers to reuse, at most shipParallel (shipping goroutine only)
+	bodyHint      int           // the capacity to give a new batch buffer (shipping goroutine only)
 	stopped       bool          // a conflict stopped shipping for good
 	savedShipped  uint64
 	lastCPShipped uint64
@@ -858,23 +859,35 @@ func (s *shipper) shipAll(ctx context.Context, v *readView, todo []batchRange) e
 	s.mu.Lock()
 	front := s.front.clone()
 	s.mu.Unlock()
+	// With several sinks, batches are shared (batchCache), so no buffer
+	// is reused: another sink's Put may still read it.
+	others := len(s.set.sinks) - 1
 	for i, r := range todo {
 		b := &bs[i]
-		var buf []byte
-		if n := len(s.spare); n > 0 {
-			buf, s.spare = s.spare[n-1][:0], s.spare[:n-1]
+		if p, ok := s.set.batches.take(r); ok && others > 0 {
+			front = p.front.clone()
+			b.key, b.body, b.last, b.front = batchKey(s.root, r.from, r.to-1), p.body, p.last, p.front.clone()
+		} else {
+			var buf []byte
+			if n := len(s.spare); n > 0 && others == 0 {
+				buf, s.spare = s.spare[n-1][:0], s.spare[:n-1]
+			} else if others > 0 {
+				buf = make([]byte, 0, s.bodyHint) // the size of the last one, to grow once at most
+			}
+			body, err := batchBody(v, r.from, r.to, buf)
+			if err != nil {
+				s.recordErr(err, true)
+				return err
+			}
+			walkBatch(body, func(fr *frame) error {
+				front.append(leafHash(fr.Payload))
+				b.last = fr.Chain
+				return nil
+			})
+			b.key, b.body, b.front = batchKey(s.root, r.from, r.to-1), body, front.clone()
+			s.bodyHint = len(body) + len(body)/8
+			s.set.batches.offer(r, &preparedBatch{body: body, last: b.last, front: front.clone()}, others)
 		}
-		body, err := batchBody(v, r.from, r.to, buf)
-		if err != nil {
-			s.recordErr(err, true)
-			return err
-		}
-		walkBatch(body, func(fr *frame) error {
-			front.append(leafHash(fr.Payload))
-			b.last = fr.Chain
-			return nil
-		})
-		b.key, b.body, b.front = batchKey(s.root, r.from, r.to-1), body, front.clone()
 		b.meta = map[string]string{
 			"first-seq": strconv.FormatUint(r.from, 10),
 			"last-seq":  strconv.FormatUint(r.to-1, 10),
@@ -890,8 +903,10 @@ func (s *shipper) shipAll(ctx context.Context, v *readView, todo []batchRange) e
 		}(&bs[i])
 	}
 	wg.Wait()
-	for i := range bs {
-		s.spare = append(s.spare, bs[i].body) // the next round reuses them: no Put holds them now
+	if others == 0 {
+		for i := range bs {
+			s.spare = append(s.spare, bs[i].body) // the next round reuses them: no Put holds them now
+		}
 	}
 	// The cursor advances over the batches in the backup up to the first
 	// that failed. That one may have landed all the same (an answer lost),
