@@ -109,10 +109,11 @@ type batchCache struct {
 // maxCachedBatches bounds batchCache: a few hundred KiB each.
 const maxCachedBatches = 2 * shipParallel
 
-// preparedBatch is one batch ready to put: its body, the chain value of
-// its last record, and the Merkle frontier after it.
+// preparedBatch is one batch ready to put: its body and its SHA-256, the
+// chain value of its last record, and the Merkle frontier after it.
 type preparedBatch struct {
 	body  []byte
+	sum   [32]byte // SHA-256 of body
 	last  Hash
 	front frontier
 	left  int // sinks that have not taken it yet

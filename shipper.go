@@ -850,6 +850,7 @@ func (s *shipper) shipAll(ctx context.Context, v *readView, todo []batchRange) e
 	type batch struct {
 		key   string
 		body  []byte
+		sum   [32]byte
 		meta  map[string]string
 		last  Hash
 		front frontier
@@ -866,7 +867,7 @@ func (s *shipper) shipAll(ctx context.Context, v *readView, todo []batchRange) e
 		b := &bs[i]
 		if p, ok := s.set.batches.take(r); ok && others > 0 {
 			front = p.front.clone()
-			b.key, b.body, b.last, b.front = batchKey(s.root, r.from, r.to-1), p.body, p.last, p.front.clone()
+			b.key, b.body, b.sum, b.last, b.front = batchKey(s.root, r.from, r.to-1), p.body, p.sum, p.last, p.front.clone()
 		} else {
 			var buf []byte
 			if n := len(s.spare); n > 0 && others == 0 {
@@ -884,9 +885,9 @@ func (s *shipper) shipAll(ctx context.Context, v *readView, todo []batchRange) e
 				b.last = fr.Chain
 				return nil
 			})
-			b.key, b.body, b.front = batchKey(s.root, r.from, r.to-1), body, front.clone()
+			b.key, b.body, b.sum, b.front = batchKey(s.root, r.from, r.to-1), body, sha256.Sum256(body), front.clone()
 			s.bodyHint = len(body) + len(body)/8
-			s.set.batches.offer(r, &preparedBatch{body: body, last: b.last, front: front.clone()}, others)
+			s.set.batches.offer(r, &preparedBatch{body: body, sum: b.sum, last: b.last, front: front.clone()}, others)
 		}
 		b.meta = map[string]string{
 			"first-seq": strconv.FormatUint(r.from, 10),
@@ -899,7 +900,7 @@ func (s *shipper) shipAll(ctx context.Context, v *readView, todo []batchRange) e
 		wg.Add(1)
 		go func(b *batch) {
 			defer wg.Done()
-			b.err = s.putOnce(ctx, b.key, b.body, b.meta)
+			b.err = s.putOnceSum(ctx, b.key, b.body, b.sum, b.meta)
 		}(&bs[i])
 	}
 	wg.Wait()
@@ -943,7 +944,11 @@ var errLeaseLapsed = errors.New("treeoflife: the backup lease lapsed before it w
 // their SDKs' own retries short for that reason (see backup/s3 and
 // backup/gcs), and the retrying that lasts, with backoff, is done here.
 func (s *shipper) putOnce(ctx context.Context, key string, body []byte, meta map[string]string) error {
-	sum := sha256.Sum256(body)
+	return s.putOnceSum(ctx, key, body, sha256.Sum256(body), meta)
+}
+
+// putOnceSum is putOnce with the SHA-256 of body, sum, computed already.
+func (s *shipper) putOnceSum(ctx context.Context, key string, body []byte, sum [32]byte, meta map[string]string) error {
 	backoff := 100 * time.Millisecond
 	for {
 		if !s.leaseHeld() {

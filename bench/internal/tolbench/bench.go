@@ -199,6 +199,10 @@ type Row struct {
 	CostPct float64 `json:"cost_pct,omitempty"`
 	// OfferedPerSec is the rate RowShipS3Paced tried to log at.
 	OfferedPerSec float64 `json:"offered_per_sec,omitempty"`
+	// CPUusPerEntry is, for the sink rows, this process's CPU time over
+	// the logging and the drain, per entry: what the sinks cost the
+	// machine, which other work on it disturbs less than the rate.
+	CPUusPerEntry float64 `json:"cpu_us_per_entry,omitempty"`
 
 	Note string `json:"note,omitempty"`
 }

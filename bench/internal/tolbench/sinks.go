@@ -58,7 +58,11 @@ func (r *runner) sinkRow(ctx context.Context, sinks int) (Row, error) {
 			for _, x := range runs[k] {
 				rates = append(rates, thousands(x.EntriesPerSec))
 			}
-			med.Note += fmt.Sprintf("; the median of %d runs interleaved with the other sink rows (entries/s: %s)", sinkRounds, strings.Join(rates, ", "))
+			var cpus []string
+			for _, x := range runs[k] {
+				cpus = append(cpus, fmt.Sprintf("%.2f", x.CPUusPerEntry))
+			}
+			med.Note += fmt.Sprintf("; the median of %d runs interleaved with the other sink rows (entries/s: %s; CPU us/entry: %s)", sinkRounds, strings.Join(rates, ", "), strings.Join(cpus, ", "))
 			r.sinkRows[k] = med
 		}
 	}
@@ -90,6 +94,7 @@ func (r *runner) shipSinks(ctx context.Context, name string, sinks, round int) (
 		return row, err
 	}
 	sampler := startLagSampler(lg)
+	cpu0 := selfCPU()
 	elapsed, werr := drive(ctx, n, writers, nil, func(i int) error {
 		e := r.entry(i)
 		_, err := lg.Log(ctx, tol.LevelRevenue, e.Msg, e.Fields)
@@ -99,6 +104,7 @@ func (r *runner) shipSinks(ctx context.Context, name string, sinks, round int) (
 	t0 := time.Now()
 	serr := lg.SyncBackup(ctx)
 	drain := time.Since(t0)
+	cpu := selfCPU() - cpu0
 	lagRecords, lag, _ := sampler.finish()
 	st := lg.BackupStatus()
 	if err := m.stop(&row); err != nil {
@@ -132,7 +138,8 @@ func (r *runner) shipSinks(ctx context.Context, name string, sinks, round int) (
 			}
 		}
 	}
-	row.Note = fmt.Sprintf("logging Buffered with %d file sink(s); seconds and entries/s are the logging alone (drain is separate); max lag over the sinks", sinks)
+	row.CPUusPerEntry = float64(cpu.Microseconds()) / float64(n)
+	row.Note = fmt.Sprintf("logging Buffered with %d file sink(s); seconds and entries/s are the logging alone (drain is separate); max lag over the sinks; this process's CPU, logging and drain: %.2f us/entry", sinks, row.CPUusPerEntry)
 	return row, diskUsage(&row, dir)
 }
 
