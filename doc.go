@@ -70,6 +70,10 @@
 // backup/file), a shipper uploads fsynced records in write-once batches;
 // SyncBackup waits for them, VerifyBackup re-verifies the cloud copy against
 // the local chain, and RestoreBackup rebuilds a log directory from it.
+// Options.Backups adds sinks (regions, providers): each gets a complete
+// backup from a shipper of its own, so that one slow or failed sink holds
+// up nothing else; BackupStatus.Sinks, VerifyReport.Backups and
+// RestoreOptions.Fallback work per sink.
 //
 // # Signed checkpoints, witnesses and proofs
 //
