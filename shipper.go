@@ -238,6 +238,20 @@ func (s *shipper) publishCheckpoint(size uint64, body []byte) {
 	s.pendingCP = append(s.pendingCP, pendingCheckpoint{size, body})
 }
 
+// requeueCheckpoint puts back a checkpoint taken by nextCheckpoint whose
+// put failed, unless a newer one that covers as much is queued.
+func (s *shipper) requeueCheckpoint(p pendingCheckpoint) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pendingCP) > 0 && s.pendingCP[0].size <= p.size {
+		return // the queue holds it again (publishCheckpoint with more cosignatures), or newer ones first
+	}
+	if len(s.pendingCP) == maxPendingCheckpoints {
+		return // the queue holds newer ones
+	}
+	s.pendingCP = append([]pendingCheckpoint{p}, s.pendingCP...)
+}
+
 // nextCheckpoint returns the newest queued signed checkpoint that the
 // shipped batches cover, dropping it and the older ones.
 func (s *shipper) nextCheckpoint(shipped uint64) (pendingCheckpoint, bool) {
@@ -1075,6 +1089,8 @@ func (s *shipper) saveProgress(ctx context.Context, final bool) {
 		if p, ok := s.nextCheckpoint(shipped); ok && p.size > s.lastCPShipped {
 			if err := s.putOnce(ctx, checkpointKey(s.root, p.size), p.body, nil); err == nil {
 				s.lastCPShipped, s.lastCP = p.size, time.Now()
+			} else {
+				s.requeueCheckpoint(p) // Close (which cancels this attempt) or the next round puts it
 			}
 		}
 		return
