@@ -43,7 +43,7 @@ func testEraseIsFinal(t *testing.T, sink backup.Sink, prefix string) {
 			require.NoError(t, err)
 		}
 		require.NoError(t, tl.SyncBackup(ctx))
-		roots[id] = tl.shipper.root
+		roots[id] = tl.backups.sinks[0].root
 		require.NoError(t, tl.Close())
 	}
 	acmeKey := tenantKeyObject(prefix, "acme")

@@ -146,7 +146,8 @@ type Options struct {
 
 	// LocalRetention removes the oldest sealed segments from dir once the
 	// backup holds and has verified them (by age and/or total size; see
-	// LocalRetention). Off by default; it needs Backup.
+	// LocalRetention). Off by default; it needs Backup or Backups, and with
+	// several sinks waits for every one of them.
 	LocalRetention LocalRetention
 	// Backups adds backup sinks (several regions or providers): each holds
 	// a complete backup and has a shipper of its own (lease, cursor,

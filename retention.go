@@ -76,8 +76,8 @@ func (o *Options) retentionDefaults() error {
 	}
 	// Retention removes only what the backup holds: without one it would
 	// remove records that exist nowhere else, or never remove anything.
-	if o.Backup == nil {
-		return fmt.Errorf("%w: LocalRetention removes only segments the backup holds, and Options.Backup is not set: it would delete records that exist nowhere else", ErrInvalidOptions)
+	if len(o.backupSinks()) == 0 {
+		return fmt.Errorf("%w: LocalRetention removes only segments the backup holds, and neither Options.Backup nor Options.Backups is set: it would delete records that exist nowhere else", ErrInvalidOptions)
 	}
 	if r.Interval == 0 {
 		r.Interval = DefaultRetentionInterval

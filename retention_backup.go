@@ -22,22 +22,37 @@ import (
 // it too, so that a checkpoint covering the cut is in the backup. Signed
 // with Options.Signer when one is set.
 //
-// It is the one place retention asks the backup; with several sinks it is
-// the minimum over them.
+// It is the one place retention asks the backup: with several sinks
+// (Options.Backups), the least of them, each checked.
 func (l *ImmutableLogger) backupVerified(ctx context.Context, v *readView, from, to uint64) (uint64, error) {
-	s := l.shipper
-	if s == nil {
+	if l.backups == nil || len(l.backups.sinks) == 0 {
 		return from, nil
 	}
-	// The cursor saved in BACKUP bounds it too: after a crash the shipper
-	// starts from that one, and checks the batches after it against the
-	// local records, which must still be there.
-	shipped := s.status(0).Shipped
-	saved, err := readBackupCursor(l.dir)
-	if err != nil || saved.Root != s.root {
+	// The cursor saved in BACKUP bounds each sink too: after a crash its
+	// shipper starts from that one, and checks the batches after it
+	// against the local records, which must still be there.
+	file, err := readBackupCursors(l.dir)
+	if err != nil {
 		return from, err
 	}
-	return sinkVerified(ctx, s.sink, s.root, min(shipped, saved.Shipped), v, from, to, l.opts.Signer)
+	for _, s := range l.backups.sinks {
+		saved, ok := file.Sinks[s.name]
+		if !ok && file.Sinks == nil && file.Root != "" && len(l.backups.sinks) == 1 {
+			saved, ok = backupCursor{Root: file.Root, Shipped: file.Shipped}, true // an older file
+		}
+		if !ok || saved.Root != s.root {
+			return from, nil
+		}
+		shipped := s.status(0).Shipped
+		got, err := sinkVerified(ctx, s.sink, s.root, min(shipped, saved.Shipped), v, from, to, l.opts.Signer)
+		if err != nil {
+			return from, err
+		}
+		if to = min(to, got); to <= from {
+			return from, nil
+		}
+	}
+	return to, nil
 }
 
 // sinkVerified is backupVerified for one sink, whose shipper has confirmed
