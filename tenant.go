@@ -586,10 +586,16 @@ func (t *Tenants) Erase(ctx context.Context, id string) error {
 	}
 	fields["dataKeysErased"] = erased
 	var berr error
-	if t.opts.Backup != nil {
+	if sinks := t.opts.backupSinks(); len(sinks) > 0 {
 		// Copies of earlier HEADER revisions stay in the backup (its
 		// objects are write-once), but a restore takes the newest.
-		berr = publishHeader(ctx, t.opts.Backup, t.opts.BackupPrefix, dir)
+		var errs []error
+		for i, sink := range sinks {
+			if err := publishHeader(ctx, sink, t.opts.BackupPrefix, dir); err != nil {
+				errs = append(errs, &SinkError{Sink: SinkName(i, sink), Err: err})
+			}
+		}
+		berr = errors.Join(errs...)
 		fields["backupHeaderUpdated"] = berr == nil
 		if berr != nil {
 			fields["backupError"] = berr.Error()
@@ -625,8 +631,12 @@ func (t *Tenants) destroyTenantKey(ctx context.Context, id string, fields Fields
 	if err != nil {
 		return err
 	}
-	if kf == nil && t.opts.Backup != nil {
-		if kf, err = downloadTenantKey(ctx, t.opts.Backup, t.opts.BackupPrefix, id); err != nil {
+	sinks := t.opts.backupSinks()
+	for _, sink := range sinks {
+		if kf != nil {
+			break
+		}
+		if kf, err = downloadTenantKey(ctx, sink, t.opts.BackupPrefix, id); err != nil {
 			return err
 		}
 	}
@@ -642,22 +652,36 @@ func (t *Tenants) destroyTenantKey(ctx context.Context, id string, fields Fields
 		return fmt.Errorf("tenant key file %s still exists after its removal: %v", tenantKeyPath(t.root, id), err)
 	}
 	confirmed := []any{"local"}
+	var errs []error
+	for i, sink := range sinks {
+		name := SinkName(i, sink)
+		if err := deleteTenantKey(ctx, sink, tenantKeyObject(t.opts.BackupPrefix, id)); err != nil {
+			errs = append(errs, &SinkError{Sink: name, Err: err})
+			continue
+		}
+		confirmed = append(confirmed, "backup")
+		if len(sinks) > 1 {
+			confirmed[len(confirmed)-1] = "backup " + name
+		}
+	}
 	fields["tenantKeyDestroyed"] = confirmed
-	if t.opts.Backup == nil {
-		return nil
-	}
-	d, ok := t.opts.Backup.(backup.Deleter)
+	return errors.Join(errs...)
+}
+
+// deleteTenantKey deletes the tenant key object key from sink, every
+// stored version of it, and checks that none is left.
+func deleteTenantKey(ctx context.Context, sink backup.Sink, key string) error {
+	d, ok := sink.(backup.Deleter)
 	if !ok {
-		return fmt.Errorf("the backup sink %T cannot delete objects (backup.Deleter), so it keeps the tenant key", t.opts.Backup)
+		return fmt.Errorf("the backup sink %T cannot delete objects (backup.Deleter), so it keeps the tenant key", sink)
 	}
-	key := tenantKeyObject(t.opts.BackupPrefix, id)
 	if err := d.Delete(ctx, key); err != nil {
 		return err
 	}
-	if _, err := t.opts.Backup.Stat(ctx, key); !errors.Is(err, backup.ErrNotExist) {
+	if _, err := sink.Stat(ctx, key); !errors.Is(err, backup.ErrNotExist) {
 		return fmt.Errorf("the backup still holds %s after its deletion: %v", key, err)
 	}
-	if vl, ok := t.opts.Backup.(backup.VersionLister); ok {
+	if vl, ok := sink.(backup.VersionLister); ok {
 		for info, err := range vl.ListDeleted(ctx, key) {
 			if err != nil {
 				return fmt.Errorf("checking that no version of %s is left: %w", key, err)
@@ -667,7 +691,6 @@ func (t *Tenants) destroyTenantKey(ctx context.Context, id string, fields Fields
 			}
 		}
 	}
-	fields["tenantKeyDestroyed"] = append(confirmed, "backup")
 	return nil
 }
 

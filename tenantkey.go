@@ -220,14 +220,15 @@ func (t *Tenants) tenantProvider(ctx context.Context, id, dir string) (p KeyProv
 		if h.Encryption == nil || wrappedByMaster(h.Encryption, master, logID, id) {
 			return master, false, nil
 		}
-		if t.opts.Backup != nil {
-			if kf, err = downloadTenantKey(ctx, t.opts.Backup, t.opts.BackupPrefix, id); err != nil {
+		for _, sink := range t.opts.backupSinks() {
+			if kf, err = downloadTenantKey(ctx, sink, t.opts.BackupPrefix, id); err != nil {
 				return nil, false, err
 			}
 			if kf != nil {
 				if err := writeTenantKey(t.root, kf); err != nil {
 					return nil, false, err
 				}
+				break
 			}
 		}
 		if kf == nil {
@@ -240,8 +241,8 @@ func (t *Tenants) tenantProvider(ctx context.Context, id, dir string) (p KeyProv
 		if err != nil {
 			return nil, false, err
 		}
-		if t.opts.Backup != nil {
-			if err := uploadTenantKey(ctx, t.opts.Backup, t.opts.BackupPrefix, kf); err != nil {
+		for _, sink := range t.opts.backupSinks() { // every sink holds a complete backup
+			if err := uploadTenantKey(ctx, sink, t.opts.BackupPrefix, kf); err != nil {
 				clear(raw)
 				return nil, false, err
 			}
