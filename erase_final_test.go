@@ -163,3 +163,38 @@ func TestEraseRetriesTheTenantKey(t *testing.T) {
 	require.Contains(t, recs[0].Metadata["tenantKeyError"], "store unavailable")
 	require.Equal(t, []any{"local", "backup"}, recs[1].Metadata["tenantKeyDestroyed"])
 }
+
+// TestEraseEverySink: with several backup sinks, a new tenant's key is put
+// in each, and Erase destroys it in each and says so.
+func TestEraseEverySink(t *testing.T) {
+	ctx := context.Background()
+	var sinks []backup.Sink
+	for range 2 {
+		s, err := file.New(ctx, file.Config{Dir: t.TempDir()})
+		require.NoError(t, err)
+		sinks = append(sinks, s)
+	}
+	ts := openTenantsT(t, t.TempDir(), Options{EncryptionKey: testKey(9), Backups: sinks, BackupPrefix: "p"})
+	defer ts.Close()
+	_, err := ts.Log(ctx, "acme", LevelAudit, "login", nil)
+	require.NoError(t, err)
+	key := tenantKeyObject("p", "acme")
+	for _, s := range sinks {
+		_, err := s.Stat(ctx, key)
+		require.NoError(t, err, "the tenant key is in every sink")
+	}
+	require.NoError(t, ts.Erase(ctx, "acme"))
+	for _, s := range sinks {
+		_, err := s.Stat(ctx, key)
+		require.ErrorIs(t, err, backup.ErrNotExist)
+	}
+	recs, err := ts.System().Read(ctx, Filter{Search: "tenant data keys erased"})
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	destroyed := recs[0].Metadata["tenantKeyDestroyed"].([]any)
+	require.Len(t, destroyed, 3)
+	require.Equal(t, "local", destroyed[0])
+	require.Equal(t, "backup "+SinkName(0, sinks[0]), destroyed[1])
+	require.Equal(t, "backup "+SinkName(1, sinks[1]), destroyed[2])
+	require.Equal(t, true, recs[0].Metadata["backupHeaderUpdated"])
+}
