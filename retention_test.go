@@ -180,7 +180,7 @@ func runRetentionSuite(t *testing.T, newTarget func(t *testing.T) backupTarget) 
 		o = options(sw, tg.prefix, clock, nil)
 		l = openT(t, dir, o)
 		require.NoError(t, l.SyncBackup(ctx))
-		logN(t, l, 5) // the active segment holds these: the cut keeps several records
+		logN(t, l, 5)                 // the active segment holds these: the cut keeps several records
 		require.NoError(t, l.Close()) // puts the final signed checkpoint, after its batches
 		l = openT(t, dir, o)
 		defer func() { l.Close() }()
