@@ -17,7 +17,7 @@ import (
 // wake-up per stream per tick, however many records, rather than one per
 // record, which at a high logging rate and many streams would cost more
 // than the logging.
-const hubTick = 20 * time.Millisecond
+const hubTick = 50 * time.Millisecond
 
 // hubRing is how many of the newest matching events a hub keeps for its
 // streams: a stream that falls further behind reads the log itself until it
