@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"reflect"
@@ -21,9 +20,7 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/api/googleapi"
 
-	"github.com/treeoflife/treeoflife/backup/gcs"
 	"github.com/treeoflife/treeoflife/backup/s3"
 )
 
@@ -97,13 +94,7 @@ func TestShipperGCS(t *testing.T) {
 	endpoint := requireEnv(t, "TOL_GCS_ENDPOINT")
 	bucket := requireEnv(t, "TOL_GCS_BUCKET")
 	runShipperSuite(t, func(t *testing.T) backupTarget {
-		s, err := gcs.New(context.Background(), gcs.Config{Bucket: bucket, Endpoint: endpoint})
-		require.NoError(t, err)
-		err = s.Client().Bucket(bucket).Create(context.Background(), "tol-test-project", nil)
-		var gerr *googleapi.Error
-		if !(errors.As(err, &gerr) && gerr.Code == http.StatusConflict) {
-			require.NoError(t, err)
-		}
+		s := gcsTestSink(t, endpoint, bucket)
 		return backupTarget{sink: s, prefix: randomPrefix(t), del: func(t *testing.T, key string) {
 			require.NoError(t, s.Client().Bucket(bucket).Object(key).Delete(context.Background()))
 		}}

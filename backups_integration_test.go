@@ -2,16 +2,13 @@ package treeoflife
 
 import (
 	"context"
-	"errors"
 	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"google.golang.org/api/googleapi"
 
 	"github.com/treeoflife/treeoflife/backup"
 	"github.com/treeoflife/treeoflife/backup/gcs"
@@ -22,15 +19,7 @@ func gcsSink(t *testing.T) *gcs.Sink {
 	t.Helper()
 	endpoint := requireEnv(t, "TOL_GCS_ENDPOINT")
 	bucket := requireEnv(t, "TOL_GCS_BUCKET")
-	s, err := gcs.New(context.Background(), gcs.Config{Bucket: bucket, Endpoint: endpoint})
-	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
-	err = s.Client().Bucket(bucket).Create(context.Background(), "tol-test-project", nil)
-	var gerr *googleapi.Error
-	if !(errors.As(err, &gerr) && gerr.Code == http.StatusConflict) {
-		require.NoError(t, err)
-	}
-	return s
+	return gcsTestSink(t, endpoint, bucket)
 }
 
 // killOnGet kills a MinIO server (SIGKILL) when the restore asks for the

@@ -34,10 +34,13 @@ func TestEraseIsFinalAzure(t *testing.T) {
 	testEraseIsFinal(t, azureSink(t, azblob.Config{}), randomPrefix(t))
 }
 
+// gcsTestSink is a sink on the fake-gcs-server bucket, which it creates if
+// need be.
 func gcsTestSink(t *testing.T, endpoint, bucket string) *gcs.Sink {
 	t.Helper()
 	s, err := gcs.New(context.Background(), gcs.Config{Bucket: bucket, Endpoint: endpoint})
 	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
 	err = s.Client().Bucket(bucket).Create(context.Background(), "tol-test-project", nil)
 	var gerr *googleapi.Error
 	if !(errors.As(err, &gerr) && gerr.Code == http.StatusConflict) {

@@ -149,6 +149,21 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	if !send() {
 		return
 	}
+	// fromLog writes the matches in [from, to) read from the log; false
+	// when the stream has ended with a failure.
+	fromLog := func(from, to uint64) bool {
+		cf := f
+		cf.FromSeq, cf.ToSeq = from, to
+		for e, err := range log.Entries(ctx, cf) {
+			if err != nil {
+				failure(bw, err)
+				send()
+				return false
+			}
+			bw.Write(frame(&e))
+		}
+		return true
+	}
 	ping := time.NewTicker(streamPing)
 	defer ping.Stop()
 	live := false // the stream has caught up with the hub once
@@ -165,15 +180,8 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		if p.behind {
 			// Read what has left the ring (or came before the hub) from
 			// the log.
-			cf := f
-			cf.FromSeq, cf.ToSeq = n, p.start
-			for e, err := range log.Entries(ctx, cf) {
-				if err != nil {
-					failure(bw, err)
-					send()
-					return
-				}
-				bw.Write(frame(&e))
+			if !fromLog(n, p.start) {
+				return
 			}
 			n = p.start
 			if !send() {
@@ -194,17 +202,8 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 			if live {
 				fill = min(fill, asked)
 			}
-			if lo < fill {
-				cf := f
-				cf.FromSeq, cf.ToSeq = lo, fill
-				for e, err := range log.Entries(ctx, cf) {
-					if err != nil {
-						failure(bw, err)
-						send()
-						return
-					}
-					bw.Write(frame(&e))
-				}
+			if lo < fill && !fromLog(lo, fill) {
+				return
 			}
 			if from := max(lo, fill); from < ev.gapTo {
 				fmt.Fprintf(bw, "event: gap\ndata: {\"from\":%d,\"to\":%d}\n\n", from, ev.gapTo)
