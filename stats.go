@@ -12,11 +12,11 @@ import (
 // proportional to the number of segments, never by reading the records;
 // Verify is the separate, explicit check of the records themselves.
 //
-// A Reader has no key, so on an encrypted log it cannot see the level and
-// time of records that no index file covers yet (those of the segment being
-// written, or of a sealed segment whose index file is missing): it counts
-// them in TotalEntries and Unknown, and leaves them out of Levels, Oldest
-// and Newest. Oldest and Newest are then those of the other records, and
+// A Reader without the key (OpenReader, not OpenReaderWith) cannot see,
+// on an encrypted log, the level and time of records that no index file
+// covers yet (those of the segment being written, or of a sealed segment
+// whose index file is missing): it counts them in TotalEntries and
+// Unknown, and leaves them out of Levels, Oldest and Newest. Oldest and Newest are then those of the other records, and
 // zero when every record is unknown.
 type Stats struct {
 	TotalEntries uint64
