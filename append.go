@@ -27,6 +27,16 @@ type encoder struct {
 	h     hash.Hash
 	sum   [32]byte
 	sealState
+	// An encrypted record between taking its seq and being linked
+	// (appendSealed): its frame in chunk, as record rec of it, and its
+	// leaf hash once sealed; linking sets chain.
+	fr     []byte
+	chunk  *chunk
+	rec    int
+	seq    uint64
+	sealed bool
+	leaf   Hash
+	chain  Hash
 }
 
 var encoderPool = sync.Pool{New: func() any {
@@ -212,35 +222,99 @@ func spinWait(n int) (x int) {
 	return x
 }
 
-// appendSealed is append for an encrypted log: the record is sealed into
-// the chunk under l.mu, once its seq is known.
+// appendSealed is append for an encrypted log. Sealing needs the seq (it is
+// in the record's additional data) and the leaf hash covers the sealed
+// bytes, so a record's seq is taken first, under l.mu, with room for its
+// frame; then it is sealed and hashed without the lock, in parallel with
+// other callers; last, under l.mu again, every sealed record whose
+// predecessors are linked is linked into the chain, in seq order, by
+// whichever caller gets there first (linkSealedLocked).
 func (l *ImmutableLogger) appendSealed(e *encoder, now time.Time, level Level, t int64) (uint64, Hash, *generation, error) {
-	l.mu.Lock()
-	c, off, err := l.reserveLocked(int64(frameHeaderSize+e.overhead+len(e.buf)+digits(l.size)+1), now)
-	if err != nil {
+	l.lockAppend()
+	if err := l.admitLocked(); err != nil {
 		l.mu.Unlock()
 		return 0, Hash{}, nil, err
 	}
-	// reserveLocked may have waited without the lock (backpressure), so the
+	// admitLocked may have waited without the lock (backpressure), so the
 	// seq is read after it.
 	seq := l.size
 	if seq >= e.key.stopAt {
-		c.data = c.data[:off] // give the reserved frame back
 		l.mu.Unlock()
 		return 0, Hash{}, nil, fmt.Errorf("%w: data key %d has sealed %d records and no new data key could be started; records are refused until one is (RotateDataKey)",
 			ErrKeyExhausted, e.key.id, dataKeyHardLimit)
 	}
-	var leaf Hash
-	c.data, leaf = l.keys.sealLocked(c.data, e, seq)
-	fr := c.data[off:]
-	chain := l.linkLocked(c, int64(len(fr)), leaf, level, t)
-	putFrameHeader(fr, seq, &chain)
+	frameLen := frameHeaderSize + e.overhead + len(e.buf) + digits(seq) + 1
+	c, off := l.reserveAdmittedLocked(int64(frameLen), now)
+	e.fr = c.data[off : off+frameLen : off+frameLen]
+	c.data = c.data[:off+frameLen]
+	e.chunk, e.rec, e.seq, e.sealed = c, len(c.recs), seq, false
+	l.noteLocked(c, int64(frameLen), Hash{}, level, t)
 	c.unfilled.Add(1)
+	l.unlinked = append(l.unlinked, e)
 	gen := l.gen
 	l.mu.Unlock()
-	finishFrame(fr) // the checksum, outside the lock
-	c.unfilled.Add(-1)
-	return seq, chain, gen, nil
+
+	e.leaf = l.keys.sealInto(e.fr[frameHeaderSize:frameHeaderSize], e, seq)
+
+	l.lockAppend()
+	e.sealed = true
+	l.linkSealedLocked()
+	if l.linked > seq {
+		l.mu.Unlock()
+		return seq, e.chain, gen, nil
+	}
+	l.mu.Unlock()
+	// A record before this one is still being sealed by its caller, who
+	// links this one too. That takes about as long as sealing, so yield a
+	// few times before sleeping.
+	for range linkYields {
+		runtime.Gosched()
+		if l.linkedN.Load() > seq {
+			return seq, e.chain, gen, nil
+		}
+	}
+	l.mu.Lock()
+	for l.linked <= seq {
+		l.linkSleepers++
+		l.linkCond.Wait()
+		l.linkSleepers--
+	}
+	l.mu.Unlock()
+	return seq, e.chain, gen, nil
+}
+
+// linkYields is how many times an appender whose sealed record waits for
+// the one before it yields before it sleeps.
+const linkYields = 8
+
+// linkSealedLocked links the sealed records at the front of l.unlinked, in
+// seq order: each one's chain value goes into its frame and its caller's
+// encoder, its leaf hash into its chunk's record, and its frame is then
+// complete.
+func (l *ImmutableLogger) linkSealedLocked() {
+	n := 0
+	for _, e := range l.unlinked {
+		if !e.sealed {
+			break
+		}
+		e.chain = chainHash(&l.chain, &e.leaf)
+		l.chain = e.chain
+		e.chunk.recs[e.rec].leaf = e.leaf
+		fillFrameHeader(e.fr, e.seq, &e.chain)
+		e.chunk.unfilled.Add(-1)
+		e.chunk, e.fr = nil, nil
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	clear(l.unlinked[:n])
+	l.unlinked = l.unlinked[:copy(l.unlinked, l.unlinked[n:])]
+	l.linked += uint64(n)
+	l.linkedN.Store(l.linked)
+	if l.linkSleepers > 0 {
+		l.linkCond.Broadcast()
+	}
 }
 
 // reserveLocked makes room for a frame of frameLen bytes for record l.size:
@@ -310,16 +384,28 @@ func (l *ImmutableLogger) commitLocked(c *chunk, off int, leaf Hash, level Level
 
 // linkLocked makes the frame of frameLen bytes at the end of c record
 // l.size, with the given leaf hash: it links the chain, notes the record
-// for the writer (who adds it to the index) and wakes the writer. It returns the record's chain value; the caller fills
-// in the frame.
+// for the writer (who adds it to the index) and wakes the writer. It
+// returns the record's chain value; the caller fills in the frame.
 func (l *ImmutableLogger) linkLocked(c *chunk, frameLen int64, leaf Hash, level Level, t int64) Hash {
-	seq := l.size
 	chain := chainHash(&l.chain, &leaf)
+	l.noteLocked(c, frameLen, leaf, level, t)
+	l.chain = chain
+	l.linked = l.size
+	return chain
+}
+
+// noteLocked gives the frame of frameLen bytes at the end of c the seq
+// l.size: it notes the record for the writer (who adds it to the index and
+// the Merkle tree) and wakes the writer. leaf is the record's leaf hash,
+// or zero for a record linked later (appendSealed), which sets it in
+// c.recs before the frame is complete.
+func (l *ImmutableLogger) noteLocked(c *chunk, frameLen int64, leaf Hash, level Level, t int64) {
 	if len(c.recs) == 0 {
-		c.first, c.off, c.prev, c.idx = seq, l.segBytes, l.chain, l.indexes[len(l.indexes)-1]
+		// c.prev, the chain value before the first record, is set by the
+		// writer (finishChunk), which links every record before it.
+		c.first, c.off, c.idx = l.size, l.segBytes, l.indexes[len(l.indexes)-1]
 	}
 	c.recs = append(c.recs, chunkRecord{leaf: leaf, t: t, frameLen: int32(frameLen), level: level})
-	l.chain = chain
 	l.size++
 	l.segBytes += frameLen
 	l.segRecords++
@@ -332,7 +418,6 @@ func (l *ImmutableLogger) linkLocked(c *chunk, frameLen int64, leaf Hash, level 
 		}
 	}
 	l.kickLocked()
-	return chain
 }
 
 func digits(n uint64) int {
@@ -395,8 +480,8 @@ func (l *ImmutableLogger) recycleLocked(chunks []*chunk) {
 
 // finishChunk is the writer's share of appending c's records, done before
 // they are written: it waits for their frames to be complete, fills in
-// c.seg's Merkle frontier and grows the writer's frontier by each record's
-// leaf.
+// c.seg's chain value and Merkle frontier and c's chain value before its
+// first record, and grows the writer's frontier and chain by the records.
 func (l *ImmutableLogger) finishChunk(c *chunk) {
 	// The appenders copy their frames in right after reserving them, so
 	// this wait is short; yielding lets one that was preempted finish.
@@ -404,11 +489,18 @@ func (l *ImmutableLogger) finishChunk(c *chunk) {
 		runtime.Gosched()
 	}
 	if c.seg != nil {
+		c.seg.PrevChain = l.wchain
 		c.seg.Frontier = slices.Clone(l.wfront.hashes)
 	}
+	if len(c.recs) == 0 {
+		return
+	}
+	c.prev = l.wchain
 	for i := range c.recs {
 		l.wfront.append(c.recs[i].leaf)
 	}
+	last := len(c.data) - int(c.recs[len(c.recs)-1].frameLen)
+	l.wchain = Hash(c.data[last+12 : last+44])
 }
 
 // indexChunkLocked adds c's records to their segment's index. It runs after
@@ -444,19 +536,22 @@ func (l *ImmutableLogger) unindexedLocked(fn func(r *chunkRecord)) {
 	}
 }
 
-// headLocked returns the head of every record accepted so far: the
-// writer's frontier grown by the leaves it has not taken yet.
+// headLocked returns the head of every record linked so far: the writer's
+// frontier grown by the leaves it has not taken yet.
 func (l *ImmutableLogger) headLocked() Head {
 	f := l.front
-	if f.n < l.size {
+	if f.n < l.linked {
 		f = f.clone()
 		for _, cs := range [2][]*chunk{l.inflight, l.pend} {
 			for _, c := range cs {
 				for i := range c.recs {
+					if f.n == l.linked {
+						break
+					}
 					f.append(c.recs[i].leaf)
 				}
 			}
 		}
 	}
-	return Head{Size: l.size, Chain: l.chain, Root: f.root()}
+	return Head{Size: l.linked, Chain: l.chain, Root: f.root()}
 }

@@ -482,7 +482,7 @@ type logKeys struct {
 }
 
 // sealState is the part of an encoder that sealing uses: filled in by
-// prepareSeal in the caller's goroutine, used by sealLocked under l.mu.
+// prepareSeal in the caller's goroutine, used by sealInto.
 type sealState struct {
 	key      *dataKey // nil: the log is not encrypted
 	overhead int      // envelopeOverhead when key is set
@@ -742,7 +742,7 @@ func (k *logKeys) close() {
 }
 
 // prepareSeal picks the data key and a fresh random nonce for one record, in
-// the caller's goroutine. The record is sealed in sealLocked, once its
+// the caller's goroutine. The record is sealed by sealInto, once its
 // sequence number is known.
 func (k *logKeys) prepareSeal(e *encoder) {
 	e.key = k.active.Load()
@@ -758,10 +758,11 @@ func (k *logKeys) prepareSeal(e *encoder) {
 	e.used += nonceSize
 }
 
-// sealLocked appends the envelope of record seq, whose entry is e.buf
-// followed by the seq digits and '}', to dst, and returns it with the
-// record's leaf hash. It runs under l.mu, after reserveLocked made room.
-func (k *logKeys) sealLocked(dst []byte, e *encoder, seq uint64) ([]byte, Hash) {
+// sealInto appends the envelope of record seq, whose entry is e.buf
+// followed by the seq digits and '}', to dst, and returns the record's leaf
+// hash. dst has exactly the room the envelope takes (appendSealed reserved
+// it in the record's frame), so nothing is allocated or moved.
+func (k *logKeys) sealInto(dst []byte, e *encoder, seq uint64) Hash {
 	start := len(dst)
 	dst = append(dst, e.key.env[:]...)
 	dst = append(dst, e.nonce...)
@@ -772,7 +773,7 @@ func (k *logKeys) sealLocked(dst []byte, e *encoder, seq uint64) ([]byte, Hash) 
 	e.h.Reset()
 	e.h.Write(leafPrefix)
 	e.h.Write(dst[start:])
-	return dst, Hash(e.h.Sum(e.sum[:0]))
+	return Hash(e.h.Sum(e.sum[:0]))
 }
 
 // open returns the entry sealed in payload, the record at seq, appended to

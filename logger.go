@@ -372,9 +372,23 @@ type ImmutableLogger struct {
 	_  [64]byte
 	mu sync.Mutex
 	_  [64 - 8]byte
-	// The log as accepted so far (records may still be in pend).
-	size  uint64
-	chain Hash
+	// The log as accepted so far (records may still be in pend): size
+	// records have their seq. The first linked of them have their chain
+	// value too, and chain is the value after them. In a plain log every
+	// record is linked when it gets its seq (linked == size whenever mu is
+	// free); an encrypted log's record is sealed after it gets its seq,
+	// outside mu, and linked in seq order after that (appendSealed).
+	size   uint64
+	linked uint64
+	chain  Hash
+	// unlinked holds the encoders of the records size-linked.. in seq
+	// order, while they are sealed; linkedN is linked, for their callers
+	// to wait on without the lock, and linkCond wakes those that sleep
+	// (linkSleepers of them).
+	unlinked     []*encoder
+	linkedN      atomic.Uint64
+	linkCond     sync.Cond
+	linkSleepers int
 	// front is the Merkle frontier of the first front.n records: those the
 	// writer has taken. The leaves of the records after it are in the
 	// chunks of inflight and pend, in order; headLocked adds them. Growing
@@ -429,6 +443,7 @@ type ImmutableLogger struct {
 	wmu      sync.Mutex
 	stopped  bool     // the writer has made its last flush: Close owns the file
 	wfront   frontier // Merkle frontier of every record the writer has taken
+	wchain   Hash     // the chain value after them
 	f        *os.File
 	fSeq     uint64 // first seq of the open segment
 	fLen     int64
@@ -604,6 +619,7 @@ func openDir(dir string, opts Options) (*ImmutableLogger, error) {
 		segLimit:   opts.SegmentSize,
 		segMaxAge:  opts.SegmentMaxAge,
 	}
+	l.linkCond.L = &l.mu
 	l.blocks = newBlockSource(dir, true, func(sf segmentFile) (*segmentIndex, bool, error) {
 		return buildIndexWith(dir, sf, -1, l.openPayload)
 	})
@@ -705,6 +721,7 @@ func (l *ImmutableLogger) open() error {
 			return &TamperError{Seq: 0, Offset: -1, Reason: fmt.Sprintf("the log has no segment files but its checkpoint records %d records", cp.Size)}
 		}
 		l.chain = genesisChain(l.logID)
+		l.wchain = l.chain
 		if cp == nil {
 			// A new log starts with a checkpoint of no records, so that
 			// a log without CHECKPOINT is always a damaged one.

@@ -102,6 +102,8 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *localCheckpoint) error
 		return &TamperError{Segment: last.Name, Seq: v.size, Offset: tornAt, Reason: "sealed segment ends in a damaged frame"}
 	}
 	l.size, l.chain, l.wfront = v.size, v.chain, v.frontier
+	l.linked, l.wchain = l.size, l.chain
+	l.linkedN.Store(l.size)
 	l.segRecords = v.size - h.FirstSeq
 	if tornAt >= 0 {
 		if err := l.repairTail(last, tornAt, hole); err != nil {

@@ -162,7 +162,9 @@ func (l *ImmutableLogger) flush(stop, timed bool) int {
 	l.inflight = chunks
 	syncReq := l.syncRequested
 	l.syncRequested = false
-	gen.end = writtenState{size: l.size, chain: l.chain}
+	// Every record with a seq is in chunks; the chain value after them is
+	// known once they are all linked, which finishChunk waits for.
+	gen.end = writtenState{size: l.size}
 	failed, full := l.err, l.diskFull
 	l.mu.Unlock()
 
@@ -171,6 +173,7 @@ func (l *ImmutableLogger) flush(stop, timed bool) int {
 	for _, c := range chunks {
 		l.finishChunk(c)
 	}
+	gen.end.chain = l.wchain
 	if len(chunks) > 0 || len(l.stalled) > 0 {
 		gen.end.front = l.wfront.clone()
 	}
