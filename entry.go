@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -147,42 +148,75 @@ func appendEntryID(dst []byte, t time.Time) []byte {
 		u[10+i] = byte(r2 >> (8 * i))
 	}
 	const hexd = "0123456789abcdef"
-	for i, b := range u {
+	var b [36]byte
+	j := 0
+	for i, x := range u {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
-			dst = append(dst, '-')
+			b[j] = '-'
+			j++
 		}
-		dst = append(dst, hexd[b>>4], hexd[b&0x0f])
+		b[j], b[j+1] = hexd[x>>4], hexd[x&0x0f]
+		j += 2
 	}
-	return dst
+	return append(dst, b[:]...)
 }
 
 // timestampLayout is RFC 3339 in UTC with a fixed nine-digit fraction, so
 // stored timestamps sort as strings.
 const timestampLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
+// A timestampSecond is the text of one second in timestampLayout, up to
+// and including the decimal point: what consecutive timestamps share.
+type timestampSecond struct {
+	unix int64
+	text [20]byte
+}
+
+// lastSecond is the second of the latest timestamp appendTimestamp wrote.
+var lastSecond atomic.Pointer[timestampSecond]
+
 // appendTimestamp appends t in timestampLayout; it is the hot path's
-// replacement for t.UTC().AppendFormat(dst, timestampLayout).
+// replacement for t.UTC().AppendFormat(dst, timestampLayout). The date and
+// time of day change once a second, so they are formatted once a second.
 func appendTimestamp(dst []byte, t time.Time) []byte {
-	t = t.UTC()
-	year, month, day := t.Date()
-	hour, min, sec := t.Clock()
-	if year < 0 || year > 9999 {
-		return t.AppendFormat(dst, timestampLayout)
+	sec := t.Unix()
+	s := lastSecond.Load()
+	if s == nil || s.unix != sec {
+		t := t.UTC()
+		year, month, day := t.Date()
+		if year < 0 || year > 9999 {
+			return t.AppendFormat(dst, timestampLayout)
+		}
+		hour, min, second := t.Clock()
+		s = &timestampSecond{unix: sec}
+		b := s.text[:0]
+		b = appendInt(b, year, 4)
+		b = append(b, '-')
+		b = appendInt(b, int(month), 2)
+		b = append(b, '-')
+		b = appendInt(b, day, 2)
+		b = append(b, 'T')
+		b = appendInt(b, hour, 2)
+		b = append(b, ':')
+		b = appendInt(b, min, 2)
+		b = append(b, ':')
+		b = appendInt(b, second, 2)
+		_ = append(b, '.')
+		lastSecond.Store(s)
 	}
-	dst = appendInt(dst, year, 4)
-	dst = append(dst, '-')
-	dst = appendInt(dst, int(month), 2)
-	dst = append(dst, '-')
-	dst = appendInt(dst, day, 2)
-	dst = append(dst, 'T')
-	dst = appendInt(dst, hour, 2)
-	dst = append(dst, ':')
-	dst = appendInt(dst, min, 2)
-	dst = append(dst, ':')
-	dst = appendInt(dst, sec, 2)
-	dst = append(dst, '.')
-	dst = appendInt(dst, t.Nanosecond(), 9)
-	return append(dst, 'Z')
+	dst = append(dst, s.text[:]...)
+	// Nine digits of nanoseconds, two at a time, then 'Z'.
+	const pairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+	ns := uint32(t.Nanosecond())
+	var b [10]byte
+	b[9] = 'Z'
+	for i := 7; i > 0; i -= 2 {
+		q := ns % 100
+		ns /= 100
+		b[i], b[i+1] = pairs[2*q], pairs[2*q+1]
+	}
+	b[0] = byte('0' + ns)
+	return append(dst, b[:]...)
 }
 
 // appendInt appends v zero-padded to width digits.

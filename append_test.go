@@ -2,8 +2,10 @@ package treeoflife
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -94,5 +96,35 @@ func TestSealedAppendsInParallel(t *testing.T) {
 			require.Equal(t, Head{Size: uint64(len(frames)), Chain: chains[len(frames)-1], Root: roots[len(frames)]}, rep.Head)
 			require.Len(t, openedEntries(t, l), len(frames))
 		})
+	}
+}
+
+// TestAppendTimestamp: the hot path's timestamp, which formats each second
+// once, is what time.Time.AppendFormat writes in timestampLayout, for times
+// in any zone, in the same second and across seconds, before 1970 and
+// outside years 0 to 9999.
+func TestAppendTimestamp(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	zone := time.FixedZone("UTC+1", 3600)
+	times := []time.Time{time.Unix(0, 0), time.Unix(-1, 999_999_999), time.Date(10000, 1, 1, 0, 0, 0, 5, time.UTC), time.Date(-1, 12, 31, 23, 59, 59, 0, time.UTC)}
+	for range 20_000 {
+		tm := time.Unix(r.Int64N(5e9)-1e9, r.Int64N(1e9))
+		times = append(times, tm, tm.Add(time.Duration(r.Int64N(1e9))), tm.In(zone))
+	}
+	for _, tm := range times {
+		require.Equal(t, tm.UTC().AppendFormat(nil, timestampLayout), appendTimestamp(nil, tm), "%v", tm)
+	}
+}
+
+// TestAppendEntryID: IDs are UUIDs of version 7 and variant 10 whose first
+// 48 bits are the Unix milliseconds.
+func TestAppendEntryID(t *testing.T) {
+	tm := time.UnixMilli(0x0123_4567_89ab)
+	seen := map[string]bool{}
+	for range 1000 {
+		id := string(appendEntryID(nil, tm))
+		require.Regexp(t, `^01234567-89ab-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, id)
+		require.False(t, seen[id], "repeated id %s", id)
+		seen[id] = true
 	}
 }
