@@ -46,6 +46,7 @@ const (
 	RowSyncSigned        = "treeoflife-sync-signed"
 	RowVerifyAnchored    = "treeoflife-verify-anchored"
 	RowProve             = "treeoflife-prove"
+	RowOpen              = "treeoflife-open"
 	RowCeiling           = "ceiling"
 	RowSHA256            = "sha256"
 	RowDashOverview      = "dashboard-overview"
@@ -61,7 +62,7 @@ const (
 // runs only when Config.RSSN > 0.
 var AllRows = []string{
 	RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowSync, RowSyncSigned, RowCeiling, RowSlog, RowZap, RowZerolog,
-	RowVerify, RowSHA256, RowVerifyAnchored, RowProve, RowReadPage, RowSearch, RowEntries, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3,
+	RowVerify, RowSHA256, RowVerifyAnchored, RowProve, RowOpen, RowReadPage, RowSearch, RowEntries, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3,
 	RowShipSinks1, RowShipSinks2, RowShipSinks3, RowRSS,
 	RowDashOverview, RowDashSearch, RowDashStream, RowDashClients,
 	RowLegacyImport,
@@ -240,7 +241,7 @@ func Run(ctx context.Context, cfg Config) (rows []Row, err error) {
 		cfg.logf("tolbench: skipping %s: no MinIO; %s", strings.Join(S3Rows, ", "), minioHint)
 	}
 	needEntries := 0
-	for _, name := range []string{RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowProve, RowSlog, RowZap, RowZerolog, RowReadPage, RowSearch, RowEntries, RowShipCapacity, RowDashOverview, RowDashSearch, RowDashStream, RowDashClients, RowShipSinks1, RowShipSinks2, RowShipSinks3} {
+	for _, name := range []string{RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowProve, RowOpen, RowSlog, RowZap, RowZerolog, RowReadPage, RowSearch, RowEntries, RowShipCapacity, RowDashOverview, RowDashSearch, RowDashStream, RowDashClients, RowShipSinks1, RowShipSinks2, RowShipSinks3} {
 		if want(name) {
 			needEntries = cfg.N
 		}
@@ -365,6 +366,7 @@ type runner struct {
 	sink     *s3.Sink     // on minio's bucket
 	shipped  *shippedLog  // what RowShipCapacity shipped, for RowRestoreS3
 	sinkRows map[int]Row  // the sink rows, measured together by the first (sinks.go)
+	proveDir string       // the log RowProve wrote, for RowOpen
 }
 
 // entry returns the i'th entry a row writes.
@@ -388,6 +390,8 @@ func (r *runner) run(ctx context.Context, name string) (Row, error) {
 		return r.tolVerifyAnchored(ctx)
 	case RowProve:
 		return r.tolProve(ctx)
+	case RowOpen:
+		return r.tolOpen(ctx)
 	case RowSlog:
 		return r.slog(ctx)
 	case RowZap:

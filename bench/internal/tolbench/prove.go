@@ -108,5 +108,6 @@ func (r *runner) tolProve(ctx context.Context) (Row, error) {
 	row.Note = fmt.Sprintf("%d records; first proof (builds HASHES) %.1f s; verifying an inclusion proof p50 %.3f ms, p99 %.3f ms; a whole receipt (signature too) p50 %.3f ms, p99 %.3f ms",
 		size, build.Seconds(), pr.P50ms, pr.P99ms, vr.P50ms, vr.P99ms)
 	row.VerifyP99ms = pr.P99ms
+	r.proveDir = dir
 	return row, diskUsage(&row, dir)
 }
