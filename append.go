@@ -468,10 +468,15 @@ func (l *ImmutableLogger) chunkLocked(need int) *chunk {
 	return &chunk{data: make([]byte, 0, chunkSize), recs: make([]chunkRecord, 0, chunkSize/256)}
 }
 
+// maxFreeChunks is how many finished chunks recycleLocked keeps: as many as
+// may be pending, so that a burst that fills them does not leave them all
+// to the garbage collector.
+const maxFreeChunks = maxPendingBytes / chunkSize
+
 // recycleLocked keeps the writer's finished chunks for reuse.
 func (l *ImmutableLogger) recycleLocked(chunks []*chunk) {
 	for _, c := range chunks {
-		if cap(c.data) == chunkSize && len(l.freeChunks) < maxPendingBytes/chunkSize {
+		if cap(c.data) == chunkSize && len(l.freeChunks) < maxFreeChunks {
 			c.seg, c.sealed, c.data, c.recs, c.idx, c.indexed = nil, nil, c.data[:0], c.recs[:0], nil, false
 			l.freeChunks = append(l.freeChunks, c)
 		}

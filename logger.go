@@ -65,7 +65,7 @@ const (
 // maxPendingBytes bounds the records accepted but not yet handed to the
 // writer; a caller beyond it waits for the writer (backpressure), so memory
 // stays bounded however fast records arrive.
-const maxPendingBytes = 8 << 20
+const maxPendingBytes = 4 << 20
 
 // Options configure a logger. The zero value is a sensible default: fsync on
 // every call (group commit), 100 MiB segments, no compression, 1 MiB entries.
