@@ -236,16 +236,22 @@ type verifyLimit struct {
 
 // verifyDir verifies every segment of the log in dir, streaming from disk.
 // With lim set, it stops at lim.Head.Size records and requires the result to
-// equal lim.Head; otherwise it verifies everything present. Sealed segments
-// are verified in parallel (verify_parallel.go); the result, and the first
-// failure reported, are those of verifying them one after the other.
+// equal lim.Head; otherwise it verifies everything present. The records
+// are hashed on every core (verify_parallel.go); the result, and the first
+// failure reported, are those of verifying the records one after the other.
 func verifyDir(ctx context.Context, dir string, logID [16]byte, pins []pin, lim *verifyLimit) (Head, error) {
 	return verifyDirWorkers(ctx, dir, logID, pins, lim, verifyWorkers())
 }
 
-// verifyDirWorkers is verifyDir with at most workers segments verified at
-// once; 1 verifies them in order, in this goroutine.
+// verifyDirWorkers is verifyDir with workers goroutines hashing records; 1
+// verifies them in order, in this goroutine.
 func verifyDirWorkers(ctx context.Context, dir string, logID [16]byte, pins []pin, lim *verifyLimit, workers int) (Head, error) {
+	return verifyDirBatch(ctx, dir, logID, pins, lim, workers, verifyBatchBytes)
+}
+
+// verifyDirBatch is verifyDirWorkers reading segments in buffers of
+// batchBytes when workers > 1.
+func verifyDirBatch(ctx context.Context, dir string, logID [16]byte, pins []pin, lim *verifyLimit, workers, batchBytes int) (Head, error) {
 	segs, st, err := listKept(dir, &logID)
 	if err != nil {
 		return Head{}, err
@@ -266,7 +272,7 @@ func verifyDirWorkers(ctx context.Context, dir string, logID [16]byte, pins []pi
 	}
 	rest := segs
 	if workers > 1 {
-		if rest, err = v.parallel(ctx, segs, lim, workers); err != nil {
+		if rest, err = v.parallel(ctx, segs, lim, workers, batchBytes); err != nil {
 			return v.head(), err
 		}
 	}

@@ -3,106 +3,237 @@ package treeoflife
 import (
 	"context"
 	"runtime"
-	"slices"
 	"sort"
 	"sync"
 )
 
-// Parallel verification. Each segment's header holds the chain value and
-// the Merkle frontier that the records before it end in, so a segment can
-// be verified on its own, from its header, while others are. The results
-// are then stitched in order: each header must equal the state the
-// previous segment ended in (checkHeader, as in order), and the first
+// Parallel verification. Checking a record costs three SHA-256s: its leaf
+// hash, its chain link, and on average one Merkle node. The first two need
+// nothing from the records before it but the chain value stored in the
+// previous frame (which, once that frame has passed, is the verified one),
+// and a run of leaves reduces to the roots of a few perfect subtrees
+// without the tree before it; only stitching those roots onto the frontier
+// is sequential, and it is a few hashes per batch of records.
+//
+// So verification is a pipeline. Readers (one per segment, as many segments
+// at once as there are workers) read a segment in large buffers, check
+// each frame's length, checksum and seq, and hand the batch to the workers
+// (verify_pipeline.go), which hash it: leaf and chain of every record, and
+// the Merkle subtrees over its leaves. The caller's goroutine takes the
+// segments and batches in the order of the log, checks each segment header
+// against the state the previous segment ended in (checkHeader), stitches
+// the subtree roots onto the frontier, and checks the pins. The first
 // failure in the order of the log is the one reported, with the head it was
-// found at, exactly as verifying the segments one after the other does.
-// Memory grows with the number of workers, not with the log.
+// found at, exactly as verifying record after record does. Memory grows
+// with the number of workers, not with the log.
 
-// verifyWorkers is how many segments Verify reads at once.
+// verifyWorkers is how many goroutines hash records during Verify.
 func verifyWorkers() int { return runtime.GOMAXPROCS(0) }
 
-// segmentCheck is the outcome of verifying one segment from its header.
-type segmentCheck struct {
-	done    chan struct{}
-	openErr error         // openSegment's error: the header is unknown
-	hdr     segmentHeader // valid when openErr is nil
-	end     *verifier     // the state after its records (or at its failure)
-	err     error         // a failure in its records
-}
+// verifyBatchBytes is the size of the buffers segments are read in; a
+// frame larger than that gets a buffer of its own.
+const verifyBatchBytes = 1 << 20
 
-// parallel verifies segs in parallel as far as the segments of lim's
-// snapshot go, leaving v in the state after the last one, and returns the
-// segments it did not take (written after the snapshot): the caller goes on
-// with them in order.
-func (v *verifier) parallel(ctx context.Context, segs []segmentFile, lim *verifyLimit, workers int) ([]segmentFile, error) {
+// verifyBatchesPerReader is how many buffers each segment reader has: one
+// being filled, the others hashed or waiting for the caller.
+const verifyBatchesPerReader = 3
+
+// parallel verifies segs with workers goroutines hashing, as far as the
+// segments of lim's snapshot go, leaving v in the state after the last one,
+// and returns the segments it did not take (written after the snapshot):
+// the caller goes on with them in order. batchBytes is the read buffer
+// size (verifyBatchBytes; tests pass small ones).
+func (v *verifier) parallel(ctx context.Context, segs []segmentFile, lim *verifyLimit, workers, batchBytes int) ([]segmentFile, error) {
 	n := len(segs)
 	if lim != nil {
 		n = sort.Search(len(segs), func(i int) bool { return segs[i].FirstSeq > lim.SegmentSeq })
 	}
-	if n < 2 {
+	if n == 0 {
 		return segs, nil
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	checks := make([]segmentCheck, n)
-	for i := range checks {
-		checks[i].done = make(chan struct{})
-	}
-	next := make(chan int, n)
+	p := newPipeline(ctx, v.dir, lim, workers, batchBytes)
+	defer p.stop()
+	p.start(segs[:n])
 	for i := range n {
-		next <- i
-	}
-	close(next)
-	var wg sync.WaitGroup
-	for range min(workers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				v.checkSegment(ctx, segs[i], lim, &checks[i])
-				close(checks[i].done)
-			}
-		}()
-	}
-	defer func() {
-		cancel() // stop the workers at a failure
-		wg.Wait()
-	}()
-	for i := range n {
-		c := &checks[i]
-		<-c.done
-		sf := segs[i]
-		if c.openErr != nil {
-			return nil, segmentOpenError(sf, v.size, c.openErr)
-		}
-		if err := v.checkHeader(sf, &c.hdr); err != nil {
+		if err := v.stitchSegment(ctx, segs[i], p.queues[i]); err != nil {
 			return nil, err
-		}
-		v.size, v.chain, v.frontier, v.next = c.end.size, c.end.chain, c.end.frontier, c.end.next
-		if c.err != nil {
-			return nil, c.err
 		}
 	}
 	return segs[n:], nil
 }
 
-// checkSegment verifies sf's records from the state its header records.
-func (v *verifier) checkSegment(ctx context.Context, sf segmentFile, lim *verifyLimit, c *segmentCheck) {
-	if err := ctx.Err(); err != nil {
-		c.openErr = err
-		return
+// stitchSegment takes the header and the hashed batches of sf from q, in
+// order, and advances v over them.
+func (v *verifier) stitchSegment(ctx context.Context, sf segmentFile, q chan *vbatch) error {
+	first := true
+	for {
+		var b *vbatch
+		var ok bool
+		select {
+		case b, ok = <-q:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !ok {
+			if err := ctx.Err(); err != nil {
+				return err // the reader stopped early
+			}
+			return nil
+		}
+		select {
+		case <-b.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		err := v.stitch(sf, b, first)
+		first = false
+		b.release()
+		if err != nil {
+			return err
+		}
 	}
-	sr, err := openSegment(v.dir, sf, segmentLimit(sf, lim))
-	if err != nil {
-		c.openErr = err
-		return
+}
+
+// stitch advances v over one item of sf's queue: its header (the first),
+// or a batch of records.
+func (v *verifier) stitch(sf segmentFile, b *vbatch, first bool) error {
+	if first {
+		if b.openErr != nil {
+			return segmentOpenError(sf, v.size, b.openErr)
+		}
+		return v.checkHeader(sf, &b.hdr)
 	}
-	defer sr.Close()
-	h := sr.Header
-	c.hdr = h
-	w := &verifier{dir: v.dir, logID: v.logID, size: h.FirstSeq, chain: h.PrevChain,
-		frontier: frontier{n: h.FirstSeq, hashes: slices.Clone(h.Frontier)}, pins: v.pins}
-	// The pins up to the segment's first record are the previous
-	// segments' to check (after their last record).
-	w.next = sort.Search(len(w.pins), func(i int) bool { return w.pins[i].size > h.FirstSeq })
-	c.end = w
-	c.err = w.records(ctx, sf, sr, lim)
+	good := uint64(b.good)
+	end := v.size + good
+	if good > 0 {
+		if v.next < len(v.pins) && v.pins[v.next].size < end {
+			// A pin falls inside the batch: record by record, to
+			// compare the state at its size.
+			for i := range b.good {
+				v.frontier.append(b.leaves[i])
+				copy(v.chain[:], b.storedChain(i))
+				v.size++
+				if v.next < len(v.pins) && v.pins[v.next].size <= v.size {
+					if err := v.checkPins(sf.Name, v.size-1, b.offset(i)); err != nil {
+						return err
+					}
+				}
+			}
+		} else {
+			for _, r := range b.roots {
+				v.frontier.appendSubtree(r.level, r.hash)
+			}
+			v.size = end
+			copy(v.chain[:], b.storedChain(b.good-1))
+			if v.next < len(v.pins) && v.pins[v.next].size <= v.size {
+				if err := v.checkPins(sf.Name, v.size-1, b.offset(b.good-1)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if b.chainErr != nil {
+		return b.chainErr
+	}
+	return b.fail
+}
+
+// appendSubtree adds the root h of a perfect subtree of 2^level leaves,
+// which must start where the tree ends (f.n a multiple of 2^level): the
+// same frontier as appending its leaves one by one.
+func (f *frontier) appendSubtree(level int, h Hash) {
+	for n := f.n >> level; n&1 == 1; n >>= 1 {
+		last := len(f.hashes) - 1
+		h = nodeHash(&f.hashes[last], &h)
+		f.hashes = f.hashes[:last]
+	}
+	f.hashes = append(f.hashes, h)
+	f.n += 1 << level
+}
+
+// pipeline is the readers and workers of one parallel verification.
+type pipeline struct {
+	ctx        context.Context
+	cancel     context.CancelFunc
+	dir        string
+	lim        *verifyLimit
+	batchBytes int
+	queues     []chan *vbatch // per segment, in the order of the log
+	slots      chan *readerSlot
+	work       chan *vbatch
+	readers    sync.WaitGroup // the dispatcher and the readers
+	workers    sync.WaitGroup
+}
+
+// readerSlot is one segment reader's set of buffers; a reader takes a slot
+// for a segment and gives it back when it has read the segment. Buffers
+// come back to their slot's free list once the caller has stitched them.
+type readerSlot struct {
+	free chan *vbatch
+}
+
+func newPipeline(ctx context.Context, dir string, lim *verifyLimit, workers, batchBytes int) *pipeline {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &pipeline{ctx: ctx, cancel: cancel, dir: dir, lim: lim, batchBytes: batchBytes,
+		slots: make(chan *readerSlot, workers), work: make(chan *vbatch, workers*verifyBatchesPerReader)}
+	for range workers {
+		s := &readerSlot{free: make(chan *vbatch, verifyBatchesPerReader)}
+		for range verifyBatchesPerReader {
+			s.free <- &vbatch{slot: s}
+		}
+		p.slots <- s
+	}
+	for range workers {
+		p.workers.Add(1)
+		go func() {
+			defer p.workers.Done()
+			var h batchHasher
+			for b := range p.work {
+				if p.ctx.Err() == nil {
+					h.hash(b)
+				}
+				close(b.done)
+			}
+		}()
+	}
+	return p
+}
+
+// start reads segs, each in a goroutine of its own once a slot is free, in
+// the order of the log.
+func (p *pipeline) start(segs []segmentFile) {
+	p.queues = make([]chan *vbatch, len(segs))
+	for i := range p.queues {
+		// A segment's queue holds at most its slot's buffers and the
+		// header: sends never block.
+		p.queues[i] = make(chan *vbatch, verifyBatchesPerReader+1)
+	}
+	p.readers.Add(1)
+	go func() {
+		defer p.readers.Done()
+		for i, sf := range segs {
+			var s *readerSlot
+			select {
+			case s = <-p.slots:
+			case <-p.ctx.Done():
+				return
+			}
+			p.readers.Add(1)
+			go func() {
+				defer p.readers.Done()
+				defer func() { p.slots <- s }()
+				defer close(p.queues[i])
+				p.readSegment(sf, s, p.queues[i])
+			}()
+		}
+	}()
+}
+
+// stop ends the readers and workers (at a failure, or when the caller is
+// done) and waits for them.
+func (p *pipeline) stop() {
+	p.cancel()
+	p.readers.Wait()
+	close(p.work)
+	p.workers.Wait()
 }
