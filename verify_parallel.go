@@ -187,7 +187,7 @@ func newPipeline(ctx context.Context, dir string, lim *verifyLimit, workers, bat
 		p.workers.Add(1)
 		go func() {
 			defer p.workers.Done()
-			var h batchHasher
+			h := batchHasher{h: newBlockHasher()}
 			for b := range p.work {
 				if p.ctx.Err() == nil {
 					h.hash(b)

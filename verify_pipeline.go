@@ -216,6 +216,7 @@ const leafHashPrefix = 0x00
 // batchHasher is a worker's scratch space.
 type batchHasher struct {
 	scratch []Hash
+	h       *blockHasher
 }
 
 // hash computes the leaf hash and chain value of b's frames, stopping at
@@ -228,8 +229,8 @@ func (h *batchHasher) hash(b *vbatch) {
 	for i, off := range b.offs {
 		fr := b.buf[off:]
 		plen := int(binary.BigEndian.Uint32(fr[0:4]))
-		leaf := Hash(sha256.Sum256(fr[frameHeaderSize-1 : frameHeaderSize+plen]))
-		chain := chainHash(&prev, &leaf)
+		leaf := h.h.sum(fr[frameHeaderSize-1 : frameHeaderSize+plen])
+		chain := h.h.link(chainPrefix, &prev, &leaf)
 		if string(chain[:]) != string(fr[12:44]) {
 			b.good = i
 			b.chainErr = &TamperError{Segment: b.seg, Seq: b.first + uint64(i), Offset: b.offset(i),
@@ -265,7 +266,7 @@ func (h *batchHasher) root(leaves []Hash) Hash {
 	s := append(h.scratch[:0], leaves...)
 	for len(s) > 1 {
 		for i := range len(s) / 2 {
-			s[i] = nodeHash(&s[2*i], &s[2*i+1])
+			s[i] = h.h.link(nodePrefix, &s[2*i], &s[2*i+1])
 		}
 		s = s[:len(s)/2]
 	}
@@ -273,11 +274,14 @@ func (h *batchHasher) root(leaves []Hash) Hash {
 	return s[0]
 }
 
+// nodePrefix is RFC 6962's interior node hash prefix.
+const nodePrefix = 0x01
+
 // nodeHash is RFC 6962's interior node hash, SHA-256(0x01 || left || right),
 // as tlog.NodeHash, without copying its arguments.
 func nodeHash(left, right *Hash) Hash {
 	var b [65]byte
-	b[0] = 0x01
+	b[0] = nodePrefix
 	copy(b[1:33], left[:])
 	copy(b[33:], right[:])
 	return sha256.Sum256(b[:])
