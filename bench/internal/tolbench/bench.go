@@ -55,14 +55,14 @@ const (
 	RowDashClients       = "dashboard-100-clients"
 )
 
-// AllRows lists the rows Run knows, in the order it runs them. RowVerify needs
-// RowBuffered (it verifies that log), RowVerifyAnchored needs
+// AllRows lists the rows Run knows, in the order it runs them. RowVerify and
+// RowVerifyDir need RowBuffered (they verify that log), RowVerifyAnchored needs
 // RowBufferedSigned, and RowRestoreS3 needs RowShipCapacity
 // (it restores that backup). The S3Rows run only with Config.MinIOBin; RowRSS
 // runs only when Config.RSSN > 0.
 var AllRows = []string{
 	RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowSync, RowSyncSigned, RowCeiling, RowSlog, RowZap, RowZerolog,
-	RowVerify, RowSHA256, RowVerifyAnchored, RowProve, RowOpen, RowReadPage, RowSearch, RowEntries, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3,
+	RowVerify, RowVerifyDir, RowSHA256, RowVerifyAnchored, RowProve, RowOpen, RowReadPage, RowSearch, RowEntries, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3,
 	RowShipSinks1, RowShipSinks2, RowShipSinks3, RowRSS,
 	RowDashOverview, RowDashSearch, RowDashStream, RowDashClients,
 	RowLegacyImport,
@@ -327,6 +327,9 @@ func (c Config) withDefaults() (Config, error) {
 	if slices.Contains(c.Rows, RowVerify) && !slices.Contains(c.Rows, RowBuffered) {
 		return c, fmt.Errorf("tolbench: row %s needs row %s", RowVerify, RowBuffered)
 	}
+	if slices.Contains(c.Rows, RowVerifyDir) && !slices.Contains(c.Rows, RowBuffered) {
+		return c, fmt.Errorf("tolbench: row %s needs row %s", RowVerifyDir, RowBuffered)
+	}
 	if slices.Contains(c.Rows, RowSHA256) && !slices.Contains(c.Rows, RowBuffered) {
 		return c, fmt.Errorf("tolbench: row %s needs row %s", RowSHA256, RowBuffered)
 	}
@@ -400,6 +403,8 @@ func (r *runner) run(ctx context.Context, name string) (Row, error) {
 		return r.zerolog(ctx)
 	case RowVerify:
 		return r.tolVerify(ctx)
+	case RowVerifyDir:
+		return r.tolVerifyDir(ctx)
 	case RowCeiling:
 		return r.ceiling(ctx)
 	case RowSHA256:

@@ -212,6 +212,13 @@ func Targets(rows []Row) []Target {
 			})
 		}
 	}
+	if v, ok := by[RowVerifyDir]; ok {
+		ts = append(ts, Target{
+			Name: fmt.Sprintf("%s >= 3,000,000 entries/s on 2 cores", RowVerifyDir),
+			Got:  fmt.Sprintf("%s entries/s", thousands(v.EntriesPerSec)),
+			Pass: v.EntriesPerSec >= 3_000_000,
+		})
+	}
 	rate(RowVerifyAnchored, 1_170_000)
 	if r, ok := by[RowProve]; ok {
 		ts = append(ts, Target{
