@@ -125,7 +125,12 @@ func (sc *segmentScan) fill(b *vbatch, size int) bool {
 	}
 	buf = append(buf, sc.carry...)
 	b.seg, b.base, b.first, b.prev = sc.name, sc.off, sc.seq, sc.prev
-	defer func() { b.buf = buf }()
+	defer func() {
+		b.buf = buf
+		if len(b.offs) > 0 {
+			copy(sc.prev[:], b.storedChain(len(b.offs)-1))
+		}
+	}()
 	pos := 0
 	for {
 		for {
@@ -136,8 +141,9 @@ func (sc *segmentScan) fill(b *vbatch, size int) bool {
 				break
 			}
 			hdr := buf[pos : pos+frameHeaderSize]
-			fr, plen, ferr := parseFrameHeader(hdr, sc.off)
-			if ferr != nil {
+			plen := int(binary.BigEndian.Uint32(hdr[0:4]))
+			if plen == 0 || plen > maxFramePayload {
+				_, _, ferr := parseFrameHeader(hdr, sc.off) // the reason
 				b.fail = sc.damaged(ferr)
 				return false
 			}
@@ -149,12 +155,11 @@ func (sc *segmentScan) fill(b *vbatch, size int) bool {
 				b.fail = sc.damaged(&frameError{Offset: sc.off, Reason: "frame checksum mismatch"})
 				return false
 			}
-			if fr.Seq != sc.seq {
+			if seq := binary.BigEndian.Uint64(hdr[4:12]); seq != sc.seq {
 				b.fail = &TamperError{Segment: sc.name, Seq: sc.seq, Offset: sc.off,
-					Reason: fmt.Sprintf("found seq %d where seq %d belongs (record inserted, deleted or reordered)", fr.Seq, sc.seq)}
+					Reason: fmt.Sprintf("found seq %d where seq %d belongs (record inserted, deleted or reordered)", seq, sc.seq)}
 				return false
 			}
-			copy(sc.prev[:], hdr[12:44])
 			hdr[47] = leafHashPrefix // see leafInput
 			b.offs = append(b.offs, pos)
 			pos += frameHeaderSize + plen
@@ -231,7 +236,7 @@ func (h *batchHasher) hash(b *vbatch) {
 		plen := int(binary.BigEndian.Uint32(fr[0:4]))
 		leaf := h.h.sum(fr[frameHeaderSize-1 : frameHeaderSize+plen])
 		chain := h.h.link(chainPrefix, &prev, &leaf)
-		if string(chain[:]) != string(fr[12:44]) {
+		if chain != Hash(fr[12:44]) {
 			b.good = i
 			b.chainErr = &TamperError{Segment: b.seg, Seq: b.first + uint64(i), Offset: b.offset(i),
 				Reason: "chain value mismatch: the record or its predecessor was modified"}

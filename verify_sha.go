@@ -21,6 +21,7 @@ type blockHasher struct {
 	d   hash.Hash
 	app encoding.BinaryAppender
 	pad [128]byte // the message's last bytes and its padding
+	lnk [128]byte // link's message and its padding, which stays
 	st  [4 + 32 + 64 + 8]byte
 }
 
@@ -30,7 +31,14 @@ func newBlockHasher() *blockHasher {
 	if !ok || !blockHashWorks {
 		return &blockHasher{}
 	}
-	return &blockHasher{d: d, app: app}
+	return newBlockHasherOf(d, app)
+}
+
+func newBlockHasherOf(d hash.Hash, app encoding.BinaryAppender) *blockHasher {
+	h := &blockHasher{d: d, app: app}
+	h.lnk[65] = 0x80
+	binary.BigEndian.PutUint64(h.lnk[120:], 65<<3)
+	return h
 }
 
 // blockHashWorks reports whether blockHasher's digests are SHA-256's, for
@@ -41,7 +49,7 @@ var blockHashWorks = func() bool {
 	if !ok {
 		return false
 	}
-	h := &blockHasher{d: d, app: app}
+	h := newBlockHasherOf(d, app)
 	var msg [200]byte
 	for i := range msg {
 		msg[i] = byte(i*7 + 3)
@@ -81,10 +89,11 @@ func (h *blockHasher) link(prefix byte, a, b *Hash) Hash {
 		return sha256.Sum256(m[:])
 	}
 	h.d.Reset()
-	h.pad[0] = prefix
-	copy(h.pad[1:33], a[:])
-	copy(h.pad[33:65], b[:])
-	return h.finish(65, 65)
+	h.lnk[0] = prefix
+	copy(h.lnk[1:33], a[:])
+	copy(h.lnk[33:65], b[:])
+	h.d.Write(h.lnk[:])
+	return h.digest()
 }
 
 // finish pads the n bytes in h.pad, the end of a message of size bytes,
@@ -98,6 +107,11 @@ func (h *blockHasher) finish(n, size int) Hash {
 	clear(h.pad[n+1 : end-8])
 	binary.BigEndian.PutUint64(h.pad[end-8:end], uint64(size)<<3)
 	h.d.Write(h.pad[:end])
+	return h.digest()
+}
+
+// digest reads the digest of the padded message written from the state.
+func (h *blockHasher) digest() Hash {
 	st, _ := h.app.AppendBinary(h.st[:0]) // never fails: blockHashWorks
 	return Hash(st[4:36])
 }
