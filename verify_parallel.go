@@ -15,17 +15,18 @@ import (
 // without the tree before it; only stitching those roots onto the frontier
 // is sequential, and it is a few hashes per batch of records.
 //
-// So verification is a pipeline. Readers (one per segment, as many segments
-// at once as there are workers) read a segment in large buffers, check
-// each frame's length, checksum and seq, and hand the batch to the workers
-// (verify_pipeline.go), which hash it: leaf and chain of every record, and
-// the Merkle subtrees over its leaves. The caller's goroutine takes the
+// So verification is a pipeline. Readers (one per segment, a few segments
+// at once) read a segment in large buffers, check each frame's length,
+// checksum and seq, and hand the batch to the workers (verify_pipeline.go),
+// which hash it: leaf and chain of every record, and the Merkle subtrees
+// over its leaves. The caller's goroutine takes the
 // segments and batches in the order of the log, checks each segment header
 // against the state the previous segment ended in (checkHeader), stitches
 // the subtree roots onto the frontier, and checks the pins. The first
 // failure in the order of the log is the one reported, with the head it was
 // found at, exactly as verifying record after record does. Memory grows
-// with the number of workers, not with the log.
+// with the number of workers (a buffer of verifyBatchBytes each, and a
+// few), not with the log.
 
 // verifyWorkers is how many goroutines hash records during Verify.
 func verifyWorkers() int { return runtime.GOMAXPROCS(0) }
@@ -34,9 +35,9 @@ func verifyWorkers() int { return runtime.GOMAXPROCS(0) }
 // frame larger than that gets a buffer of its own.
 const verifyBatchBytes = 1 << 20
 
-// verifyBatchesPerReader is how many buffers each segment reader has: one
-// being filled, the others hashed or waiting for the caller.
-const verifyBatchesPerReader = 3
+// verifyReaders is the most segments read at once: enough to keep the
+// workers fed with compressed segments, whose reading costs more.
+const verifyReaders = 4
 
 // parallel verifies segs with workers goroutines hashing, as far as the
 // segments of lim's snapshot go, leaving v in the state after the last one,
@@ -159,6 +160,7 @@ type pipeline struct {
 	lim        *verifyLimit
 	batchBytes int
 	queues     []chan *vbatch // per segment, in the order of the log
+	perReader  int            // buffers per reader slot
 	slots      chan *readerSlot
 	work       chan *vbatch
 	readers    sync.WaitGroup // the dispatcher and the readers
@@ -174,11 +176,16 @@ type readerSlot struct {
 
 func newPipeline(ctx context.Context, dir string, lim *verifyLimit, workers, batchBytes int) *pipeline {
 	ctx, cancel := context.WithCancel(ctx)
-	p := &pipeline{ctx: ctx, cancel: cancel, dir: dir, lim: lim, batchBytes: batchBytes,
-		slots: make(chan *readerSlot, workers), work: make(chan *vbatch, workers*verifyBatchesPerReader)}
-	for range workers {
-		s := &readerSlot{free: make(chan *vbatch, verifyBatchesPerReader)}
-		for range verifyBatchesPerReader {
+	// Each reader has a buffer being filled, one waiting for the caller,
+	// and its share of those being hashed: about workers+2*readers
+	// buffers in all.
+	readers := min(workers, verifyReaders)
+	perReader := 2 + (workers+readers-1)/readers
+	p := &pipeline{ctx: ctx, cancel: cancel, dir: dir, lim: lim, batchBytes: batchBytes, perReader: perReader,
+		slots: make(chan *readerSlot, readers), work: make(chan *vbatch, readers*perReader)}
+	for range readers {
+		s := &readerSlot{free: make(chan *vbatch, perReader)}
+		for range perReader {
 			s.free <- &vbatch{slot: s}
 		}
 		p.slots <- s
@@ -206,7 +213,7 @@ func (p *pipeline) start(segs []segmentFile) {
 	for i := range p.queues {
 		// A segment's queue holds at most its slot's buffers and the
 		// header: sends never block.
-		p.queues[i] = make(chan *vbatch, verifyBatchesPerReader+1)
+		p.queues[i] = make(chan *vbatch, p.perReader+1)
 	}
 	p.readers.Add(1)
 	go func() {
