@@ -86,6 +86,13 @@ func (v *verifier) stitchSegment(ctx context.Context, sf segmentFile, q chan *vb
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		if b.skipped {
+			// Not hashed: the verification was cancelled.
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return context.Canceled
+		}
 		err := v.stitch(sf, b, first)
 		first = false
 		b.release()
@@ -198,6 +205,8 @@ func newPipeline(ctx context.Context, dir string, lim *verifyLimit, workers, bat
 			for b := range p.work {
 				if p.ctx.Err() == nil {
 					h.hash(b)
+				} else {
+					b.skipped = true
 				}
 				close(b.done)
 			}

@@ -10,9 +10,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/tlog"
@@ -264,5 +266,56 @@ func TestBlockHasher(t *testing.T) {
 		a, b := Hash(msg[:32]), Hash(msg[100:132])
 		require.Equal(t, chainHash(&a, &b), h.link(chainPrefix, &a, &b))
 		require.Equal(t, Hash(tlog.NodeHash(tlog.Hash(a), tlog.Hash(b))), h.link(nodePrefix, &a, &b))
+	}
+}
+
+// TestParallelVerifyCancelled: a verification whose context is cancelled,
+// before it starts or once it has begun, reports the cancellation, never
+// records it did not hash as tampering, and leaves no goroutine behind.
+func TestParallelVerifyCancelled(t *testing.T) {
+	src := t.TempDir()
+	l := openT(t, src, Options{SegmentSize: MinSegmentSize, Durability: DurabilityBuffered})
+	for i := 0; i < 300; i++ {
+		_, err := l.Log(context.Background(), LevelInfo, "event", Fields{"i": i, "pad": strings.Repeat("c", 50)})
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Close())
+	_, logID, err := readHeader(src)
+	require.NoError(t, err)
+	before := runtime.NumGoroutine()
+	for i := 0; i < 30; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, err := verifyDirBatch(ctx, src, logID, nil, nil, 2+i%3, verifyBatchSizes[i%len(verifyBatchSizes)])
+		require.ErrorIs(t, err, context.Canceled, "run %d", i)
+	}
+	// Cancelled while it runs: it finishes first, or reports the
+	// cancellation.
+	for i := 0; i < 40; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range i {
+				runtime.Gosched()
+			}
+			cancel()
+		}()
+		h, err := verifyDirBatch(ctx, src, logID, nil, nil, 2+i%3, verifyBatchSizes[i%len(verifyBatchSizes)])
+		<-done
+		if err == nil {
+			require.Equal(t, uint64(300), h.Size, "run %d", i)
+		} else {
+			require.ErrorIs(t, err, context.Canceled, "run %d", i)
+		}
+	}
+	// The pipeline has waited for its goroutines; they may still be
+	// exiting.
+	for start := time.Now(); runtime.NumGoroutine() > before && time.Since(start) < 10*time.Second; {
+		runtime.Gosched()
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines left behind:\n%s", n-before, buf[:runtime.Stack(buf, true)])
 	}
 }

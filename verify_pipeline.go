@@ -33,6 +33,7 @@ type vbatch struct {
 	fail  error  // what stopped the reader after these frames: a damaged frame, a wrong seq
 
 	// A batch, from the worker.
+	skipped  bool      // not hashed: the verification was cancelled
 	good     int       // frames before the first chain mismatch
 	chainErr error     // that mismatch
 	leaves   []Hash    // leaf hashes of the good frames
@@ -61,7 +62,7 @@ func (b *vbatch) release() {
 	}
 	b.fail, b.chainErr = nil, nil
 	b.offs, b.leaves, b.roots = b.offs[:0], b.leaves[:0], b.roots[:0]
-	b.good = 0
+	b.good, b.skipped = 0, false
 	b.slot.free <- b
 }
 
