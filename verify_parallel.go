@@ -33,7 +33,7 @@ func verifyWorkers() int { return runtime.GOMAXPROCS(0) }
 
 // verifyBatchBytes is the size of the buffers segments are read in; a
 // frame larger than that gets a buffer of its own.
-const verifyBatchBytes = 1 << 20
+const verifyBatchBytes = 512 << 10
 
 // verifyReaders is the most segments read at once: enough to keep the
 // workers fed with compressed segments, whose reading costs more.
@@ -187,7 +187,7 @@ func newPipeline(ctx context.Context, dir string, lim *verifyLimit, workers, bat
 	// and its share of those being hashed: about workers+2*readers
 	// buffers in all.
 	readers := min(workers, verifyReaders)
-	perReader := 2 + (workers+readers-1)/readers
+	perReader := 2 + 2*((workers+readers-1)/readers)
 	p := &pipeline{ctx: ctx, cancel: cancel, dir: dir, lim: lim, batchBytes: batchBytes, perReader: perReader,
 		slots: make(chan *readerSlot, readers), work: make(chan *vbatch, readers*perReader)}
 	for range readers {
