@@ -179,6 +179,7 @@ type pipeline struct {
 // come back to their slot's free list once the caller has stitched them.
 type readerSlot struct {
 	free chan *vbatch
+	size int // the buffers' size: a larger one (a large frame) is dropped once stitched
 }
 
 func newPipeline(ctx context.Context, dir string, lim *verifyLimit, workers, batchBytes int) *pipeline {
@@ -191,7 +192,7 @@ func newPipeline(ctx context.Context, dir string, lim *verifyLimit, workers, bat
 	p := &pipeline{ctx: ctx, cancel: cancel, dir: dir, lim: lim, batchBytes: batchBytes, perReader: perReader,
 		slots: make(chan *readerSlot, readers), work: make(chan *vbatch, readers*perReader)}
 	for range readers {
-		s := &readerSlot{free: make(chan *vbatch, perReader)}
+		s := &readerSlot{free: make(chan *vbatch, perReader), size: batchBytes}
 		for range perReader {
 			s.free <- &vbatch{slot: s}
 		}

@@ -63,6 +63,9 @@ func (b *vbatch) release() {
 	b.fail, b.chainErr = nil, nil
 	b.offs, b.leaves, b.roots = b.offs[:0], b.leaves[:0], b.roots[:0]
 	b.good, b.skipped = 0, false
+	if cap(b.buf) > 2*b.slot.size {
+		b.buf = nil
+	}
 	b.slot.free <- b
 }
 
