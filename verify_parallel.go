@@ -3,6 +3,7 @@ package treeoflife
 import (
 	"context"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 )
@@ -35,8 +36,11 @@ func verifyWorkers() int { return runtime.GOMAXPROCS(0) }
 // frame larger than that gets a buffer of its own.
 const verifyBatchBytes = 512 << 10
 
-// verifyReaders is the most segments read at once: enough to keep the
-// workers fed with compressed segments, whose reading costs more.
+// verifyReaders is the most compressed segments read at once, enough to
+// keep the workers fed: decompressing costs more than hashing. Plain
+// segments are read one at a time, which keeps up with the workers, so
+// that every buffer serves the segment being stitched rather than wait,
+// hashed, for the caller to reach a later one.
 const verifyReaders = 4
 
 // parallel verifies segs with workers goroutines hashing, as far as the
@@ -52,7 +56,11 @@ func (v *verifier) parallel(ctx context.Context, segs []segmentFile, lim *verify
 	if n == 0 {
 		return segs, nil
 	}
-	p := newPipeline(ctx, v.dir, lim, workers, batchBytes)
+	readers := 1
+	if slices.ContainsFunc(segs[:n], func(sf segmentFile) bool { return sf.Compressed }) {
+		readers = min(workers, verifyReaders)
+	}
+	p := newPipeline(ctx, v.dir, lim, workers, readers, batchBytes)
 	defer p.stop()
 	p.start(segs[:n])
 	for i := range n {
@@ -182,12 +190,11 @@ type readerSlot struct {
 	size int // the buffers' size: a larger one (a large frame) is dropped once stitched
 }
 
-func newPipeline(ctx context.Context, dir string, lim *verifyLimit, workers, batchBytes int) *pipeline {
+func newPipeline(ctx context.Context, dir string, lim *verifyLimit, workers, readers, batchBytes int) *pipeline {
 	ctx, cancel := context.WithCancel(ctx)
 	// Each reader has a buffer being filled, one waiting for the caller,
-	// and its share of those being hashed: about workers+2*readers
-	// buffers in all.
-	readers := min(workers, verifyReaders)
+	// and twice its share of the workers (one being hashed, one queued
+	// for each): about 2*(workers+readers) buffers in all.
 	perReader := 2 + 2*((workers+readers-1)/readers)
 	p := &pipeline{ctx: ctx, cancel: cancel, dir: dir, lim: lim, batchBytes: batchBytes, perReader: perReader,
 		slots: make(chan *readerSlot, readers), work: make(chan *vbatch, readers*perReader)}
