@@ -62,7 +62,7 @@ const (
 // runs only when Config.RSSN > 0.
 var AllRows = []string{
 	RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowSync, RowSyncSigned, RowCeiling, RowSlog, RowZap, RowZerolog,
-	RowVerify, RowVerifyDir, RowSHA256, RowVerifyAnchored, RowProve, RowOpen, RowReadPage, RowSearch, RowEntries, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3,
+	RowVerify, RowVerifyDir, RowSHA256, RowVerifyAnchored, RowProve, RowOpen, RowReadPage, RowSearch, RowEntries, RowEntriesNested, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3,
 	RowShipSinks1, RowShipSinks2, RowShipSinks3, RowRSS,
 	RowDashOverview, RowDashSearch, RowDashStream, RowDashClients,
 	RowLegacyImport,
@@ -415,6 +415,8 @@ func (r *runner) run(ctx context.Context, name string) (Row, error) {
 		return r.search(ctx)
 	case RowEntries:
 		return r.iterate(ctx)
+	case RowEntriesNested:
+		return r.iterateNested(ctx)
 	case RowShipS3:
 		return r.shipLive(ctx, RowShipS3, tol.DurabilitySync, r.cfg.WritersSync, 0)
 	case RowShipS3Paced:
