@@ -78,9 +78,16 @@ func parseStoredTime[T string | []byte](b T) (int64, bool) {
 	return (daysFromCivil(y, mo, d)*86400+h*3600+mi*60+s)*1e9 + ns, true
 }
 
+// daysIn is the number of days of month m (1 to 12) of year y in the
+// proleptic Gregorian calendar.
 func daysIn(m, y int) int {
-	return time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	if m == 2 && y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+		return 29
+	}
+	return int(monthDays[m])
 }
+
+var monthDays = [13]uint8{0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
 
 // daysFromCivil is the number of days from 1970-01-01 to y-m-d in the
 // proleptic Gregorian calendar (Howard Hinnant's algorithm).
@@ -111,6 +118,15 @@ type entryDecoder struct {
 	host    string
 	tenant  string
 	scratch []byte
+
+	// For decodeFast: the last message, the metadata keys of the last
+	// entry in the order met (and how many of this one's are met),
+	// arrays being decoded, and the table of short strings.
+	msg      string
+	shape    []string
+	nkeys    int
+	stack    []any
+	interned *[internSlots]internSlot
 }
 
 var errSyntax = errors.New("malformed JSON")
@@ -128,11 +144,10 @@ func tenantName(t string) string {
 	return fmt.Sprintf("tenant %q", t)
 }
 
-// decode decodes the stored entry p of the record at seq in the log of
-// tenant ("" for none). An entry whose seq or tenantId is not the record's
-// (one copied from another position or another tenant's log) is refused
-// with a *misplacedError.
-func (d *entryDecoder) decode(p []byte, seq uint64, tenant string, e *Entry) error {
+// decodeAny is decode for any valid entry, whatever its key order and
+// whitespace: the general parser, which decode uses when decodeFast cannot
+// (decode_fast.go). It reports why an entry is not valid.
+func (d *entryDecoder) decodeAny(p []byte, seq uint64, tenant string, e *Entry) error {
 	*e = Entry{}
 	c := jsonCursor{b: p, d: d}
 	if !c.consume('{') {
