@@ -618,12 +618,49 @@ func (c *jsonCursor) number() (any, error) {
 			return json.Number(raw), nil
 		}
 	}
+	if f, ok := shortDecimal(raw); ok {
+		return f, nil
+	}
 	f, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil {
 		return json.Number(raw), nil // out of float64 range: keep the text
 	}
 	return f, nil
 }
+
+// shortDecimal converts a number with a fraction, no exponent and at most
+// 15 digits, as strconv.ParseFloat does, only faster: its digits as an
+// integer and the power of ten to divide by are exact float64 values, so
+// the one division is correctly rounded (Clinger's fast path).
+func shortDecimal(raw []byte) (float64, bool) {
+	neg := len(raw) > 0 && raw[0] == '-'
+	var m uint64
+	digits, frac := 0, -1
+	for _, ch := range raw[btoi(neg):] {
+		switch {
+		case '0' <= ch && ch <= '9':
+			m = m*10 + uint64(ch-'0')
+			digits++
+			if frac >= 0 {
+				frac++
+			}
+		case ch == '.' && frac < 0 && digits > 0:
+			frac = 0
+		default:
+			return 0, false
+		}
+	}
+	if digits == 0 || digits > 15 || frac <= 0 {
+		return 0, false
+	}
+	f := float64(m) / pow10[frac]
+	if neg {
+		f = -f
+	}
+	return f, true
+}
+
+var pow10 = [16]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
 
 func btoi(b bool) int {
 	if b {

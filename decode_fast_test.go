@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"math"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -294,4 +296,43 @@ func FuzzDecodeFast(f *testing.F) {
 			require.Equal(t, ea, eb)
 		}
 	})
+}
+
+// TestShortDecimal checks the fast conversion of short decimals against
+// strconv.ParseFloat, bit for bit.
+func TestShortDecimal(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	cases := []string{"0.0", "-0.0", "0.1", "0.2", "0.3", "123.45", "9.99", "-1.5", "999999999999999.9", "99999999999999.9", "0.000000000000001", "1.000000000000000", "4503599627370496.5", "9007199254740993.0", "1e5", "1.5e3", "1.", ".5", "-", "1.2.3"}
+	for range 20000 {
+		digits := 1 + r.IntN(17)
+		b := []byte(strconv.FormatUint(r.Uint64N(1e17), 10))
+		if len(b) > digits {
+			b = b[:digits]
+		}
+		p := r.IntN(len(b))
+		s := string(b[:p+1]) + "." + string(b[p+1:])
+		if p+1 == len(b) {
+			s += "0"
+		}
+		if r.IntN(2) == 0 {
+			s = "-" + s
+		}
+		cases = append(cases, s)
+	}
+	taken := 0
+	for _, s := range cases {
+		got, ok := shortDecimal([]byte(s))
+		if !ok {
+			continue
+		}
+		taken++
+		want, err := strconv.ParseFloat(s, 64)
+		require.NoError(t, err, s)
+		require.Equal(t, math.Float64bits(want), math.Float64bits(got), s)
+	}
+	require.Greater(t, taken, 10000, "most short decimals take the fast path")
+	for _, s := range []string{"1e5", "1.5e3", "1.", ".5", "-", "1.2.3", "9999999999999999.9", "12", "-7"} {
+		_, ok := shortDecimal([]byte(s))
+		require.False(t, ok, s)
+	}
 }
