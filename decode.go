@@ -110,7 +110,8 @@ func daysFromCivil(y, m, d int64) int64 {
 // stored layout, several times faster than encoding/json into a struct with
 // a map: it interns metadata keys and the hostname, and takes the timestamp
 // from its fixed layout. It does not depend on key order, ignores unknown
-// keys, and is strict about JSON syntax.
+// keys, and is strict about JSON syntax. Entries laid out as the writer
+// lays them out take a faster path (decode_fast.go).
 type entryDecoder struct {
 	keys    map[string]string
 	vals    map[string]any
