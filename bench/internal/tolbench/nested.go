@@ -128,10 +128,10 @@ func (r *runner) iterateNested(ctx context.Context) (Row, error) {
 		return row, err
 	}
 	if ierr != nil {
-		return row, fmt.Errorf("Entries: %w", ierr)
+		return row, fmt.Errorf("iterating with Entries: %w", ierr)
 	}
 	if next != uint64(r.cfg.N) {
-		return row, fmt.Errorf("Entries gave %d entries, want %d", next, r.cfg.N)
+		return row, fmt.Errorf("iterating with Entries gave %d entries, want %d", next, r.cfg.N)
 	}
 	if !reflect.DeepEqual(got, want) {
 		return row, fmt.Errorf("record %d has metadata %v, want %v", probe, got, want)
