@@ -26,7 +26,7 @@ var (
 // GenerateNested returns n metadata maps from a fixed seed: Generate's five
 // fields plus a customer object with a nested address, and an array of one
 // to three line items with an integer quantity and a fractional price. As
-// stored JSON an entry is about 480 bytes.
+// stored JSON an entry is about 530 bytes.
 func GenerateNested(n int) []tol.Fields {
 	r := rand.New(rand.NewPCG(3, 4))
 	fs := make([]tol.Fields, n)
