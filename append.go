@@ -297,7 +297,7 @@ func (l *ImmutableLogger) linkSealedLocked() {
 		if !e.sealed {
 			break
 		}
-		e.chain = chainHash(&l.chain, &e.leaf)
+		e.chain = l.lh.link(chainPrefix, &l.chain, &e.leaf)
 		l.chain = e.chain
 		e.chunk.recs[e.rec].leaf = e.leaf
 		fillFrameHeader(e.fr, e.seq, &e.chain)
@@ -387,7 +387,7 @@ func (l *ImmutableLogger) commitLocked(c *chunk, off int, leaf Hash, level Level
 // for the writer (who adds it to the index) and wakes the writer. It
 // returns the record's chain value; the caller fills in the frame.
 func (l *ImmutableLogger) linkLocked(c *chunk, frameLen int64, leaf Hash, level Level, t int64) Hash {
-	chain := chainHash(&l.chain, &leaf)
+	chain := l.lh.link(chainPrefix, &l.chain, &leaf)
 	l.noteLocked(c, frameLen, leaf, level, t)
 	l.chain = chain
 	l.linked = l.size
@@ -502,7 +502,7 @@ func (l *ImmutableLogger) finishChunk(c *chunk) {
 	}
 	c.prev = l.wchain
 	for i := range c.recs {
-		l.wfront.append(c.recs[i].leaf)
+		l.wfront.appendWith(l.wh, c.recs[i].leaf)
 	}
 	last := len(c.data) - int(c.recs[len(c.recs)-1].frameLen)
 	l.wchain = Hash(c.data[last+12 : last+44])

@@ -83,6 +83,18 @@ func (f *frontier) append(leaf Hash) {
 	f.n++
 }
 
+// appendWith is append with the node hashes computed by bh.
+func (f *frontier) appendWith(bh *blockHasher, leaf Hash) {
+	h := leaf
+	for n := f.n; n&1 == 1; n >>= 1 {
+		last := len(f.hashes) - 1
+		h = bh.link(nodePrefix, &f.hashes[last], &h)
+		f.hashes = f.hashes[:last]
+	}
+	f.hashes = append(f.hashes, h)
+	f.n++
+}
+
 // root returns the RFC 6962 tree hash of the n leaves; the empty tree's root
 // is 32 zero bytes, as in tlog.TreeHash.
 func (f *frontier) root() Hash {

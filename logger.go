@@ -381,6 +381,7 @@ type ImmutableLogger struct {
 	size   uint64
 	linked uint64
 	chain  Hash
+	lh     *blockHasher // computes chain values, under mu
 	// unlinked holds the encoders of the records size-linked.. in seq
 	// order, while they are sealed; linkedN is linked, for their callers
 	// to wait on without the lock, and linkCond wakes those that sleep
@@ -444,6 +445,7 @@ type ImmutableLogger struct {
 	stopped  bool     // the writer has made its last flush: Close owns the file
 	wfront   frontier // Merkle frontier of every record the writer has taken
 	wchain   Hash     // the chain value after them
+	wh       *blockHasher
 	f        *os.File
 	fSeq     uint64 // first seq of the open segment
 	fLen     int64
@@ -620,6 +622,7 @@ func openDir(dir string, opts Options) (*ImmutableLogger, error) {
 		segMaxAge:  opts.SegmentMaxAge,
 	}
 	l.linkCond.L = &l.mu
+	l.lh, l.wh = newBlockHasher(), newBlockHasher()
 	l.blocks = newBlockSource(dir, true, func(sf segmentFile) (*segmentIndex, bool, error) {
 		return buildIndexWith(dir, sf, -1, l.openPayload)
 	})
