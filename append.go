@@ -258,12 +258,18 @@ func (l *ImmutableLogger) appendSealed(e *encoder, now time.Time, level Level, t
 
 	l.lockAppend()
 	e.sealed = true
-	l.linkSealedLocked()
-	if l.linked > seq {
-		l.mu.Unlock()
+	var buf [8]linkedFrame
+	done := l.linkSealedLocked(buf[:0])
+	linked := l.linked > seq
+	l.mu.Unlock()
+	// The checksums of the frames linked here, outside the lock.
+	for _, d := range done {
+		finishFrame(d.fr)
+		d.c.unfilled.Add(-1)
+	}
+	if linked {
 		return seq, e.chain, gen, nil
 	}
-	l.mu.Unlock()
 	// A record before this one is still being sealed by its caller, who
 	// links this one too. That takes about as long as sealing, so yield a
 	// few times before sleeping.
@@ -287,11 +293,19 @@ func (l *ImmutableLogger) appendSealed(e *encoder, now time.Time, level Level, t
 // the one before it yields before it sleeps.
 const linkYields = 8
 
+// A linkedFrame is the frame of a record linkSealedLocked linked, whose
+// checksum is still to be computed, in chunk c.
+type linkedFrame struct {
+	fr []byte
+	c  *chunk
+}
+
 // linkSealedLocked links the sealed records at the front of l.unlinked, in
-// seq order: each one's chain value goes into its frame and its caller's
-// encoder, its leaf hash into its chunk's record, and its frame is then
-// complete.
-func (l *ImmutableLogger) linkSealedLocked() {
+// seq order: each one's chain value goes into its frame's header and its
+// caller's encoder, and its leaf hash into its chunk's record. It appends
+// their frames to done and returns it: the caller completes them (their
+// checksums) once it has let go of l.mu.
+func (l *ImmutableLogger) linkSealedLocked(done []linkedFrame) []linkedFrame {
 	n := 0
 	for _, e := range l.unlinked {
 		if !e.sealed {
@@ -300,13 +314,13 @@ func (l *ImmutableLogger) linkSealedLocked() {
 		e.chain = l.lh.link(chainPrefix, &l.chain, &e.leaf)
 		l.chain = e.chain
 		e.chunk.recs[e.rec].leaf = e.leaf
-		fillFrameHeader(e.fr, e.seq, &e.chain)
-		e.chunk.unfilled.Add(-1)
+		putFrameHeader(e.fr, e.seq, &e.chain)
+		done = append(done, linkedFrame{e.fr, e.chunk})
 		e.chunk, e.fr = nil, nil
 		n++
 	}
 	if n == 0 {
-		return
+		return done
 	}
 	clear(l.unlinked[:n])
 	l.unlinked = l.unlinked[:copy(l.unlinked, l.unlinked[n:])]
@@ -315,6 +329,7 @@ func (l *ImmutableLogger) linkSealedLocked() {
 	if l.linkSleepers > 0 {
 		l.linkCond.Broadcast()
 	}
+	return done
 }
 
 // reserveLocked makes room for a frame of frameLen bytes for record l.size:
