@@ -2,6 +2,7 @@ package treeoflife
 
 import (
 	"context"
+	"encoding/binary"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -16,7 +17,7 @@ import (
 // while records before the cut are still being sealed) and Head read all
 // the while, every Record returned carries the chain value stored for its
 // seq, every Head seen is the head of a prefix of the log, and the log
-// verifies and decrypts.
+// verifies and decrypts, with data keys rotated while records are sealed.
 func TestSealedAppendsInParallel(t *testing.T) {
 	for _, d := range []Durability{DurabilityBuffered, DurabilitySync} {
 		t.Run(d.String(), func(t *testing.T) {
@@ -31,14 +32,23 @@ func TestSealedAppendsInParallel(t *testing.T) {
 			var heads []Head
 			stop := make(chan struct{})
 			headsDone := make(chan struct{})
+			rotations := 0
 			go func() {
 				defer close(headsDone)
-				for {
+				for i := 0; ; i++ {
 					select {
 					case <-stop:
 						return
 					default:
 						heads = append(heads, l.Head())
+					}
+					// New data keys while records are being sealed.
+					if i%200 == 199 && rotations < 5 {
+						if err := l.RotateDataKey(context.Background()); err != nil {
+							t.Error(err)
+							return
+						}
+						rotations++
 					}
 				}
 			}()
@@ -61,6 +71,7 @@ func TestSealedAppendsInParallel(t *testing.T) {
 			close(stop)
 			<-headsDone
 			require.NoError(t, l.Close())
+			require.Positive(t, rotations)
 
 			frames := storedFrames(t, dir)
 			require.Len(t, frames, writers*each)
@@ -68,13 +79,16 @@ func TestSealedAppendsInParallel(t *testing.T) {
 			roots := make([]Hash, len(frames)+1)
 			chain, f := genesisChain(l.logID), frontier{}
 			roots[0] = f.root()
+			keys := map[uint32]bool{}
 			for i, fr := range frames {
 				require.Equal(t, uint64(i), fr.Seq)
+				keys[binary.BigEndian.Uint32(fr.Payload[1:envelopeHeaderSize])] = true
 				leaf := leafHash(fr.Payload)
 				chain = chainHash(&chain, &leaf)
 				f.append(leaf)
 				chains[i], roots[i+1] = chain, f.root()
 			}
+			require.Greater(t, len(keys), 1, "records sealed with the data keys started while logging")
 			for w := range recs {
 				for _, r := range recs[w] {
 					require.Equal(t, chains[r.Seq], r.Hash, "record %d", r.Seq)
