@@ -72,23 +72,19 @@ type frontier struct {
 	hashes []Hash
 }
 
-func (f *frontier) append(leaf Hash) {
-	h := leaf
-	for n := f.n; n&1 == 1; n >>= 1 {
-		last := len(f.hashes) - 1
-		h = Hash(tlog.NodeHash(tlog.Hash(f.hashes[last]), tlog.Hash(h)))
-		f.hashes = f.hashes[:last]
-	}
-	f.hashes = append(f.hashes, h)
-	f.n++
-}
+func (f *frontier) append(leaf Hash) { f.appendWith(nil, leaf) }
 
-// appendWith is append with the node hashes computed by bh.
+// appendWith is append with the node hashes computed by bh (nil:
+// tlog.NodeHash).
 func (f *frontier) appendWith(bh *blockHasher, leaf Hash) {
 	h := leaf
 	for n := f.n; n&1 == 1; n >>= 1 {
 		last := len(f.hashes) - 1
-		h = bh.link(nodePrefix, &f.hashes[last], &h)
+		if bh == nil {
+			h = Hash(tlog.NodeHash(tlog.Hash(f.hashes[last]), tlog.Hash(h)))
+		} else {
+			h = bh.link(nodePrefix, &f.hashes[last], &h)
+		}
 		f.hashes = f.hashes[:last]
 	}
 	f.hashes = append(f.hashes, h)
