@@ -32,32 +32,33 @@ func TestSealedAppendsInParallel(t *testing.T) {
 			var heads []Head
 			stop := make(chan struct{})
 			headsDone := make(chan struct{})
-			rotations := 0
 			go func() {
 				defer close(headsDone)
-				for i := 0; ; i++ {
+				for {
 					select {
 					case <-stop:
 						return
 					default:
 						heads = append(heads, l.Head())
 					}
-					// New data keys while records are being sealed.
-					if i%200 == 199 && rotations < 5 {
-						if err := l.RotateDataKey(context.Background()); err != nil {
-							t.Error(err)
-							return
-						}
-						rotations++
-					}
 				}
 			}()
+			rotations := 0
 			var wg sync.WaitGroup
 			for w := range writers {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
 					for i := range each {
+						// New data keys while the other writers' records
+						// are being sealed; writer 0's next records use them.
+						if w == 0 && i%(each/6) == each/12 {
+							if err := l.RotateDataKey(context.Background()); err != nil {
+								t.Error(err)
+								return
+							}
+							rotations++
+						}
 						r, err := l.Log(context.Background(), LevelAudit, "sealed", Fields{"w": w, "i": i})
 						if err != nil {
 							t.Error(err)
@@ -71,7 +72,7 @@ func TestSealedAppendsInParallel(t *testing.T) {
 			close(stop)
 			<-headsDone
 			require.NoError(t, l.Close())
-			require.Positive(t, rotations)
+			require.Equal(t, 6, rotations)
 
 			frames := storedFrames(t, dir)
 			require.Len(t, frames, writers*each)
@@ -88,7 +89,7 @@ func TestSealedAppendsInParallel(t *testing.T) {
 				f.append(leaf)
 				chains[i], roots[i+1] = chain, f.root()
 			}
-			require.Greater(t, len(keys), 1, "records sealed with the data keys started while logging")
+			require.Len(t, keys, rotations+1, "records sealed with each data key started while logging")
 			for w := range recs {
 				for _, r := range recs[w] {
 					require.Equal(t, chains[r.Seq], r.Hash, "record %d", r.Seq)
