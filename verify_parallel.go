@@ -209,7 +209,7 @@ func newPipeline(ctx context.Context, dir string, lim *verifyLimit, workers, rea
 		p.workers.Add(1)
 		go func() {
 			defer p.workers.Done()
-			h := batchHasher{h: newBlockHasher()}
+			var h batchHasher
 			for b := range p.work {
 				if p.ctx.Err() == nil {
 					h.hash(b)

@@ -7,6 +7,8 @@ import (
 	"io"
 	"math/bits"
 	"slices"
+
+	"github.com/treeoflife/treeoflife/internal/sha256x2"
 )
 
 // The stages of the verification pipeline (verify_parallel.go): a segment
@@ -225,29 +227,62 @@ const leafHashPrefix = 0x00
 // batchHasher is a worker's scratch space.
 type batchHasher struct {
 	scratch []Hash
-	h       *blockHasher
+	lnk     [2][65]byte // two link messages
 }
 
 // hash computes the leaf hash and chain value of b's frames, stopping at
 // the first whose stored chain value differs, and the Merkle subtrees over
 // the leaves before it.
+//
+// The hashes are independent of each other (a chain value is checked
+// against its predecessor's stored value, which is the computed one up to
+// the first mismatch), so they are computed two at a time (sha256x2).
 func (h *batchHasher) hash(b *vbatch) {
-	prev := b.prev
-	b.leaves = slices.Grow(b.leaves[:0], len(b.offs))[:len(b.offs)]
-	b.good = len(b.offs)
-	for i, off := range b.offs {
-		fr := b.buf[off:]
+	n := len(b.offs)
+	b.leaves = slices.Grow(b.leaves[:0], n)[:n]
+	leafInput := func(i int) []byte {
+		fr := b.buf[b.offs[i]:]
 		plen := int(binary.BigEndian.Uint32(fr[0:4]))
-		leaf := h.h.sum(fr[frameHeaderSize-1 : frameHeaderSize+plen])
-		chain := h.h.link(chainPrefix, &prev, &leaf)
-		if chain != Hash(fr[12:44]) {
-			b.good = i
-			b.chainErr = &TamperError{Segment: b.seg, Seq: b.first + uint64(i), Offset: b.offset(i),
-				Reason: "chain value mismatch: the record or its predecessor was modified"}
+		return fr[frameHeaderSize-1 : frameHeaderSize+plen]
+	}
+	for i := 0; i < n; i += 2 {
+		if i+1 == n {
+			b.leaves[i] = sha256x2.Sum(leafInput(i))
 			break
 		}
-		b.leaves[i] = leaf
-		prev = chain
+		b.leaves[i], b.leaves[i+1] = sha256x2.Sum2(leafInput(i), leafInput(i+1))
+	}
+	stored := func(i int) []byte { return b.buf[b.offs[i]+12 : b.offs[i]+44] }
+	link := func(k, i int) []byte {
+		m := &h.lnk[k]
+		m[0] = chainPrefix
+		if i == 0 {
+			copy(m[1:33], b.prev[:])
+		} else {
+			copy(m[1:33], stored(i-1))
+		}
+		copy(m[33:], b.leaves[i][:])
+		return m[:]
+	}
+	b.good = n
+	for i := 0; i < n; i += 2 {
+		var c [2]Hash
+		if i+1 == n {
+			c[0] = sha256x2.Sum(link(0, i))
+		} else {
+			c[0], c[1] = sha256x2.Sum2(link(0, i), link(1, i+1))
+		}
+		for k := 0; k < 2 && i+k < n; k++ {
+			if c[k] != Hash(stored(i+k)) {
+				b.good = i + k
+				b.chainErr = &TamperError{Segment: b.seg, Seq: b.first + uint64(i+k), Offset: b.offset(i + k),
+					Reason: "chain value mismatch: the record or its predecessor was modified"}
+				break
+			}
+		}
+		if b.good < n {
+			break
+		}
 	}
 	b.roots = h.subtrees(b.roots[:0], b.first, b.leaves[:b.good])
 }
@@ -273,11 +308,24 @@ func (h *batchHasher) root(leaves []Hash) Hash {
 		return leaves[0]
 	}
 	s := append(h.scratch[:0], leaves...)
+	node := func(k, i int) []byte {
+		m := &h.lnk[k]
+		m[0] = nodePrefix
+		copy(m[1:33], s[2*i][:])
+		copy(m[33:], s[2*i+1][:])
+		return m[:]
+	}
 	for len(s) > 1 {
-		for i := range len(s) / 2 {
-			s[i] = h.h.link(nodePrefix, &s[2*i], &s[2*i+1])
+		half := len(s) / 2
+		for i := 0; i < half; i += 2 {
+			if i+1 == half {
+				s[i] = sha256x2.Sum(node(0, i))
+				break
+			}
+			// Reads s[2i…2i+3] before it writes s[i] and s[i+1].
+			s[i], s[i+1] = sha256x2.Sum2(node(0, i), node(1, i+1))
 		}
-		s = s[:len(s)/2]
+		s = s[:half]
 	}
 	h.scratch = s[:0]
 	return s[0]

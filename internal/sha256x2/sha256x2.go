@@ -1,0 +1,106 @@
+// Package sha256x2 computes SHA-256 digests two messages at a time.
+//
+// On amd64 with the SHA extensions, one message's rounds wait on the
+// latency of SHA256RNDS2, which leaves the unit idle half the time: two
+// independent messages hashed together take little longer than one. That
+// suits verification, which hashes many short independent messages (leaf
+// hashes, chain links, Merkle nodes). Elsewhere, and under the purego build
+// tag, Sum2 is two calls of crypto/sha256.Sum256.
+package sha256x2
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+)
+
+// Size is the size of a digest.
+const Size = sha256.Size
+
+// Sum2 returns SHA-256(a) and SHA-256(b).
+func Sum2(a, b []byte) (da, db [Size]byte) {
+	if !useSHANI {
+		return sha256.Sum256(a), sha256.Sum256(b)
+	}
+	return sum2(a, b)
+}
+
+// sum2 is Sum2 with the block functions.
+func sum2(a, b []byte) (da, db [Size]byte) {
+	sa, sb := iv, iv
+	var ta, tb [128]byte
+	ra, rb := pad(&ta, a), pad(&tb, b)
+	// Each message is its full blocks, then its padded tail: walk both in
+	// step, two parts at a time.
+	pa := [2][]byte{a[:len(a)&^63], ra}
+	pb := [2][]byte{b[:len(b)&^63], rb}
+	ia, ib := 0, 0
+	for {
+		for ia < 2 && len(pa[ia]) == 0 {
+			ia++
+		}
+		for ib < 2 && len(pb[ib]) == 0 {
+			ib++
+		}
+		if ia == 2 || ib == 2 {
+			break
+		}
+		n := min(len(pa[ia]), len(pb[ib])) / 64
+		block2(&sa, &sb, &pa[ia][0], &pb[ib][0], n)
+		pa[ia], pb[ib] = pa[ia][n*64:], pb[ib][n*64:]
+	}
+	for ; ia < 2; ia++ {
+		if len(pa[ia]) > 0 {
+			block1(&sa, &pa[ia][0], len(pa[ia])/64)
+		}
+	}
+	for ; ib < 2; ib++ {
+		if len(pb[ib]) > 0 {
+			block1(&sb, &pb[ib][0], len(pb[ib])/64)
+		}
+	}
+	return sa.sum(), sb.sum()
+}
+
+// Sum returns SHA-256(m), as sha256.Sum256 does.
+func Sum(m []byte) [Size]byte {
+	if !useSHANI {
+		return sha256.Sum256(m)
+	}
+	return sum1(m)
+}
+
+// sum1 is Sum with the block functions.
+func sum1(m []byte) [Size]byte {
+	s := iv
+	var t [128]byte
+	r := pad(&t, m)
+	if full := len(m) &^ 63; full > 0 {
+		block1(&s, &m[0], full/64)
+	}
+	block1(&s, &r[0], len(r)/64)
+	return s.sum()
+}
+
+type state [8]uint32
+
+var iv = state{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}
+
+// pad copies the bytes of m after its last full block into t, pads them
+// and returns the one or two blocks that end the message.
+func pad(t *[128]byte, m []byte) []byte {
+	n := copy(t[:], m[len(m)&^63:])
+	end := 64
+	if n >= 56 {
+		end = 128
+	}
+	t[n] = 0x80
+	binary.BigEndian.PutUint64(t[end-8:end], uint64(len(m))<<3)
+	return t[:end]
+}
+
+func (s *state) sum() (d [Size]byte) {
+	for i, w := range s {
+		binary.BigEndian.PutUint32(d[4*i:], w)
+	}
+	return d
+}

@@ -1,0 +1,81 @@
+package sha256x2
+
+import (
+	"crypto/sha256"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestUsesSHANI(t *testing.T) {
+	t.Logf("useSHANI = %v", useSHANI)
+}
+
+// TestSum2 compares Sum2 and Sum with crypto/sha256 for every pair of
+// lengths up to five blocks, and for random long messages.
+func TestSum2(t *testing.T) {
+	msg := make([]byte, 1<<16)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range msg {
+		msg[i] = byte(r.Uint32())
+	}
+	check := func(a, b []byte) {
+		t.Helper()
+		da, db := Sum2(a, b)
+		if da != sha256.Sum256(a) || db != sha256.Sum256(b) {
+			t.Fatalf("Sum2 of %d and %d bytes: wrong digest", len(a), len(b))
+		}
+		if Sum(a) != da {
+			t.Fatalf("Sum of %d bytes: wrong digest", len(a))
+		}
+	}
+	for na := 0; na <= 320; na++ {
+		for nb := 0; nb <= 320; nb++ {
+			check(msg[na:2*na], msg[1000+nb:1000+2*nb])
+		}
+	}
+	for range 200 {
+		na, nb := r.IntN(len(msg)/2), r.IntN(len(msg)/2)
+		check(msg[:na], msg[len(msg)-nb:])
+	}
+}
+
+// TestSum2Unaligned: messages at every offset within a block.
+func TestSum2Unaligned(t *testing.T) {
+	buf := make([]byte, 1024)
+	for i := range buf {
+		buf[i] = byte(i * 13)
+	}
+	for off := range 64 {
+		a, b := buf[off:off+333], buf[off+1:off+1+65]
+		da, db := Sum2(a, b)
+		if da != sha256.Sum256(a) || db != sha256.Sum256(b) {
+			t.Fatalf("offset %d: wrong digest", off)
+		}
+	}
+}
+
+func BenchmarkSum2(b *testing.B) {
+	for _, n := range []int{65, 330} {
+		m1, m2 := make([]byte, n), make([]byte, n)
+		b.Run("pair"+itoa(n), func(b *testing.B) {
+			b.SetBytes(int64(2 * n))
+			for b.Loop() {
+				Sum2(m1, m2)
+			}
+		})
+		b.Run("sha256"+itoa(n), func(b *testing.B) {
+			b.SetBytes(int64(2 * n))
+			for b.Loop() {
+				sha256.Sum256(m1)
+				sha256.Sum256(m2)
+			}
+		})
+	}
+}
+
+func itoa(n int) string {
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return itoa(n/10) + string(rune('0'+n%10))
+}
