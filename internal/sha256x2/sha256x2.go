@@ -8,6 +8,8 @@
 // tag, Sum2 is two calls of crypto/sha256.Sum256.
 package sha256x2
 
+//go:generate go run gen.go
+
 import (
 	"crypto/sha256"
 	"encoding/binary"

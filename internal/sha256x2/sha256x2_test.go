@@ -1,13 +1,36 @@
 package sha256x2
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
-func TestUsesSHANI(t *testing.T) {
-	t.Logf("useSHANI = %v", useSHANI)
+// TestGenerated: sha256x2_amd64.s is what gen.go writes.
+func TestGenerated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds gen.go")
+	}
+	out := filepath.Join(t.TempDir(), "gen.s")
+	cmd := exec.Command("go", "run", "gen.go", "-out", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go run gen.go: %v\n%s", err, b)
+	}
+	want, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile("sha256x2_amd64.s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("sha256x2_amd64.s differs from gen.go's output: run go generate")
+	}
 }
 
 // TestSum2 compares Sum2 and Sum with crypto/sha256 for every pair of
