@@ -36,6 +36,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -49,11 +50,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/treeoflife/treeoflife/backup"
 	"github.com/treeoflife/treeoflife/backup/internal/sinkutil"
@@ -417,10 +420,29 @@ func (s *Sink) Put(ctx context.Context, key string, body []byte, sum [sha256.Siz
 		in.ObjectLockMode = types.ObjectLockMode(s.cfg.ObjectLockMode)
 		in.ObjectLockRetainUntilDate = aws.Time(time.Now().Add(s.cfg.ObjectLockRetention))
 	}
-	if _, err := s.client.PutObject(ctx, in); err != nil {
+	if _, err := s.client.PutObject(ctx, in, payloadHash(sum)); err != nil {
 		return wrapPut(key, err, opts)
 	}
 	return nil
+}
+
+// payloadHash gives the SDK the body's SHA-256, which the caller has, for
+// the request's signature (x-amz-content-sha256), where it would otherwise
+// hash the body again. The store checks it against the body as it does the
+// checksum header: a wrong sum is refused (backup.ErrChecksum).
+func payloadHash(sum [sha256.Size]byte) func(*s3.Options) {
+	h := hex.EncodeToString(sum[:])
+	set := middleware.FinalizeMiddlewareFunc("tolPayloadHash", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+		return next.HandleFinalize(v4.SetPayloadHash(ctx, h), in)
+	})
+	return func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			if _, ok := st.Finalize.Get((&v4.ComputePayloadSHA256{}).ID()); !ok {
+				return nil // an unsigned payload: nothing is hashed
+			}
+			return st.Finalize.Insert(set, (&v4.ComputePayloadSHA256{}).ID(), middleware.Before)
+		})
+	}
 }
 
 // wrapPut is wrap for Put: with IfMatch, both 412 (another version) and
@@ -506,7 +528,7 @@ func (s *Sink) putMultipart(ctx context.Context, key string, body []byte, sum [s
 			ContentLength:     aws.Int64(int64(len(part))),
 			ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 			ChecksumSHA256:    b64(psum[:]),
-		})
+		}, payloadHash(psum))
 		if err != nil {
 			return wrap("put", key, err)
 		}

@@ -108,6 +108,10 @@ func TestStoreChecksWrongChecksum(t *testing.T) {
 	var apiErr smithy.APIError
 	require.ErrorAs(t, err, &apiErr, "the refusal must come from the server")
 	t.Logf("server said %s: %s", apiErr.ErrorCode(), apiErr.ErrorMessage())
+	// The request is signed with the caller's sum as x-amz-content-sha256
+	// (payloadHash): had the SDK hashed the body itself, that header would
+	// match and only the checksum header would be refused.
+	require.Equal(t, "XAmzContentSHA256Mismatch", apiErr.ErrorCode())
 }
 
 func TestMultipart(t *testing.T) {
