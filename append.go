@@ -516,9 +516,11 @@ func (l *ImmutableLogger) finishChunk(c *chunk) {
 		return
 	}
 	c.prev = l.wchain
+	l.wleaves = l.wleaves[:0]
 	for i := range c.recs {
-		l.wfront.appendWith(l.wh, c.recs[i].leaf)
+		l.wleaves = append(l.wleaves, c.recs[i].leaf)
 	}
+	l.wfront.appendAll(l.wleaves, &l.wscratch)
 	last := len(c.data) - int(c.recs[len(c.recs)-1].frameLen)
 	l.wchain = Hash(c.data[last+12 : last+44])
 }

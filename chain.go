@@ -12,6 +12,8 @@ import (
 	"slices"
 
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/treeoflife/treeoflife/internal/sha256x2"
 )
 
 // Hash is a SHA-256 value: a record's chain value, a Merkle root. It prints
@@ -72,23 +74,73 @@ type frontier struct {
 	hashes []Hash
 }
 
-func (f *frontier) append(leaf Hash) { f.appendWith(nil, leaf) }
-
-// appendWith is append with the node hashes computed by bh (nil:
-// tlog.NodeHash).
-func (f *frontier) appendWith(bh *blockHasher, leaf Hash) {
+func (f *frontier) append(leaf Hash) {
 	h := leaf
 	for n := f.n; n&1 == 1; n >>= 1 {
 		last := len(f.hashes) - 1
-		if bh == nil {
-			h = Hash(tlog.NodeHash(tlog.Hash(f.hashes[last]), tlog.Hash(h)))
-		} else {
-			h = bh.link(nodePrefix, &f.hashes[last], &h)
-		}
+		h = nodeHash(&f.hashes[last], &h)
 		f.hashes = f.hashes[:last]
 	}
 	f.hashes = append(f.hashes, h)
 	f.n++
+}
+
+// appendAll appends leaves, as append does one by one, computing the new
+// nodes level by level, two at a time (sha256x2). scratch is reused
+// between calls.
+func (f *frontier) appendAll(leaves []Hash, scratch *frontierScratch) {
+	bufs := &scratch.bufs
+	cur := append(bufs[0][:0], leaves...)
+	bufs[0] = cur
+	which := 0
+	kept := scratch.kept[:0] // the nodes left at each level, lowest first
+	for level := 0; len(cur) > 0; level++ {
+		// cur are the nodes of this level from index f.n>>level on. When
+		// that index is odd, the first one's left sibling is the lowest
+		// node left in the frontier.
+		nodes := cur
+		if (f.n>>level)&1 == 1 {
+			last := len(f.hashes) - 1
+			which ^= 1
+			nodes = append(append(bufs[which][:0], f.hashes[last]), cur...)
+			bufs[which] = nodes
+			f.hashes = f.hashes[:last]
+		}
+		kept = append(kept, nodes[len(nodes)-1]) // used when len(nodes) is odd
+		// The parents, in place: parent i is written after nodes 2i and
+		// 2i+1 are read.
+		parents, half := nodes[:0], len(nodes)/2
+		for i := 0; i < half; i += 2 {
+			if i+1 == half {
+				parents = append(parents, nodeHash(&nodes[2*i], &nodes[2*i+1]))
+				break
+			}
+			var a, b [65]byte
+			a[0], b[0] = nodePrefix, nodePrefix
+			copy(a[1:33], nodes[2*i][:])
+			copy(a[33:], nodes[2*i+1][:])
+			copy(b[1:33], nodes[2*i+2][:])
+			copy(b[33:], nodes[2*i+3][:])
+			ha, hb := sha256x2.Sum2(a[:], b[:])
+			parents = append(parents, ha, hb)
+		}
+		cur = parents
+	}
+	// The levels processed now have a node where the new size has a bit;
+	// those above are the frontier's, unchanged.
+	f.n += uint64(len(leaves))
+	for level := len(kept) - 1; level >= 0; level-- {
+		if f.n>>level&1 == 1 {
+			f.hashes = append(f.hashes, kept[level])
+		}
+	}
+	scratch.kept = kept[:0]
+}
+
+// frontierScratch is appendAll's reusable space.
+type frontierScratch struct {
+	bufs [2][]Hash
+	kept []Hash
 }
 
 // root returns the RFC 6962 tree hash of the n leaves; the empty tree's root

@@ -3,11 +3,14 @@ package treeoflife
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -287,5 +290,43 @@ func TestFrontierMatchesTlog(t *testing.T) {
 		want, err := tlog.TreeHash(n+1, reader)
 		require.NoError(t, err)
 		require.Equal(t, Hash(want), f.root(), "size %d", n+1)
+	}
+}
+
+// TestFrontierAppendAll: appending leaves in batches of every size from
+// frontiers of every size gives the frontier of appending them one by one.
+func TestFrontierAppendAll(t *testing.T) {
+	leaves := make([]Hash, 300)
+	for i := range leaves {
+		leaves[i] = sha256.Sum256([]byte{byte(i), byte(i >> 8)})
+	}
+	var scratch frontierScratch
+	for start := 0; start <= 70; start++ {
+		for k := 0; k <= 70; k++ {
+			var one, all frontier
+			for _, h := range leaves[:start] {
+				one.append(h)
+				all.append(h)
+			}
+			for _, h := range leaves[start : start+k] {
+				one.append(h)
+			}
+			all.appendAll(leaves[start:start+k], &scratch)
+			if all.n != one.n || !slices.Equal(all.hashes, one.hashes) {
+				t.Fatalf("%d leaves after %d: appendAll gives %d hashes, append %d", k, start, len(all.hashes), len(one.hashes))
+			}
+		}
+	}
+	// Many batches in a row, of random sizes, against the root.
+	r := rand.New(rand.NewPCG(3, 4))
+	var one, all frontier
+	for i := 0; i < len(leaves); {
+		k := min(r.IntN(40), len(leaves)-i)
+		all.appendAll(leaves[i:i+k], &scratch)
+		for _, h := range leaves[i : i+k] {
+			one.append(h)
+		}
+		i += k
+		require.Equal(t, one.root(), all.root(), "after %d leaves", i)
 	}
 }

@@ -442,10 +442,11 @@ type ImmutableLogger struct {
 	// guards what follows (and Open and Close own it when the writer is not
 	// running).
 	wmu      sync.Mutex
-	stopped  bool     // the writer has made its last flush: Close owns the file
-	wfront   frontier // Merkle frontier of every record the writer has taken
-	wchain   Hash     // the chain value after them
-	wh       *blockHasher
+	stopped  bool            // the writer has made its last flush: Close owns the file
+	wfront   frontier        // Merkle frontier of every record the writer has taken
+	wchain   Hash            // the chain value after them
+	wscratch frontierScratch // finishChunk's
+	wleaves  []Hash
 	f        *os.File
 	fSeq     uint64 // first seq of the open segment
 	fLen     int64
@@ -622,7 +623,7 @@ func openDir(dir string, opts Options) (*ImmutableLogger, error) {
 		segMaxAge:  opts.SegmentMaxAge,
 	}
 	l.linkCond.L = &l.mu
-	l.lh, l.wh = newBlockHasher(), newBlockHasher()
+	l.lh = newBlockHasher()
 	l.blocks = newBlockSource(dir, true, func(sf segmentFile) (*segmentIndex, bool, error) {
 		return buildIndexWith(dir, sf, -1, l.openPayload)
 	})
