@@ -128,6 +128,11 @@ type entryDecoder struct {
 	nkeys    int
 	stack    []any
 	interned *[internSlots]internSlot
+
+	// raw: skip building the metadata (Filter.RawMetadata). meta is the
+	// metadata object in the last entry decoded (its bytes, or "{}").
+	raw  bool
+	meta []byte
 }
 
 var errSyntax = errors.New("malformed JSON")
@@ -203,7 +208,10 @@ func (d *entryDecoder) decodeAny(p []byte, seq uint64, tenant string, e *Entry) 
 			}
 		case "metadata":
 			var v any
+			c.ws()
+			start := c.i
 			if v, err = c.value(0); err == nil {
+				d.meta = p[start:c.i]
 				switch m := v.(type) {
 				case map[string]any:
 					e.Metadata = m
@@ -284,9 +292,15 @@ func (d *entryDecoder) decodeAny(p []byte, seq uint64, tenant string, e *Entry) 
 	e.Seq = seq
 	if e.Metadata == nil {
 		e.Metadata = map[string]any{}
+		d.meta = emptyObject
+	}
+	if d.raw {
+		e.Metadata = nil
 	}
 	return nil
 }
+
+var emptyObject = []byte("{}")
 
 // smallFloats holds the small integers as float64 interface values, so that
 // decoding them does not allocate.

@@ -99,13 +99,21 @@ func (d *entryDecoder) decodeFast(p []byte, seq uint64, tenant string, e *Entry)
 		return false
 	}
 	c.i--
-	d.nkeys = 0
-	v, ok := c.fastValue(0)
-	if !ok {
-		d.dropStack()
-		return false
+	start := c.i
+	if d.raw {
+		if !c.skipFast(0) {
+			return false
+		}
+	} else {
+		d.nkeys = 0
+		v, ok := c.fastValue(0)
+		if !ok {
+			d.dropStack()
+			return false
+		}
+		e.Metadata = v.(map[string]any)
 	}
-	e.Metadata = v.(map[string]any)
+	d.meta = p[start:c.i]
 	if !c.lit(`,"hostname":"`) {
 		return false
 	}
@@ -203,6 +211,66 @@ func (c *jsonCursor) fastInt() (int64, bool) {
 		n = -n
 	}
 	return n, true
+}
+
+// skipFast moves past the value fastValue would read, checking it as
+// fastValue does, without building it. (A number that scanNumber accepts
+// always converts.)
+func (c *jsonCursor) skipFast(depth int) bool {
+	b := c.b
+	if depth > maxDecodeDepth || c.i >= len(b) {
+		return false
+	}
+	switch ch := b[c.i]; {
+	case ch == '{', ch == '[':
+		end := byte('}')
+		if ch == '[' {
+			end = ']'
+		}
+		c.i++
+		if c.i < len(b) && b[c.i] == end {
+			c.i++
+			return true
+		}
+		for {
+			if ch == '{' {
+				if c.i >= len(b) || b[c.i] != '"' {
+					return false
+				}
+				c.i++
+				if _, _, ok := c.quoted(); !ok || c.i >= len(b) || b[c.i] != ':' {
+					return false
+				}
+				c.i++
+			}
+			if !c.skipFast(depth+1) || c.i >= len(b) {
+				return false
+			}
+			switch b[c.i] {
+			case ',':
+				c.i++
+			case end:
+				c.i++
+				return true
+			default:
+				return false
+			}
+		}
+	case ch == '"':
+		c.i++
+		_, _, ok := c.quoted()
+		return ok
+	case ch == 't':
+		return c.lit("true")
+	case ch == 'f':
+		return c.lit("false")
+	case ch == 'n':
+		return c.lit("null")
+	case ch == '-' || '0' <= ch && ch <= '9':
+		_, _, ok := c.scanNumber()
+		return ok
+	}
+	return false
 }
 
 // fastValue is jsonCursor.value for text without whitespace; it gives up

@@ -102,8 +102,33 @@ func checkBothPaths(t *testing.T, ps [][]byte, seqs []uint64, tenant string) []E
 		var ed Entry
 		require.NoError(t, fast.decode(p, seqs[i], tenant, &ed))
 		require.Equal(t, out[i], ed, "%s", p)
+		checkRaw(t, p, seqs[i], tenant, out[i], nil)
 	}
 	return out
+}
+
+// checkRaw checks that a decoder that skips the metadata (raw, for
+// Filter.RawMetadata) decodes p as want, p's entry decoded in full, or
+// fails with wantErr: with Metadata nil, and meta the stored metadata
+// object, which decodes to want.Metadata.
+func checkRaw(t testing.TB, p []byte, seq uint64, tenant string, want Entry, wantErr error) {
+	t.Helper()
+	d := entryDecoder{raw: true}
+	var e Entry
+	err := d.decode(p, seq, tenant, &e)
+	if wantErr != nil {
+		require.EqualError(t, err, wantErr.Error(), "%s", p)
+		return
+	}
+	require.NoError(t, err, "%s", p)
+	require.Nil(t, e.Metadata, "%s", p)
+	c := jsonCursor{b: d.meta, d: &entryDecoder{}}
+	v, err := c.value(0)
+	require.NoError(t, err, "%s", d.meta)
+	c.ws()
+	require.Equal(t, len(d.meta), c.i, "meta is one value: %s", d.meta)
+	e.Metadata = v.(map[string]any)
+	require.Equal(t, want, e, "%s", p)
 }
 
 func TestDecodeFastMatchesAny(t *testing.T) {
@@ -232,6 +257,7 @@ func TestDecodeFastFallsBack(t *testing.T) {
 		var ea, eb Entry
 		errA := any.decodeAny([]byte(p), 2, "", &ea)
 		errB := both.decode([]byte(p), 2, "", &eb)
+		checkRaw(t, []byte(p), 2, "", ea, errA)
 		if errA != nil {
 			require.Error(t, errB, name)
 			assert.Equal(t, errA.Error(), errB.Error(), name)
@@ -292,6 +318,7 @@ func FuzzDecodeFast(f *testing.F) {
 		}
 		errB := both.decode(p, seq, tenant, &eb)
 		require.Equal(t, errA == nil, errB == nil)
+		checkRaw(t, p, seq, tenant, ea, errA)
 		if errA == nil {
 			require.Equal(t, ea, eb)
 		}
@@ -334,5 +361,52 @@ func TestShortDecimal(t *testing.T) {
 	for _, s := range []string{"1e5", "1.5e3", "1.", ".5", "-", "1.2.3", "9999999999999999.9", "12", "-7"} {
 		_, ok := shortDecimal([]byte(s))
 		require.False(t, ok, s)
+	}
+}
+
+// TestEntriesRawMetadata: with Filter.RawMetadata, Entries, Search and Query
+// (and a Reader's Entries) select the same entries as without it, and give
+// them with Metadata nil and RawMetadata the stored object, which decodes
+// to the Metadata they give without it; plain and encrypted logs.
+func TestEntriesRawMetadata(t *testing.T) {
+	for _, key := range [][]byte{nil, testKey(3)} {
+		dir := t.TempDir()
+		l := openT(t, dir, Options{EncryptionKey: key})
+		logVariety(t, l)
+		q, err := ParseQuery(`{"metadata.currency": "EUR"}`)
+		require.NoError(t, err)
+		filters := []Filter{{}, {Search: "zürich"}, {Query: q}, {Reverse: true, Limit: 5}, {Levels: []Level{LevelAudit}}}
+		check := func(full, raw []Entry) {
+			t.Helper()
+			require.Len(t, raw, len(full))
+			for i := range full {
+				require.Nil(t, raw[i].Metadata)
+				require.Nil(t, full[i].RawMetadata)
+				c := jsonCursor{b: raw[i].RawMetadata, d: &entryDecoder{}}
+				got, err := c.value(0)
+				require.NoError(t, err, "%s", raw[i].RawMetadata)
+				require.Equal(t, full[i].Metadata, got, "seq %d", full[i].Seq)
+				raw[i].RawMetadata, raw[i].Metadata = nil, full[i].Metadata
+				require.Equal(t, full[i], raw[i])
+			}
+		}
+		for _, f := range filters {
+			full, err := collect(l.Entries(context.Background(), f))
+			require.NoError(t, err)
+			require.NotEmpty(t, full, "%+v", f)
+			f.RawMetadata = true
+			raw, err := collect(l.Entries(context.Background(), f))
+			require.NoError(t, err)
+			check(full, raw)
+		}
+		require.NoError(t, l.Close())
+		r, err := OpenReaderWith(dir, ReaderOptions{EncryptionKey: key})
+		require.NoError(t, err)
+		full, err := collect(r.Entries(context.Background(), Filter{}))
+		require.NoError(t, err)
+		raw, err := collect(r.Entries(context.Background(), Filter{RawMetadata: true}))
+		require.NoError(t, err)
+		check(full, raw)
+		require.NoError(t, r.Close())
 	}
 }

@@ -91,6 +91,13 @@ type Filter struct {
 
 	// Query, when not nil, keeps entries it matches; see Query.
 	Query Query
+
+	// RawMetadata leaves Entry.Metadata nil and sets Entry.RawMetadata to
+	// the metadata object as stored (JSON), for callers that pass it on,
+	// decode it into their own types, or do not need it: building
+	// map[string]any is most of the cost of reading entries with nested
+	// metadata. Search and Query match against the metadata either way.
+	RawMetadata bool
 }
 
 // allLevels has bit l set for every valid level l.
@@ -105,13 +112,14 @@ type compiledFilter struct {
 	reverse      bool
 	search       *searcher
 	query        *compiledQuery
+	raw          bool // Filter.RawMetadata
 	// cheap is set when level or time constrain the records, so that the
 	// fixed-position fields are checked before an entry is decoded.
 	cheap bool
 }
 
 func compileFilter(f Filter) (*compiledFilter, error) {
-	cf := &compiledFilter{levels: allLevels, since: math.MinInt64, until: math.MaxInt64, to: math.MaxUint64, reverse: f.Reverse}
+	cf := &compiledFilter{levels: allLevels, since: math.MinInt64, until: math.MaxInt64, to: math.MaxUint64, reverse: f.Reverse, raw: f.RawMetadata}
 	if f.Limit < 0 {
 		return nil, fmt.Errorf("%w: Limit %d is negative", ErrInvalidFilter, f.Limit)
 	}

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,13 +29,17 @@ type Entry struct {
 	Time     time.Time      `json:"timestamp"`
 	Level    Level          `json:"level"`
 	Message  string         `json:"message"`
-	Metadata map[string]any `json:"metadata"` // numbers are float64, or json.Number for integers beyond 2^53
-	Hostname string         `json:"hostname"`
-	PID      int            `json:"pid"`
-	Tenant   string         `json:"tenantId,omitempty"` // "" when the log has no tenant (stored as null)
-	Hash     Hash           `json:"hash"`               // chain value after this record (hex in JSON)
-	PrevHash Hash           `json:"prevHash"`           // chain value before it (for seq 0, the genesis value)
-	Legacy   *LegacyRef     `json:"legacy,omitempty"`   // for an imported entry, where it was in the original log (see Import)
+	Metadata map[string]any `json:"metadata"` // numbers are float64, or json.Number for integers beyond 2^53; nil with Filter.RawMetadata
+	// RawMetadata is the metadata object as stored, set (and Metadata left
+	// nil) when the Filter asks for it (Filter.RawMetadata). It is not part
+	// of the Entry's JSON form.
+	RawMetadata json.RawMessage `json:"-"`
+	Hostname    string          `json:"hostname"`
+	PID         int             `json:"pid"`
+	Tenant      string          `json:"tenantId,omitempty"` // "" when the log has no tenant (stored as null)
+	Hash        Hash            `json:"hash"`               // chain value after this record (hex in JSON)
+	PrevHash    Hash            `json:"prevHash"`           // chain value before it (for seq 0, the genesis value)
+	Legacy      *LegacyRef      `json:"legacy,omitempty"`   // for an imported entry, where it was in the original log (see Import)
 }
 
 // Read returns the newest entries that match f, at most f.Limit of them
@@ -583,6 +588,8 @@ func (s *scan) match(fr *frame, prev *Hash) (bool, error) {
 		searched = known
 	}
 	e := &s.e
+	// With RawMetadata, the metadata is decoded only for Search and Query.
+	s.st.dec.raw = cf.raw && cf.search == nil && cf.query == nil
 	if err := s.st.dec.decode(p, fr.Seq, s.v.Tenant, e); err != nil {
 		var me *misplacedError
 		if errors.As(err, &me) {
@@ -601,6 +608,10 @@ func (s *scan) match(fr *frame, prev *Hash) (bool, error) {
 	}
 	if cf.query != nil && !cf.query.match(e) {
 		return false, nil
+	}
+	if cf.raw {
+		e.RawMetadata = slices.Clone(s.st.dec.meta)
+		e.Metadata = nil
 	}
 	e.PrevHash = *prev
 	e.Hash = fr.Chain

@@ -62,7 +62,7 @@ const (
 // runs only when Config.RSSN > 0.
 var AllRows = []string{
 	RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowSync, RowSyncSigned, RowCeiling, RowSlog, RowZap, RowZerolog,
-	RowVerify, RowVerifyDir, RowSHA256, RowVerifyAnchored, RowProve, RowOpen, RowReadPage, RowSearch, RowEntries, RowEntriesNested, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3,
+	RowVerify, RowVerifyDir, RowSHA256, RowVerifyAnchored, RowProve, RowOpen, RowReadPage, RowSearch, RowEntries, RowEntriesNested, RowEntriesNestedRaw, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3,
 	RowShipSinks1, RowShipSinks2, RowShipSinks3, RowRSS,
 	RowDashOverview, RowDashSearch, RowDashStream, RowDashClients,
 	RowLegacyImport,
@@ -364,12 +364,13 @@ type runner struct {
 	dir     string
 	entries []Entry
 
-	prepared string       // a log of N entries for the read and capacity rows
-	minio    *minioServer // started by the first S3 row
-	sink     *s3.Sink     // on minio's bucket
-	shipped  *shippedLog  // what RowShipCapacity shipped, for RowRestoreS3
-	sinkRows map[int]Row  // the sink rows, measured together by the first (sinks.go)
-	proveDir string       // the log RowProve wrote, for RowOpen
+	prepared  string       // a log of N entries for the read and capacity rows
+	minio     *minioServer // started by the first S3 row
+	sink      *s3.Sink     // on minio's bucket
+	shipped   *shippedLog  // what RowShipCapacity shipped, for RowRestoreS3
+	sinkRows  map[int]Row  // the sink rows, measured together by the first (sinks.go)
+	proveDir  string       // the log RowProve wrote, for RowOpen
+	nestedDir string       // the log of the nested rows
 }
 
 // entry returns the i'th entry a row writes.
@@ -416,7 +417,9 @@ func (r *runner) run(ctx context.Context, name string) (Row, error) {
 	case RowEntries:
 		return r.iterate(ctx)
 	case RowEntriesNested:
-		return r.iterateNested(ctx)
+		return r.iterateNested(ctx, false)
+	case RowEntriesNestedRaw:
+		return r.iterateNested(ctx, true)
 	case RowShipS3:
 		return r.shipLive(ctx, RowShipS3, tol.DurabilitySync, r.cfg.WritersSync, 0)
 	case RowShipS3Paced:
