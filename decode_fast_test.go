@@ -386,6 +386,17 @@ func TestEntriesRawMetadata(t *testing.T) {
 				got, err := c.value(0)
 				require.NoError(t, err, "%s", raw[i].RawMetadata)
 				require.Equal(t, full[i].Metadata, got, "seq %d", full[i].Seq)
+				// The JSON forms are the same.
+				jf, err := json.Marshal(full[i])
+				require.NoError(t, err)
+				jr, err := json.Marshal(raw[i])
+				require.NoError(t, err)
+				cf, cr := jsonCursor{b: jf, d: &entryDecoder{}}, jsonCursor{b: jr, d: &entryDecoder{}}
+				vf, err := cf.value(0)
+				require.NoError(t, err)
+				vr, err := cr.value(0)
+				require.NoError(t, err)
+				require.Equal(t, vf, vr)
 				raw[i].RawMetadata, raw[i].Metadata = nil, full[i].Metadata
 				require.Equal(t, full[i], raw[i])
 			}

@@ -31,8 +31,8 @@ type Entry struct {
 	Message  string         `json:"message"`
 	Metadata map[string]any `json:"metadata"` // numbers are float64, or json.Number for integers beyond 2^53; nil with Filter.RawMetadata
 	// RawMetadata is the metadata object as stored, set (and Metadata left
-	// nil) when the Filter asks for it (Filter.RawMetadata). It is not part
-	// of the Entry's JSON form.
+	// nil) when the Filter asks for it (Filter.RawMetadata). The Entry's
+	// JSON form has it as "metadata" when Metadata is nil.
 	RawMetadata json.RawMessage `json:"-"`
 	Hostname    string          `json:"hostname"`
 	PID         int             `json:"pid"`
@@ -40,6 +40,19 @@ type Entry struct {
 	Hash        Hash            `json:"hash"`               // chain value after this record (hex in JSON)
 	PrevHash    Hash            `json:"prevHash"`           // chain value before it (for seq 0, the genesis value)
 	Legacy      *LegacyRef      `json:"legacy,omitempty"`   // for an imported entry, where it was in the original log (see Import)
+}
+
+// MarshalJSON encodes e with the fields' JSON names; its metadata is
+// RawMetadata when Metadata is nil and RawMetadata is set.
+func (e Entry) MarshalJSON() ([]byte, error) {
+	type plain Entry // without this method
+	if e.Metadata == nil && e.RawMetadata != nil {
+		return json.Marshal(struct {
+			plain
+			Metadata json.RawMessage `json:"metadata"` // shadows plain's
+		}{plain(e), e.RawMetadata})
+	}
+	return json.Marshal(plain(e))
 }
 
 // Read returns the newest entries that match f, at most f.Limit of them
