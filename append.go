@@ -254,7 +254,7 @@ func (l *ImmutableLogger) appendSealed(e *encoder, now time.Time, level Level, t
 	gen := l.gen
 	l.mu.Unlock()
 
-	e.leaf = l.keys.sealInto(e.fr[frameHeaderSize:frameHeaderSize], e, seq)
+	e.leaf = l.keys.sealInto(e.fr, e, seq)
 
 	l.lockAppend()
 	e.sealed = true

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/scrypt"
+
+	"github.com/treeoflife/treeoflife/internal/sha256x2"
 )
 
 // Encryption (FORMAT.md, "Encryption").
@@ -758,22 +760,24 @@ func (k *logKeys) prepareSeal(e *encoder) {
 	e.used += nonceSize
 }
 
-// sealInto appends the envelope of record seq, whose entry is e.buf
-// followed by the seq digits and '}', to dst, and returns the record's leaf
-// hash. dst has exactly the room the envelope takes (appendSealed reserved
-// it in the record's frame), so nothing is allocated or moved.
-func (k *logKeys) sealInto(dst []byte, e *encoder, seq uint64) Hash {
-	start := len(dst)
+// sealInto writes the envelope of record seq, whose entry is e.buf
+// followed by the seq digits and '}', into the frame fr after its header,
+// and returns the record's leaf hash. fr has exactly the room the envelope
+// takes (appendSealed reserved it in the record's chunk), so nothing is
+// allocated or moved.
+func (k *logKeys) sealInto(fr []byte, e *encoder, seq uint64) Hash {
+	dst := fr[frameHeaderSize:frameHeaderSize]
 	dst = append(dst, e.key.env[:]...)
 	dst = append(dst, e.nonce...)
 	e.buf = strconv.AppendUint(e.buf, seq, 10)
 	e.buf = append(e.buf, '}')
 	aad := recordAAD(&e.aad, &k.logID, seq, k.tenant, e.key.env[:])
 	dst = e.key.aead.Seal(dst, e.nonce, e.buf, aad)
-	e.h.Reset()
-	e.h.Write(leafPrefix)
-	e.h.Write(dst[start:])
-	return Hash(e.h.Sum(e.sum[:0]))
+	// The leaf hash's input, 0x00 || payload, in one slice: the header's
+	// last byte is its checksum's, which finishFrame writes later and
+	// which the checksum does not cover.
+	fr[frameHeaderSize-1] = leafHashPrefix
+	return sha256x2.Sum(fr[frameHeaderSize-1 : frameHeaderSize+len(dst)])
 }
 
 // open returns the entry sealed in payload, the record at seq, appended to
