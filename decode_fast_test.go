@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"reflect"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -420,4 +421,21 @@ func TestEntriesRawMetadata(t *testing.T) {
 		check(full, raw)
 		require.NoError(t, r.Close())
 	}
+}
+
+// TestRawEntryFields: rawEntry has Entry's JSON fields, in Entry's order.
+func TestRawEntryFields(t *testing.T) {
+	var want []string
+	et := reflect.TypeFor[Entry]()
+	for i := range et.NumField() {
+		if tag := et.Field(i).Tag.Get("json"); tag != "-" {
+			want = append(want, et.Field(i).Name+" "+tag)
+		}
+	}
+	var got []string
+	rt := reflect.TypeFor[rawEntry]()
+	for i := range rt.NumField() {
+		got = append(got, rt.Field(i).Name+" "+rt.Field(i).Tag.Get("json"))
+	}
+	require.Equal(t, want, got)
 }

@@ -47,12 +47,27 @@ type Entry struct {
 func (e Entry) MarshalJSON() ([]byte, error) {
 	type plain Entry // without this method
 	if e.Metadata == nil && e.RawMetadata != nil {
-		return json.Marshal(struct {
-			plain
-			Metadata json.RawMessage `json:"metadata"` // shadows plain's
-		}{plain(e), e.RawMetadata})
+		return json.Marshal(rawEntry{e.Seq, e.ID, e.Time, e.Level, e.Message, e.RawMetadata,
+			e.Hostname, e.PID, e.Tenant, e.Hash, e.PrevHash, e.Legacy})
 	}
 	return json.Marshal(plain(e))
+}
+
+// rawEntry is Entry's JSON form with the metadata as stored: the same
+// fields in the same order (TestRawEntryFields).
+type rawEntry struct {
+	Seq      uint64          `json:"seq"`
+	ID       string          `json:"id"`
+	Time     time.Time       `json:"timestamp"`
+	Level    Level           `json:"level"`
+	Message  string          `json:"message"`
+	Metadata json.RawMessage `json:"metadata"`
+	Hostname string          `json:"hostname"`
+	PID      int             `json:"pid"`
+	Tenant   string          `json:"tenantId,omitempty"`
+	Hash     Hash            `json:"hash"`
+	PrevHash Hash            `json:"prevHash"`
+	Legacy   *LegacyRef      `json:"legacy,omitempty"`
 }
 
 // Read returns the newest entries that match f, at most f.Limit of them

@@ -86,6 +86,9 @@ func export(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The metadata goes out as stored, not decoded into maps and encoded
+	// again.
+	f.RawMetadata = true
 	r, err := openReader(fs.Arg(0))
 	if err != nil {
 		return err
@@ -153,6 +156,15 @@ type entryEncoder interface {
 	close() error
 }
 
+// metadataJSON is e's metadata as JSON: as stored (Filter.RawMetadata), or
+// encoded from the map.
+func metadataJSON(e *treeoflife.Entry) ([]byte, error) {
+	if e.Metadata == nil && e.RawMetadata != nil {
+		return e.RawMetadata, nil
+	}
+	return json.Marshal(e.Metadata)
+}
+
 type jsonlEncoder struct{ w *bufio.Writer }
 
 func newJSONLEncoder(w *bufio.Writer) entryEncoder { return jsonlEncoder{w} }
@@ -185,7 +197,7 @@ func (c *csvEncoder) encode(e *treeoflife.Entry) error {
 			return err
 		}
 	}
-	md, err := json.Marshal(e.Metadata)
+	md, err := metadataJSON(e)
 	if err != nil {
 		return err
 	}

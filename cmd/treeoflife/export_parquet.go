@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -44,7 +43,7 @@ func newParquetEncoder(w *bufio.Writer) entryEncoder {
 }
 
 func (p *parquetEncoder) encode(e *treeoflife.Entry) error {
-	md, err := json.Marshal(e.Metadata)
+	md, err := metadataJSON(e)
 	if err != nil {
 		return err
 	}
