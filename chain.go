@@ -121,7 +121,7 @@ func (f *frontier) appendAll(leaves []Hash, scratch *frontierScratch) {
 			copy(a[33:], nodes[2*i+1][:])
 			copy(b[1:33], nodes[2*i+2][:])
 			copy(b[33:], nodes[2*i+3][:])
-			ha, hb := sha256x2.Sum2(a[:], b[:])
+			ha, hb := scratch.pair.Sum2(a[:], b[:])
 			parents = append(parents, ha, hb)
 		}
 		cur = parents
@@ -141,6 +141,7 @@ func (f *frontier) appendAll(leaves []Hash, scratch *frontierScratch) {
 type frontierScratch struct {
 	bufs [2][]Hash
 	kept []Hash
+	pair sha256x2.Pair
 }
 
 // root returns the RFC 6962 tree hash of the n leaves; the empty tree's root

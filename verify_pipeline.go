@@ -228,6 +228,7 @@ const leafHashPrefix = 0x00
 type batchHasher struct {
 	scratch []Hash
 	lnk     [2][65]byte // two link messages
+	pair    sha256x2.Pair
 }
 
 // hash computes the leaf hash and chain value of b's frames, stopping at
@@ -250,7 +251,7 @@ func (h *batchHasher) hash(b *vbatch) {
 			b.leaves[i] = sha256x2.Sum(leafInput(i))
 			break
 		}
-		b.leaves[i], b.leaves[i+1] = sha256x2.Sum2(leafInput(i), leafInput(i+1))
+		b.leaves[i], b.leaves[i+1] = h.pair.Sum2(leafInput(i), leafInput(i+1))
 	}
 	stored := func(i int) []byte { return b.buf[b.offs[i]+12 : b.offs[i]+44] }
 	link := func(k, i int) []byte {
@@ -270,7 +271,7 @@ func (h *batchHasher) hash(b *vbatch) {
 		if i+1 == n {
 			c[0] = sha256x2.Sum(link(0, i))
 		} else {
-			c[0], c[1] = sha256x2.Sum2(link(0, i), link(1, i+1))
+			c[0], c[1] = h.pair.Sum2(link(0, i), link(1, i+1))
 		}
 		for k := 0; k < 2 && i+k < n; k++ {
 			if c[k] != Hash(stored(i+k)) {
@@ -323,7 +324,7 @@ func (h *batchHasher) root(leaves []Hash) Hash {
 				break
 			}
 			// Reads s[2i…2i+3] before it writes s[i] and s[i+1].
-			s[i], s[i+1] = sha256x2.Sum2(node(0, i), node(1, i+1))
+			s[i], s[i+1] = h.pair.Sum2(node(0, i), node(1, i+1))
 		}
 		s = s[:half]
 	}

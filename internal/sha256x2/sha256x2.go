@@ -83,6 +83,49 @@ func sum1(m []byte) [Size]byte {
 	return s.sum()
 }
 
+// Pair hashes two messages at a time, as Sum2 does, in buffers of its
+// own: a message of up to PairMax bytes is copied there and padded, so that
+// both take one call of the block function between them. That is worth a
+// third of the time of two short messages. The zero Pair is ready to use;
+// it is not for concurrent use.
+type Pair struct {
+	a, b [pairBuf]byte
+}
+
+const pairBuf = 1024
+
+// PairMax is the longest message Pair copies; longer ones go to Sum2.
+const PairMax = pairBuf - 9
+
+// Sum2 returns SHA-256(a) and SHA-256(b).
+func (p *Pair) Sum2(a, b []byte) (da, db [Size]byte) {
+	if !useSHANI || len(a) > PairMax || len(b) > PairMax {
+		return Sum2(a, b)
+	}
+	na, nb := padInto(&p.a, a), padInto(&p.b, b)
+	sa, sb := iv, iv
+	n := min(na, nb)
+	block2(&sa, &sb, &p.a[0], &p.b[0], n)
+	if na > n {
+		block1(&sa, &p.a[n*64], na-n)
+	}
+	if nb > n {
+		block1(&sb, &p.b[n*64], nb-n)
+	}
+	return sa.sum(), sb.sum()
+}
+
+// padInto copies m (at most PairMax bytes) into buf, pads it and returns
+// the number of blocks.
+func padInto(buf *[pairBuf]byte, m []byte) int {
+	n := copy(buf[:], m)
+	end := (n + 9 + 63) &^ 63
+	buf[n] = 0x80
+	clear(buf[n+1 : end-8])
+	binary.BigEndian.PutUint64(buf[end-8:end], uint64(n)<<3)
+	return end / 64
+}
+
 type state [8]uint32
 
 var iv = state{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}

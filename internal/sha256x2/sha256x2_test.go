@@ -62,6 +62,35 @@ func TestSum2(t *testing.T) {
 	}
 }
 
+// TestPairSum2 compares Pair.Sum2 with crypto/sha256 for every pair of
+// lengths up to five blocks, around PairMax and beyond, with one Pair
+// reused throughout (stale bytes from a longer message must not matter).
+func TestPairSum2(t *testing.T) {
+	msg := make([]byte, 4096)
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range msg {
+		msg[i] = byte(r.Uint32())
+	}
+	var p Pair
+	check := func(a, b []byte) {
+		t.Helper()
+		da, db := p.Sum2(a, b)
+		if da != sha256.Sum256(a) || db != sha256.Sum256(b) {
+			t.Fatalf("Pair.Sum2 of %d and %d bytes: wrong digest", len(a), len(b))
+		}
+	}
+	for na := 0; na <= 320; na++ {
+		for nb := 0; nb <= 320; nb++ {
+			check(msg[na:2*na], msg[1000+nb:1000+2*nb])
+			check(msg[1000+nb:1000+2*nb], msg[:na])
+		}
+	}
+	for na := PairMax - 70; na <= PairMax+70; na++ {
+		check(msg[:na], msg[100:100+r.IntN(PairMax+70)])
+		check(msg[:r.IntN(300)], msg[7:7+na])
+	}
+}
+
 // TestSum2Unaligned: messages at every offset within a block.
 func TestSum2Unaligned(t *testing.T) {
 	buf := make([]byte, 1024)
@@ -84,6 +113,13 @@ func BenchmarkSum2(b *testing.B) {
 			b.SetBytes(int64(2 * n))
 			for b.Loop() {
 				Sum2(m1, m2)
+			}
+		})
+		b.Run("Pair"+itoa(n), func(b *testing.B) {
+			var p Pair
+			b.SetBytes(int64(2 * n))
+			for b.Loop() {
+				p.Sum2(m1, m2)
 			}
 		})
 		b.Run("sha256"+itoa(n), func(b *testing.B) {
