@@ -6,15 +6,15 @@ package treeoflife
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"runtime"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/treeoflife/treeoflife/internal/sha256x2"
 )
 
 // encoder is the per-call scratch space, pooled. frame holds a plain
@@ -24,8 +24,7 @@ type encoder struct {
 	frame []byte
 	buf   []byte
 	id    []byte
-	h     hash.Hash
-	sum   [32]byte
+	h     sha256x2.Digest // the leaf hash of a plain record
 	sealState
 	// An encrypted record between taking its seq and being linked
 	// (appendSealed): its frame in chunk, as record rec of it, and its
@@ -40,7 +39,7 @@ type encoder struct {
 }
 
 var encoderPool = sync.Pool{New: func() any {
-	return &encoder{frame: make([]byte, 0, 512), id: make([]byte, 0, 36), h: sha256.New()}
+	return &encoder{frame: make([]byte, 0, 512), id: make([]byte, 0, 36)}
 }}
 
 // Log appends an entry. It validates and encodes the entry in the calling
@@ -104,9 +103,12 @@ func (l *ImmutableLogger) logMeta(ctx context.Context, level Level, msg string, 
 		l.keys.prepareSeal(e)
 	} else {
 		e.key, e.overhead = nil, 0
+		// The leaf hash's input is 0x00 || entry (RFC 6962): the prefix in
+		// the header's last byte, its checksum's, which fillFrameHeader
+		// writes after. The rest is hashed in append.
+		e.frame[frameHeaderSize-1] = leafHashPrefix
 		e.h.Reset()
-		e.h.Write(leafPrefix) // 0x00, RFC 6962; the rest of the leaf hash is finished in append
-		e.h.Write(e.buf)
+		e.h.Write(e.frame[frameHeaderSize-1:])
 	}
 	// Encoding takes a while: look at ctx again just before sequencing.
 	if err := ctx.Err(); err != nil {
@@ -172,7 +174,7 @@ func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level, t int64
 	e.frame = strconv.AppendUint(e.frame, seq, 10)
 	e.frame = append(e.frame, '}')
 	e.h.Write(e.frame[frameHeaderSize+len(e.buf):])
-	leaf := Hash(e.h.Sum(e.sum[:0]))
+	leaf := Hash(e.h.Sum())
 	c, off := l.reserveAdmittedLocked(int64(len(e.frame)), now)
 	dst := c.data[off : off+len(e.frame)]
 	c.data = c.data[:off+len(e.frame)]
@@ -311,7 +313,7 @@ func (l *ImmutableLogger) linkSealedLocked(done []linkedFrame) []linkedFrame {
 		if !e.sealed {
 			break
 		}
-		e.chain = l.lh.link(chainPrefix, &l.chain, &e.leaf)
+		e.chain = sha256x2.Link(chainPrefix, (*[32]byte)(&l.chain), (*[32]byte)(&e.leaf))
 		l.chain = e.chain
 		e.chunk.recs[e.rec].leaf = e.leaf
 		putFrameHeader(e.fr, e.seq, &e.chain)
@@ -402,7 +404,7 @@ func (l *ImmutableLogger) commitLocked(c *chunk, off int, leaf Hash, level Level
 // for the writer (who adds it to the index) and wakes the writer. It
 // returns the record's chain value; the caller fills in the frame.
 func (l *ImmutableLogger) linkLocked(c *chunk, frameLen int64, leaf Hash, level Level, t int64) Hash {
-	chain := l.lh.link(chainPrefix, &l.chain, &leaf)
+	chain := sha256x2.Link(chainPrefix, (*[32]byte)(&l.chain), (*[32]byte)(&leaf))
 	l.noteLocked(c, frameLen, leaf, level, t)
 	l.chain = chain
 	l.linked = l.size

@@ -92,8 +92,6 @@ var dataKeyMaxRecords uint64 = 1 << 30
 // more under one key.
 var dataKeyHardLimit uint64 = 1<<32 - 1<<24
 
-var leafPrefix = []byte{0x00} // RFC 6962 leaf hash prefix
-
 // legacySealing makes new data keys wrapped and records sealed as before
 // the tenant was bound (legacy wrapping additional data, version 1
 // envelopes). Only tests set it, to write logs in the earlier format.

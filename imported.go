@@ -194,9 +194,9 @@ func (l *ImmutableLogger) encodeImported(enc *encoder, e *ImportedEntry) error {
 		l.keys.prepareSeal(enc)
 	} else {
 		enc.key, enc.overhead = nil, 0
+		enc.frame[frameHeaderSize-1] = leafHashPrefix // as in Log
 		enc.h.Reset()
-		enc.h.Write(leafPrefix)
-		enc.h.Write(enc.buf)
+		enc.h.Write(enc.frame[frameHeaderSize-1:])
 	}
 	enc.id = enc.id[:0]
 	return nil
@@ -227,7 +227,7 @@ func (l *ImmutableLogger) appendPlainRun(encs []*encoder, es []ImportedEntry) ([
 		e.frame = strconv.AppendUint(e.frame, seq, 10)
 		e.frame = append(e.frame, '}')
 		e.h.Write(e.frame[frameHeaderSize+len(e.buf):])
-		leaf := Hash(e.h.Sum(e.sum[:0]))
+		leaf := Hash(e.h.Sum())
 		c, off := l.reserveAdmittedLocked(int64(len(e.frame)), now)
 		dst := c.data[off : off+len(e.frame)]
 		c.data = c.data[:off+len(e.frame)]

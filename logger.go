@@ -381,7 +381,6 @@ type ImmutableLogger struct {
 	size   uint64
 	linked uint64
 	chain  Hash
-	lh     *blockHasher // computes chain values, under mu
 	// unlinked holds the encoders of the records size-linked.. in seq
 	// order, while they are sealed; linkedN is linked, for their callers
 	// to wait on without the lock, and linkCond wakes those that sleep
@@ -623,7 +622,6 @@ func openDir(dir string, opts Options) (*ImmutableLogger, error) {
 		segMaxAge:  opts.SegmentMaxAge,
 	}
 	l.linkCond.L = &l.mu
-	l.lh = newBlockHasher()
 	l.blocks = newBlockSource(dir, true, func(sf segmentFile) (*segmentIndex, bool, error) {
 		return buildIndexWith(dir, sf, -1, l.openPayload)
 	})

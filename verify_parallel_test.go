@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/mod/sumdb/tlog"
 )
 
 // TestParallelVerifyMatchesInOrder: verifying the segments in parallel
@@ -248,25 +246,6 @@ func TestParallelVerifyCompressed(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.Truncate(p, fi.Size()*2/3))
 	comparePins(t, "compressed segment cut short", dir, logID, nil)
-}
-
-// TestBlockHasher: the padded hasher and its fallback give SHA-256's
-// digests for messages of every length around the block boundaries, and
-// the chain and node hashes.
-func TestBlockHasher(t *testing.T) {
-	require.True(t, blockHashWorks, "the sha256 state reads as its digest on this Go")
-	msg := make([]byte, 700)
-	for i := range msg {
-		msg[i] = byte(i*13 + 5)
-	}
-	for _, h := range []*blockHasher{newBlockHasher(), {}} {
-		for n := 0; n <= len(msg); n++ {
-			require.Equal(t, Hash(sha256.Sum256(msg[:n])), h.sum(msg[:n]), "%d bytes", n)
-		}
-		a, b := Hash(msg[:32]), Hash(msg[100:132])
-		require.Equal(t, chainHash(&a, &b), h.link(chainPrefix, &a, &b))
-		require.Equal(t, Hash(tlog.NodeHash(tlog.Hash(a), tlog.Hash(b))), h.link(nodePrefix, &a, &b))
-	}
 }
 
 // TestParallelVerifyCancelled: a verification whose context is cancelled,

@@ -126,6 +126,93 @@ func padInto(buf *[pairBuf]byte, m []byte) int {
 	return end / 64
 }
 
+// Link returns SHA-256(prefix || a || b), the 65-byte message of a hash
+// chain link or a Merkle node, without a hash.Hash's buffering.
+func Link(prefix byte, a, b *[Size]byte) [Size]byte {
+	var m [128]byte
+	m[0] = prefix
+	copy(m[1:33], a[:])
+	copy(m[33:65], b[:])
+	if !useSHANI {
+		return sha256.Sum256(m[:65])
+	}
+	m[65] = 0x80
+	m[126], m[127] = 65*8>>8, 65*8&0xff
+	s := iv
+	block1(&s, &m[0], 2)
+	return s.sum()
+}
+
+// Digest computes SHA-256 of what is written to it, as crypto/sha256's
+// digest does, with less work per call: Write hashes whole blocks straight
+// from its argument, and Sum pads in place (a Digest is done after Sum
+// until Reset). The zero Digest is not ready: call Reset first.
+type Digest struct {
+	s   state
+	n   uint64 // bytes written
+	buf [128]byte
+	nb  int    // bytes in buf, < 64
+	gen []byte // the message, without the block functions
+}
+
+// Reset starts a new message.
+func (d *Digest) Reset() {
+	d.s, d.n, d.nb, d.gen = iv, 0, 0, d.gen[:0]
+}
+
+// Write adds p to the message.
+func (d *Digest) Write(p []byte) {
+	if !useSHANI {
+		d.writeGeneric(p)
+		return
+	}
+	d.n += uint64(len(p))
+	if d.nb > 0 {
+		k := copy(d.buf[d.nb:64], p)
+		d.nb += k
+		p = p[k:]
+		if d.nb < 64 {
+			return
+		}
+		block1(&d.s, &d.buf[0], 1)
+		d.nb = 0
+	}
+	if full := len(p) &^ 63; full > 0 {
+		block1(&d.s, &p[0], full/64)
+		p = p[full:]
+	}
+	d.nb = copy(d.buf[:], p)
+}
+
+// Sum returns the digest of what was written.
+func (d *Digest) Sum() [Size]byte {
+	if !useSHANI {
+		return d.sumGeneric()
+	}
+	end := 64
+	if d.nb >= 56 {
+		end = 128
+	}
+	d.buf[d.nb] = 0x80
+	clear(d.buf[d.nb+1 : end-8])
+	binary.BigEndian.PutUint64(d.buf[end-8:end], d.n<<3)
+	block1(&d.s, &d.buf[0], end/64)
+	return d.s.sum()
+}
+
+// Without the block functions, a Digest keeps the message and hashes it
+// at Sum; only short messages are worth it, and this is the fallback.
+func (d *Digest) writeGeneric(p []byte) {
+	d.n += uint64(len(p))
+	d.gen = append(d.gen, p...)
+}
+
+func (d *Digest) sumGeneric() [Size]byte {
+	s := sha256.Sum256(d.gen)
+	d.gen = d.gen[:0]
+	return s
+}
+
 type state [8]uint32
 
 var iv = state{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}

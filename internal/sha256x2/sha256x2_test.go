@@ -138,3 +138,43 @@ func itoa(n int) string {
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
 }
+
+// TestLink compares Link with crypto/sha256.
+func TestLink(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 1000 {
+		var a, b [32]byte
+		for i := range a {
+			a[i], b[i] = byte(r.Uint32()), byte(r.Uint32())
+		}
+		prefix := byte(r.IntN(4))
+		m := append(append([]byte{prefix}, a[:]...), b[:]...)
+		if Link(prefix, &a, &b) != sha256.Sum256(m) {
+			t.Fatalf("Link(%d, %x, %x): wrong digest", prefix, a, b)
+		}
+	}
+}
+
+// TestDigest compares Digest with crypto/sha256 for messages of every
+// length up to five blocks, written in two to four pieces of every split,
+// with one Digest reused.
+func TestDigest(t *testing.T) {
+	msg := make([]byte, 330)
+	for i := range msg {
+		msg[i] = byte(i*31 + 7)
+	}
+	var d Digest
+	r := rand.New(rand.NewPCG(9, 10))
+	for n := 0; n <= len(msg); n++ {
+		for i := 0; i <= n; i += 1 + n/40 {
+			d.Reset()
+			d.Write(msg[:i])
+			j := i + r.IntN(n-i+1)
+			d.Write(msg[i:j])
+			d.Write(msg[j:n])
+			if d.Sum() != sha256.Sum256(msg[:n]) {
+				t.Fatalf("%d bytes written as %d, %d, %d: wrong digest", n, i, j-i, n-j)
+			}
+		}
+	}
+}
