@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,4 +115,32 @@ func TestIndexRoundTrip(t *testing.T) {
 	b[len(b)/2] ^= 1
 	_, err = unmarshalIndex(b)
 	require.ErrorIs(t, err, errBadIndex)
+}
+
+// TestCheckpointIndexesOnlySealedOnDisk: an appender starts the next
+// segment's index when it decides to rotate, before the writer seals the
+// segment's file. A checkpoint taken in between (the signer's ticker, at a
+// durable size on the boundary) must not commit to the segment as sealed:
+// killed before the cut, the log would open with it still active, and Open
+// would refuse the checkpoint (TestCrashSigned found this).
+func TestCheckpointIndexesOnlySealedOnDisk(t *testing.T) {
+	l := openT(t, t.TempDir(), Options{SegmentSize: MinSegmentSize, Durability: DurabilityBuffered, FlushInterval: time.Hour})
+	ctx := context.Background()
+	// Hold the writer off, as if it were slow to reach the cut.
+	l.wmu.Lock()
+	for {
+		_, err := l.Log(ctx, LevelInfo, "filling", Fields{"pad": strings.Repeat("x", 200)})
+		require.NoError(t, err)
+		l.mu.Lock()
+		rotated := len(l.indexes) > 1
+		l.mu.Unlock()
+		if rotated {
+			break
+		}
+	}
+	d := l.sealedIndexDigest(l.Head().Size)
+	l.wmu.Unlock()
+	require.Zero(t, d.Segments, "the first segment is not sealed on disk yet")
+	require.NoError(t, l.Sync(ctx))
+	require.Equal(t, 1, l.sealedIndexDigest(l.Head().Size).Segments, "once the writer has cut it")
 }

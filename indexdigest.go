@@ -82,9 +82,12 @@ func (l *ImmutableLogger) sealedIndexDigest(size uint64) IndexDigest {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
-	// l.indexes[i] is sealed once a later segment exists; it is complete
-	// within size when the next one starts at or before size.
-	for n+1 < len(l.indexes) && l.indexes[n+1].FirstSeq <= size && !l.indexes[n].partial {
+	// l.indexes[i] is complete within size when the next one starts at or
+	// before size, and sealed once the writer has sealed its file: an
+	// appender starts the next index when it decides to rotate, before the
+	// writer cuts the segment, and a checkpoint taken in between must not
+	// commit to a segment a crash can leave open.
+	for n+1 < len(l.indexes) && l.indexes[n+1].FirstSeq <= min(size, l.sealedTo) && !l.indexes[n].partial {
 		n++
 	}
 	// After a cut, the digest still covers every sealed segment from the

@@ -429,6 +429,7 @@ type ImmutableLogger struct {
 	// closed (and replaced) each time it advances.
 	written   writtenState
 	durable   writtenState // what is also fsynced: all the backup shipper may read
+	sealedTo  uint64       // the segments starting before it are sealed on disk (noteSealed)
 	committed chan struct{}
 	closed    bool
 	err       error // sticky: after a write or fsync error the logger fails closed
@@ -802,6 +803,7 @@ func (l *ImmutableLogger) startFresh() error {
 	if err := l.createSegment(h); err != nil {
 		return err
 	}
+	l.noteSealed(h.FirstSeq)
 	l.segBytes, l.segRecords, l.segCreated = h.size(), 0, time.Unix(0, h.Created)
 	l.indexes = append(l.indexes, newSegmentIndex(h.FirstSeq, h.size()))
 	l.front = l.wfront.clone()
@@ -818,6 +820,7 @@ func (l *ImmutableLogger) startFreshLater(sealedSeq uint64, sealedLen int64, err
 	h := l.newHeader(l.opts.Clock())
 	h.Frontier = slices.Clone(l.wfront.hashes)
 	l.fSeq, l.fLen = sealedSeq, sealedLen
+	l.noteSealed(h.FirstSeq)
 	l.stalled = []*chunk{{seg: h}}
 	l.diskFull = fmt.Errorf("%w: %w", ErrDiskFull, err)
 	l.segBytes, l.segRecords, l.segCreated = h.size(), 0, time.Unix(0, h.Created)
@@ -906,6 +909,14 @@ func (l *ImmutableLogger) createSegment(h *segmentHeader) error {
 	}
 	l.f, l.fSeq, l.fLen, l.dirty = f, h.FirstSeq, int64(len(hdr)), false
 	return nil
+}
+
+// noteSealed records that every segment starting before seq is sealed on
+// disk (read-only and fsynced).
+func (l *ImmutableLogger) noteSealed(seq uint64) {
+	l.mu.Lock()
+	l.sealedTo = seq
+	l.mu.Unlock()
 }
 
 // Sync writes and fsyncs every record accepted before the call.

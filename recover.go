@@ -135,6 +135,7 @@ func (l *ImmutableLogger) recover(segs []segmentFile, cp *localCheckpoint) error
 		end = tornAt
 	}
 	l.f, l.fSeq, l.fLen = f, h.FirstSeq, end
+	l.noteSealed(h.FirstSeq)
 	l.segBytes, l.segCreated = end, time.Unix(0, h.Created)
 	l.front = l.wfront.clone()
 	l.written = writtenState{size: l.size, chain: l.chain, front: l.front, segSeq: l.fSeq, segLen: l.fLen}

@@ -46,6 +46,7 @@ func (l *ImmutableLogger) cut(h *segmentHeader, sealedIdx *segmentIndex) error {
 			return l.segmentErr("close", err)
 		}
 		l.f = nil
+		l.noteSealed(h.FirstSeq)
 		if err := writeIndex(l.dir, sealedIdx); err != nil {
 			l.log.Warn("writing segment index failed; it is rebuilt on the next Open", "segment", old.Name, "err", err)
 			sealedIdx = nil // kept whole in memory
