@@ -313,7 +313,7 @@ func (l *ImmutableLogger) linkSealedLocked(done []linkedFrame) []linkedFrame {
 		if !e.sealed {
 			break
 		}
-		e.chain = sha256x2.Link(chainPrefix, (*[32]byte)(&l.chain), (*[32]byte)(&e.leaf))
+		e.chain = chainHash(&l.chain, &e.leaf)
 		l.chain = e.chain
 		e.chunk.recs[e.rec].leaf = e.leaf
 		putFrameHeader(e.fr, e.seq, &e.chain)
@@ -404,7 +404,7 @@ func (l *ImmutableLogger) commitLocked(c *chunk, off int, leaf Hash, level Level
 // for the writer (who adds it to the index) and wakes the writer. It
 // returns the record's chain value; the caller fills in the frame.
 func (l *ImmutableLogger) linkLocked(c *chunk, frameLen int64, leaf Hash, level Level, t int64) Hash {
-	chain := sha256x2.Link(chainPrefix, (*[32]byte)(&l.chain), (*[32]byte)(&leaf))
+	chain := chainHash(&l.chain, &leaf)
 	l.noteLocked(c, frameLen, leaf, level, t)
 	l.chain = chain
 	l.linked = l.size

@@ -49,11 +49,7 @@ func leafHash(payload []byte) Hash { return Hash(tlog.RecordHash(payload)) }
 
 // chainHash links a record into the chain: SHA-256(0x02 || prev || leaf).
 func chainHash(prev, leaf *Hash) Hash {
-	var b [65]byte
-	b[0] = chainPrefix
-	copy(b[1:33], prev[:])
-	copy(b[33:], leaf[:])
-	return sha256.Sum256(b[:])
+	return sha256x2.Link(chainPrefix, (*[32]byte)(prev), (*[32]byte)(leaf))
 }
 
 // genesisChain is the chain value before record 0: SHA-256(0x03 || logID).

@@ -417,20 +417,12 @@ func (c *jsonCursor) rawString() (raw []byte, esc, ok bool) {
 	if c.i >= len(c.b) || c.b[c.i] != '"' {
 		return nil, false, false
 	}
-	start := c.i + 1
-	for j := start; j < len(c.b); {
-		j += quoteOrBackslash(c.b[j:])
-		switch {
-		case j >= len(c.b):
-			return nil, false, false
-		case c.b[j] == '"':
-			c.i = j + 1
-			return c.b[start:j], esc, true
-		}
-		esc = true
-		j += 2 // the backslash and the character it escapes
+	at := c.i
+	c.i++
+	if raw, esc, ok = c.quoted(); !ok {
+		c.i = at
 	}
-	return nil, false, false
+	return raw, esc, ok
 }
 
 // quoteOrBackslash returns the index of the first '"' or '\\' in b, or

@@ -189,7 +189,7 @@ func (c *jsonCursor) quoted() (raw []byte, esc, ok bool) {
 			return c.b[start:j], esc, true
 		}
 		esc = true
-		j += 2
+		j += 2 // the backslash and the character it escapes
 	}
 	return nil, false, false
 }

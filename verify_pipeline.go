@@ -1,7 +1,6 @@
 package treeoflife
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -338,9 +337,5 @@ const nodePrefix = 0x01
 // nodeHash is RFC 6962's interior node hash, SHA-256(0x01 || left || right),
 // as tlog.NodeHash, without copying its arguments.
 func nodeHash(left, right *Hash) Hash {
-	var b [65]byte
-	b[0] = nodePrefix
-	copy(b[1:33], left[:])
-	copy(b[33:], right[:])
-	return sha256.Sum256(b[:])
+	return sha256x2.Link(nodePrefix, (*[32]byte)(left), (*[32]byte)(right))
 }
