@@ -106,7 +106,8 @@ type batchCache struct {
 	shared int64        // batches taken from the cache (for tests)
 }
 
-// maxCachedBatches bounds batchCache: a few hundred KiB each.
+// maxCachedBatches bounds batchCache: a few MiB each, at most
+// Options.BackupBatchBytes.
 const maxCachedBatches = 2 * shipParallel
 
 // preparedBatch is one batch ready to put: its body and its SHA-256, the
@@ -116,14 +117,26 @@ type preparedBatch struct {
 	sum   [32]byte // SHA-256 of body
 	last  Hash
 	front frontier
-	left  int // sinks that have not taken it yet
+	to    uint64 // the seq after its last record
+	full  bool   // cut at Options.BackupBatchBytes
+	left  int    // sinks that have not taken it yet
 }
 
-// take returns the batch r if another sink prepared it.
-func (c *batchCache) take(r batchRange) (*preparedBatch, bool) {
+// take returns the batch r if another sink prepared it or, unless exact,
+// the batch another sink prepared from r.from that it cut at
+// Options.BackupBatchBytes before r.to.
+func (c *batchCache) take(r batchRange, exact bool) (*preparedBatch, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p, ok := c.m[r]
+	if !ok && !exact {
+		for _, o := range c.order {
+			if o.from == r.from && o.to < r.to && c.m[o].full {
+				r, p, ok = o, c.m[o], true
+				break
+			}
+		}
+	}
 	if !ok {
 		return nil, false
 	}
@@ -144,7 +157,7 @@ func (c *batchCache) offer(r batchRange, p *preparedBatch, others int) {
 	if c.m == nil {
 		c.m = map[batchRange]*preparedBatch{}
 	}
-	p.left = others
+	p.left, p.to = others, r.to
 	c.m[r] = p
 	c.order = append(c.order, r)
 	for len(c.order) > maxCachedBatches {

@@ -162,8 +162,13 @@ type Options struct {
 	BackupPrefix string
 
 	// BackupBatchSize is the number of records per backup object. Default
-	// 1,000.
+	// 10,000.
 	BackupBatchSize int
+
+	// BackupBatchBytes bounds a backup object's size: a batch ends early
+	// with the record that brings it to this many bytes (one record, at
+	// least). Default 8 MiB. The shipper holds up to 4 batches at a time.
+	BackupBatchBytes int
 
 	// BackupInterval is the longest a durable record waits before it is
 	// shipped (the recovery point objective). Default 1 s.
@@ -269,11 +274,14 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	if o.BackupBatchSize < 0 || o.BackupInterval < 0 || o.BackupCloseTimeout < 0 {
-		return o, fmt.Errorf("%w: BackupBatchSize, BackupInterval and BackupCloseTimeout must not be negative", ErrInvalidOptions)
+	if o.BackupBatchSize < 0 || o.BackupBatchBytes < 0 || o.BackupInterval < 0 || o.BackupCloseTimeout < 0 {
+		return o, fmt.Errorf("%w: BackupBatchSize, BackupBatchBytes, BackupInterval and BackupCloseTimeout must not be negative", ErrInvalidOptions)
 	}
 	if o.BackupBatchSize == 0 {
 		o.BackupBatchSize = DefaultBackupBatchSize
+	}
+	if o.BackupBatchBytes == 0 {
+		o.BackupBatchBytes = DefaultBackupBatchBytes
 	}
 	if o.BackupInterval == 0 {
 		o.BackupInterval = DefaultBackupInterval

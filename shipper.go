@@ -22,11 +22,16 @@ import (
 	"github.com/treeoflife/treeoflife/backup"
 )
 
-// Backup defaults (the original system's backup_batch_size was 100; a
-// thousand records make objects of a few hundred KiB, and 1M records cost
-// 1,000 PUTs).
+// Backup defaults. The original system's backup_batch_size was 100. Ten
+// thousand records of a few hundred bytes make objects of a few MiB, and
+// 1M records cost 100 PUTs: on a store that fsyncs what it is given (as
+// MinIO does), every PUT is disk work that a Sync logger on the same
+// machine waits behind, and fewer, larger PUTs leave it more of the disk.
+// A batch is also cut at DefaultBackupBatchBytes, so that large records
+// do not make large objects: a shipper holds at most shipParallel batches.
 const (
-	DefaultBackupBatchSize    = 1000
+	DefaultBackupBatchSize    = 10000
+	DefaultBackupBatchBytes   = 8 << 20
 	DefaultBackupInterval     = time.Second
 	DefaultBackupCloseTimeout = 10 * time.Second
 
@@ -158,6 +163,7 @@ type shipper struct {
 	root     string
 	token    string // this Open's lease token
 	batch    int
+	maxBytes int // Options.BackupBatchBytes
 	interval time.Duration
 
 	// Shipping goroutine only (and Close, once it has stopped):
@@ -283,7 +289,7 @@ func newShipper(l *ImmutableLogger, set *backupSet, sink backup.Sink, name strin
 	}
 	s := &shipper{
 		l: l, set: set, name: name, sink: sink, root: backupRoot(o.BackupPrefix, l.LogID(), o.Tenant),
-		token: hex.EncodeToString(tok[:]), batch: o.BackupBatchSize, interval: o.BackupInterval,
+		token: hex.EncodeToString(tok[:]), batch: o.BackupBatchSize, maxBytes: o.BackupBatchBytes, interval: o.BackupInterval,
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		progress: make(chan struct{}), caughtUp: time.Now(), ahead: map[uint64]uint64{},
 	}
@@ -598,7 +604,7 @@ func (s *shipper) reconcile(ctx context.Context) error {
 			break // a gap to ship, or a batch the local log cannot check yet
 		}
 		key := batchKey(s.root, shipped, last)
-		body, err := batchBody(v, shipped, last+1, nil)
+		body, _, err := batchBody(v, shipped, last+1, nil, 0)
 		if err != nil {
 			return err
 		}
@@ -645,17 +651,32 @@ func (s *shipper) nextAhead(from uint64) (uint64, bool) {
 }
 
 // batchBody appends the frames of records from..to-1, exactly as stored,
-// to body.
-func batchBody(v *readView, from, to uint64, body []byte) ([]byte, error) {
+// to body. With maxBytes > 0 it stops after the record that brings what it
+// appended to maxBytes. It returns the seq after the last record appended.
+func batchBody(v *readView, from, to uint64, body []byte, maxBytes int) ([]byte, uint64, error) {
+	start, end := len(body), from
 	err := readFrames(v, from, to, func(fr *frame) error {
 		var hdr [frameHeaderSize]byte
 		body = append(body, hdr[:]...)
 		body = append(body, fr.Payload...)
 		fillFrameHeader(body[len(body)-frameHeaderSize-len(fr.Payload):], fr.Seq, &fr.Chain)
+		end = fr.Seq + 1
+		if maxBytes > 0 && len(body)-start >= maxBytes {
+			return errBatchFull
+		}
 		return nil
 	})
-	return body, err
+	switch {
+	case err == errBatchFull:
+		err = nil
+	case err == nil && end < min(to, v.Size):
+		err = &TamperError{Seq: end, Offset: -1, Reason: "no segment holds this record"}
+	}
+	return body, end, err
 }
+
+// errBatchFull stops batchBody at its size bound.
+var errBatchFull = errors.New("treeoflife: backup batch full")
 
 // ErrBackupDiverged is reported (BackupStatus.LastError, SyncBackup) when
 // the local log does not continue the backup's newest checkpoint: the local
@@ -877,11 +898,15 @@ func (s *shipper) shipAll(ctx context.Context, v *readView, todo []batchRange) e
 	// With several sinks, batches are shared (batchCache), so no buffer
 	// is reused: another sink's Put may still read it.
 	others := len(s.set.sinks) - 1
-	for i, r := range todo {
-		b := &bs[i]
-		if p, ok := s.set.batches.take(r); ok && others > 0 {
+	for i := range todo {
+		b, r := &bs[i], &todo[i]
+		// A batch the backup holds or may hold (s.ahead) is put as it is;
+		// any other is cut at maxBytes.
+		_, adopted := s.ahead[r.from]
+		if p, ok := s.set.batches.take(*r, adopted); ok && others > 0 {
 			front = p.front.clone()
-			b.key, b.body, b.sum, b.last, b.front = batchKey(s.root, r.from, r.to-1), p.body, p.sum, p.last, p.front.clone()
+			r.to = p.to
+			b.body, b.sum, b.last, b.front = p.body, p.sum, p.last, p.front.clone()
 		} else {
 			var buf []byte
 			if n := len(s.spare); n > 0 && others == 0 {
@@ -889,7 +914,11 @@ func (s *shipper) shipAll(ctx context.Context, v *readView, todo []batchRange) e
 			} else if others > 0 {
 				buf = make([]byte, 0, s.bodyHint) // the size of the last one, to grow once at most
 			}
-			body, err := batchBody(v, r.from, r.to, buf)
+			limit := s.maxBytes
+			if adopted {
+				limit = 0
+			}
+			body, end, err := batchBody(v, r.from, r.to, buf, limit)
 			if err != nil {
 				s.recordErr(err, true)
 				return err
@@ -899,14 +928,23 @@ func (s *shipper) shipAll(ctx context.Context, v *readView, todo []batchRange) e
 				b.last = fr.Chain
 				return nil
 			})
-			b.key, b.body, b.sum, b.front = batchKey(s.root, r.from, r.to-1), body, sha256.Sum256(body), front.clone()
+			b.body, b.sum, b.front = body, sha256.Sum256(body), front.clone()
 			s.bodyHint = len(body) + len(body)/8
-			s.set.batches.offer(r, &preparedBatch{body: body, sum: b.sum, last: b.last, front: front.clone()}, others)
+			full := end < r.to
+			r.to = end
+			s.set.batches.offer(*r, &preparedBatch{body: body, sum: b.sum, last: b.last, front: front.clone(), full: full}, others)
 		}
+		b.key = batchKey(s.root, r.from, r.to-1)
 		b.meta = map[string]string{
 			"first-seq": strconv.FormatUint(r.from, 10),
 			"last-seq":  strconv.FormatUint(r.to-1, 10),
 			"chain":     b.last.String(),
+		}
+		if i+1 < len(todo) && r.to != todo[i+1].from {
+			// Cut short: the next batches start where this one ends, in
+			// the next round.
+			todo, bs = todo[:i+1], bs[:i+1]
+			break
 		}
 	}
 	var wg sync.WaitGroup

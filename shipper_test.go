@@ -126,7 +126,7 @@ func TestShipperAdoptsBatchesAfterAHole(t *testing.T) {
 	root := backupRoot("", l.LogID(), "")
 	v, _ := l.durableView()
 	for _, r := range [][2]uint64{{100, 200}, {200, 250}} {
-		body, err := batchBody(v, r[0], r[1], nil)
+		body, _, err := batchBody(v, r[0], r[1], nil, 0)
 		require.NoError(t, err)
 		require.NoError(t, sink.Put(ctx, batchKey(root, r[0], r[1]-1), body, sha256.Sum256(body), backup.PutOptions{IfNotExists: true}))
 	}
@@ -148,7 +148,7 @@ func TestShipperAdoptsBatchesAfterAHole(t *testing.T) {
 	require.NoError(t, os.CopyFS(odir, os.DirFS(dir)))
 	require.NoError(t, os.Remove(filepath.Join(odir, lockFile)))
 	require.NoError(t, os.Remove(filepath.Join(odir, backupCursorFile)))
-	body, err := batchBody(v, 0, 10, nil)
+	body, _, err := batchBody(v, 0, 10, nil, 0)
 	require.NoError(t, err)
 	body[len(body)-3] ^= 1
 	require.NoError(t, other.Put(ctx, batchKey(root, 0, 9), body, sha256.Sum256(body), backup.PutOptions{}))
@@ -211,6 +211,66 @@ func (g *gatedSink) List(ctx context.Context, prefix string) iter.Seq2[backup.Ob
 				return
 			}
 		}
+	}
+}
+
+// TestShipperCutsBatchesAtBatchBytes: a batch ends with the record that
+// brings it to BackupBatchBytes, before BackupBatchSize records; a batch
+// the backup holds already is adopted whole, however large; with two
+// sinks, each gets a complete backup whether it prepared a batch or took it
+// from the other.
+func TestShipperCutsBatchesAtBatchBytes(t *testing.T) {
+	ctx := context.Background()
+	const n, limit = 350, 1000
+	sinks := []backup.Sink{newFileSink(t), newFileSink(t)}
+	dir := t.TempDir()
+	l := openT(t, dir, Options{})
+	logN(t, l, n)
+	root := backupRoot("", l.LogID(), "")
+	v, _ := l.durableView()
+	held, _, err := batchBody(v, 100, 200, nil, 0)
+	require.NoError(t, err)
+	require.Greater(t, len(held), limit)
+	require.NoError(t, sinks[0].Put(ctx, batchKey(root, 100, 199), held, sha256.Sum256(held), backup.PutOptions{IfNotExists: true}))
+	require.NoError(t, l.Close())
+
+	l = openT(t, dir, Options{Backups: sinks, BackupBatchSize: 100, BackupBatchBytes: limit})
+	defer l.Close()
+	require.NoError(t, l.SyncBackup(ctx))
+	head := l.Head()
+	v, _ = l.durableView()
+	size := func(from, to uint64) int {
+		b, end, err := batchBody(v, from, to, nil, 0)
+		require.NoError(t, err)
+		require.Equal(t, to, end)
+		return len(b)
+	}
+	for i, sink := range sinks {
+		refs, err := listBatches(ctx, sink, root)
+		require.NoError(t, err)
+		next := uint64(0)
+		for k, r := range refs {
+			require.Equal(t, next, r.first, "sink %d: the batches tile the log", i)
+			next = r.last + 1
+			if i == 0 && r.first == 100 {
+				require.Equal(t, uint64(199), r.last, "the batch the backup held is adopted whole")
+				continue
+			}
+			require.Less(t, size(r.first, r.last), limit, "sink %d: batch %d-%d goes on past the record that filled it", i, r.first, r.last)
+			if k < len(refs)-1 && !(i == 0 && next == 100) {
+				require.GreaterOrEqual(t, size(r.first, next), limit, "sink %d: batch %d-%d ends before it is full", i, r.first, r.last)
+			}
+		}
+		require.Equal(t, uint64(n), next)
+		got, err := VerifyBackup(ctx, sink, RestoreOptions{})
+		require.NoError(t, err)
+		require.Equal(t, head, got.Head)
+	}
+
+	for _, o := range []Options{{BackupBatchBytes: -1}, {BackupBatchSize: -1}, {BackupInterval: -1}} {
+		o.Backup = sinks[0]
+		_, err := Open(t.TempDir(), o)
+		require.ErrorIs(t, err, ErrInvalidOptions)
 	}
 }
 
