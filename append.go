@@ -348,7 +348,8 @@ func (l *ImmutableLogger) reserveLocked(frameLen int64, now time.Time) (*chunk, 
 }
 
 // admitLocked returns an error if the logger takes no more records, and
-// waits (without the lock) while too much is pending.
+// waits (without the lock) while too much is pending: maxPendingBytes wait
+// for the writer, besides what it is writing.
 func (l *ImmutableLogger) admitLocked() error {
 	for {
 		if l.closed {
@@ -363,11 +364,12 @@ func (l *ImmutableLogger) admitLocked() error {
 		if l.pendBytes < maxPendingBytes {
 			return nil
 		}
-		g := l.gen
+		// Until a flush takes what is pending (or ends: it may have
+		// failed), which frees the room whether or not it is written yet.
 		l.kickLocked()
-		l.mu.Unlock()
-		<-g.done
-		l.mu.Lock()
+		l.admitWaiters++
+		l.admitCond.Wait()
+		l.admitWaiters--
 	}
 }
 

@@ -397,6 +397,10 @@ type ImmutableLogger struct {
 	linkedN      atomic.Uint64
 	linkCond     sync.Cond
 	linkSleepers int
+	// admitCond wakes the appenders that wait for room (admitWaiters of
+	// them, in admitLocked): a flush takes what is pending.
+	admitCond    sync.Cond
+	admitWaiters int
 	// front is the Merkle frontier of the first front.n records: those the
 	// writer has taken. The leaves of the records after it are in the
 	// chunks of inflight and pend, in order; headLocked adds them. Growing
@@ -631,6 +635,7 @@ func openDir(dir string, opts Options) (*ImmutableLogger, error) {
 		segMaxAge:  opts.SegmentMaxAge,
 	}
 	l.linkCond.L = &l.mu
+	l.admitCond.L = &l.mu
 	l.blocks = newBlockSource(dir, true, func(sf segmentFile) (*segmentIndex, bool, error) {
 		return buildIndexWith(dir, sf, -1, l.openPayload)
 	})

@@ -166,6 +166,9 @@ func (l *ImmutableLogger) flush(stop, timed bool) int {
 	// known once they are all linked, which finishChunk waits for.
 	gen.end = writtenState{size: l.size}
 	failed, full := l.err, l.diskFull
+	if l.admitWaiters > 0 {
+		l.admitCond.Broadcast()
+	}
 	l.mu.Unlock()
 
 	// The frontier is grown even when nothing is written (after a
@@ -243,6 +246,9 @@ func (l *ImmutableLogger) flush(stop, timed bool) int {
 	if advanced {
 		close(l.committed)
 		l.committed = make(chan struct{})
+	}
+	if l.admitWaiters > 0 {
+		l.admitCond.Broadcast() // the state they wait on may have changed: l.err, l.diskFull
 	}
 	l.mu.Unlock()
 	gen.err = err
