@@ -7,8 +7,10 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
+	tol "github.com/treeoflife/treeoflife"
 	"github.com/treeoflife/treeoflife/bench/internal/tolbench"
 )
 
@@ -64,6 +66,9 @@ func TestBenchmark(t *testing.T) {
 		t.Errorf("rows %v, want %v", names, wantNames)
 	}
 	for _, r := range rows {
+		if slices.Contains(tolbench.RoundRows, r.Name) && !strings.Contains(r.Note, "the median of 3 runs interleaved with") {
+			t.Errorf("%s: note %q; want the median of 3 interleaved runs", r.Name, r.Note)
+		}
 		switch r.Name {
 		case tolbench.RowSync, tolbench.RowReadPage, tolbench.RowProve, tolbench.RowOpen, tolbench.RowDashOverview, tolbench.RowDashSearch, tolbench.RowDashStream:
 			if r.P50ms <= 0 || r.P99ms < r.P50ms {
@@ -79,7 +84,7 @@ func TestBenchmark(t *testing.T) {
 // Without it the test skips, unless TOL_REQUIRE_INTEGRATION=1.
 func TestBenchmarkS3(t *testing.T) {
 	bin := minioBin(t, "the S3 rows")
-	const n = 2500 // not a multiple of the batch size: the last batch is partial
+	const n = 5*tol.DefaultBackupBatchSize/2 + 1 // not a multiple of the batch size: the last batch is partial
 	rows, err := tolbench.Run(context.Background(), tolbench.Config{
 		N:           n,
 		WritersSync: 16,
@@ -103,9 +108,10 @@ func TestBenchmarkS3(t *testing.T) {
 		if r.Name == tolbench.RowShipS3Paced && (r.OfferedPerSec != tolbench.DefaultShipRate || r.EntriesPerSec > 1.25*r.OfferedPerSec) {
 			t.Errorf("%s: logged %v entries/s, offered %v; want the default rate, not exceeded by more than the pacer's millisecond of slack", r.Name, r.EntriesPerSec, r.OfferedPerSec)
 		}
-		// Every record is in a batch of at most 1,000; the backlog that the
-		// capacity row ships goes in full batches but the last.
-		minBatches := int64((n + 999) / 1000)
+		// Every record is in a batch of at most DefaultBackupBatchSize; the
+		// backlog that the capacity row ships goes in full batches but the
+		// last.
+		minBatches := int64((n + tol.DefaultBackupBatchSize - 1) / tol.DefaultBackupBatchSize)
 		if r.Batches < minBatches || r.Name == tolbench.RowShipCapacity && r.Batches != minBatches {
 			t.Errorf("%s: %d batch objects for %d records", r.Name, r.Batches, n)
 		}

@@ -364,19 +364,28 @@ type runner struct {
 	dir     string
 	entries []Entry
 
-	prepared  string       // a log of N entries for the read and capacity rows
-	minio     *minioServer // started by the first S3 row
-	sink      *s3.Sink     // on minio's bucket
-	shipped   *shippedLog  // what RowShipCapacity shipped, for RowRestoreS3
-	sinkRows  map[int]Row  // the sink rows, measured together by the first (sinks.go)
-	proveDir  string       // the log RowProve wrote, for RowOpen
-	nestedDir string       // the log of the nested rows
+	prepared  string         // a log of N entries for the read and capacity rows
+	minio     *minioServer   // started by the first S3 row
+	sink      *s3.Sink       // on minio's bucket
+	shipped   *shippedLog    // what RowShipCapacity shipped, for RowRestoreS3
+	sinkRows  map[int]Row    // the sink rows, measured together by the first (sinks.go)
+	roundRows map[string]Row // RoundRows, measured together by the first (rounds.go)
+	proveDir  string         // the log RowProve wrote, for RowOpen
+	nestedDir string         // the log of the nested rows
 }
 
 // entry returns the i'th entry a row writes.
 func (r *runner) entry(i int) *Entry { return &r.entries[i%len(r.entries)] }
 
 func (r *runner) run(ctx context.Context, name string) (Row, error) {
+	if slices.Contains(RoundRows, name) {
+		return r.roundRow(ctx, name)
+	}
+	return r.runOnce(ctx, name)
+}
+
+// runOnce runs row name once.
+func (r *runner) runOnce(ctx context.Context, name string) (Row, error) {
 	switch name {
 	case RowBuffered:
 		return r.tolBuffered(ctx)

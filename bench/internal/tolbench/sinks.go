@@ -1,11 +1,9 @@
 package tolbench
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -52,18 +50,7 @@ func (r *runner) sinkRow(ctx context.Context, sinks int) (Row, error) {
 		}
 		r.sinkRows = map[int]Row{}
 		for k, rs := range runs {
-			slices.SortFunc(rs, func(a, b Row) int { return cmp.Compare(a.EntriesPerSec, b.EntriesPerSec) })
-			med := rs[len(rs)/2]
-			var rates []string
-			for _, x := range runs[k] {
-				rates = append(rates, thousands(x.EntriesPerSec))
-			}
-			var cpus []string
-			for _, x := range runs[k] {
-				cpus = append(cpus, fmt.Sprintf("%.2f", x.CPUusPerEntry))
-			}
-			med.Note += fmt.Sprintf("; the median of %d runs interleaved with the other sink rows (entries/s: %s; CPU us/entry: %s)", sinkRounds, strings.Join(rates, ", "), strings.Join(cpus, ", "))
-			r.sinkRows[k] = med
+			r.sinkRows[k] = medianRow(rs, "interleaved with the other sink rows")
 		}
 	}
 	return r.sinkRows[sinks], nil

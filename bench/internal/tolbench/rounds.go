@@ -1,0 +1,79 @@
+package tolbench
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// RoundRows are the rows whose targets compare them with each other
+// (treeoflife-buffered with slog-json, treeoflife-buffered-encrypted with
+// treeoflife-buffered). They run together, interleaved, writeRounds times,
+// and each reports its median run: on a shared machine whose speed drifts
+// by tens of percent within minutes, single runs minutes apart compare the
+// machine's moments as much as the loggers.
+var RoundRows = []string{RowBuffered, RowBufferedEncrypted, RowSlog}
+
+// writeRounds is how many times each of RoundRows runs.
+const writeRounds = 3
+
+// roundRow returns row name of RoundRows, measuring all of them that the
+// run asks for, in rounds, the first time. Each run starts from an empty
+// log (or file), and the last round's is kept for the rows that read it.
+func (r *runner) roundRow(ctx context.Context, name string) (Row, error) {
+	if r.roundRows == nil {
+		var names []string
+		for _, n := range RoundRows {
+			if len(r.cfg.Rows) == 0 || slices.Contains(r.cfg.Rows, n) {
+				names = append(names, n)
+			}
+		}
+		runs := map[string][]Row{}
+		for range writeRounds {
+			for _, n := range names {
+				for _, p := range []string{n, n + ".log"} {
+					if err := os.RemoveAll(filepath.Join(r.dir, p)); err != nil {
+						return Row{Name: n}, err
+					}
+				}
+				row, err := r.runOnce(ctx, n)
+				if err != nil {
+					return row, err
+				}
+				runs[n] = append(runs[n], row)
+			}
+		}
+		r.roundRows = map[string]Row{}
+		for n, rs := range runs {
+			r.roundRows[n] = medianRow(rs, "interleaved with "+strings.Join(slices.DeleteFunc(slices.Clone(names), func(s string) bool { return s == n }), " and "))
+		}
+	}
+	return r.roundRows[name], nil
+}
+
+// medianRow returns the run of rs with the median entries/s, its note
+// extended with every run's entries/s (and CPU per entry, where measured).
+func medianRow(rs []Row, with string) Row {
+	sorted := slices.SortedFunc(slices.Values(rs), func(a, b Row) int { return cmp.Compare(a.EntriesPerSec, b.EntriesPerSec) })
+	med := sorted[len(sorted)/2]
+	var rates, cpus []string
+	for _, x := range rs {
+		rates = append(rates, thousands(x.EntriesPerSec))
+		if x.CPUusPerEntry > 0 {
+			cpus = append(cpus, fmt.Sprintf("%.2f", x.CPUusPerEntry))
+		}
+	}
+	if med.Note != "" {
+		med.Note += "; "
+	}
+	med.Note += fmt.Sprintf("the median of %d runs %s (entries/s: %s", len(rs), with, strings.Join(rates, ", "))
+	if len(cpus) == len(rs) {
+		med.Note += "; CPU us/entry: " + strings.Join(cpus, ", ")
+	}
+	med.Note += ")"
+	return med
+}
