@@ -66,7 +66,7 @@ func TestBenchmark(t *testing.T) {
 		t.Errorf("rows %v, want %v", names, wantNames)
 	}
 	for _, r := range rows {
-		if slices.Contains(tolbench.RoundRows, r.Name) && !strings.Contains(r.Note, "the median of 3 runs interleaved with") {
+		if slices.Contains(tolbench.RoundRows, r.Name) && !strings.Contains(r.Note, "the median of 3 runs interleaved with the other Buffered rows") {
 			t.Errorf("%s: note %q; want the median of 3 interleaved runs", r.Name, r.Note)
 		}
 		switch r.Name {

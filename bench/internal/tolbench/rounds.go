@@ -10,13 +10,14 @@ import (
 	"strings"
 )
 
-// RoundRows are the rows whose targets compare them with each other
-// (treeoflife-buffered with slog-json, treeoflife-buffered-encrypted with
-// treeoflife-buffered). They run together, interleaved, writeRounds times,
+// RoundRows are the Buffered rows whose targets compare them with each
+// other: treeoflife-buffered with slog-json, and treeoflife-slog,
+// treeoflife-buffered-signed and treeoflife-buffered-encrypted with
+// treeoflife-buffered. They run together, interleaved, writeRounds times,
 // and each reports its median run: on a shared machine whose speed drifts
 // by tens of percent within minutes, single runs minutes apart compare the
 // machine's moments as much as the loggers.
-var RoundRows = []string{RowBuffered, RowBufferedEncrypted, RowSlog}
+var RoundRows = []string{RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowSlog}
 
 // writeRounds is how many times each of RoundRows runs.
 const writeRounds = 3
@@ -49,7 +50,7 @@ func (r *runner) roundRow(ctx context.Context, name string) (Row, error) {
 		}
 		r.roundRows = map[string]Row{}
 		for n, rs := range runs {
-			r.roundRows[n] = medianRow(rs, "interleaved with "+strings.Join(slices.DeleteFunc(slices.Clone(names), func(s string) bool { return s == n }), " and "))
+			r.roundRows[n] = medianRow(rs, "interleaved with the other Buffered rows")
 		}
 	}
 	return r.roundRows[name], nil
