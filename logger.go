@@ -167,7 +167,8 @@ type Options struct {
 
 	// BackupBatchBytes bounds a backup object's size: a batch ends early
 	// with the record that brings it to this many bytes (one record, at
-	// least). Default 8 MiB. The shipper holds up to 4 batches at a time.
+	// least). Default 8 MiB. Each sink's shipper uploads up to 4 batches at
+	// a time, and keeps their buffers for the next ones.
 	BackupBatchBytes int
 
 	// BackupInterval is the longest a durable record waits before it is
