@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"iter"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -421,6 +423,95 @@ func TestEntriesRawMetadata(t *testing.T) {
 		check(full, raw)
 		require.NoError(t, r.Close())
 	}
+}
+
+// TestEntriesRawMetadataInTheLoop: Entries and Tail give each entry's
+// RawMetadata in memory they reuse, valid in the loop body: over many
+// blocks (decoded by several workers, or one, forward and reverse), every
+// entry's RawMetadata is its own there; Read, Search and Query give
+// RawMetadata that stays right after other reads.
+func TestEntriesRawMetadataInTheLoop(t *testing.T) {
+	ctx := context.Background()
+	const n = 6 * indexBlockRecords
+	dir := t.TempDir()
+	l := openT(t, dir, Options{SegmentSize: 64 << 10})
+	for i := range n {
+		_, err := l.Info("order", Fields{"i": i, "customer": map[string]any{"id": fmt.Sprintf("cus_%06d", i), "tags": []any{"a", strings.Repeat("x", i%40)}}})
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Sync(ctx))
+	type meta struct {
+		I        int
+		Customer struct {
+			ID   string
+			Tags []string
+		}
+	}
+	check := func(e Entry) {
+		t.Helper()
+		require.Nil(t, e.Metadata)
+		var m meta
+		require.NoError(t, json.Unmarshal(e.RawMetadata, &m), "seq %d: %s", e.Seq, e.RawMetadata)
+		require.Equal(t, int(e.Seq), m.I, "seq %d: %s", e.Seq, e.RawMetadata)
+		require.Equal(t, fmt.Sprintf("cus_%06d", e.Seq), m.Customer.ID)
+		require.Equal(t, []string{"a", strings.Repeat("x", int(e.Seq)%40)}, m.Customer.Tags)
+	}
+	iterate := func(seq iter.Seq2[Entry, error], want int) {
+		t.Helper()
+		got := 0
+		for e, err := range seq {
+			require.NoError(t, err)
+			check(e)
+			got++
+		}
+		require.Equal(t, want, got)
+	}
+	r, err := OpenReader(dir)
+	require.NoError(t, err)
+	defer r.Close()
+	for _, f := range []Filter{{}, {Reverse: true}, {Limit: 2 * indexBlockRecords}, {Reverse: true, Limit: 3 * indexBlockRecords}, {FromSeq: 100, ToSeq: n - 100}} {
+		f.RawMetadata = true
+		want := n
+		switch {
+		case f.Limit > 0:
+			want = f.Limit
+		case f.ToSeq > 0:
+			want = int(f.ToSeq - f.FromSeq)
+		}
+		iterate(l.Entries(ctx, f), want)
+		iterate(r.Entries(ctx, f), want)
+	}
+	tctx, cancel := context.WithCancel(ctx)
+	got := 0
+	for e, err := range l.Tail(tctx, Filter{RawMetadata: true}) {
+		require.NoError(t, err)
+		check(e)
+		if got++; got == n {
+			cancel()
+		}
+	}
+	cancel()
+	require.Equal(t, n, got)
+
+	// Collected entries keep their RawMetadata through later reads.
+	page, err := l.Read(ctx, Filter{RawMetadata: true, Limit: 2 * indexBlockRecords})
+	require.NoError(t, err)
+	hits, err := l.Search(ctx, "cus_000", Filter{RawMetadata: true, Limit: 5 * indexBlockRecords})
+	require.NoError(t, err)
+	q, err := ParseQuery(`{"metadata.i": {"$gte": 0}}`)
+	require.NoError(t, err)
+	all, err := l.Query(ctx, q, Filter{RawMetadata: true, Limit: n})
+	require.NoError(t, err)
+	iterate(l.Entries(ctx, Filter{RawMetadata: true}), n)
+	require.Len(t, page, 2*indexBlockRecords)
+	require.Len(t, hits, 1000)
+	require.Len(t, all, n)
+	for _, es := range [][]Entry{page, hits, all} {
+		for _, e := range es {
+			check(e)
+		}
+	}
+	require.NoError(t, l.Close())
 }
 
 // TestRawEntryFields: rawEntry has Entry's JSON fields, in Entry's order.

@@ -97,6 +97,13 @@ type Filter struct {
 	// decode it into their own types, or do not need it: building
 	// map[string]any is most of the cost of reading entries with nested
 	// metadata. Search and Query match against the metadata either way.
+	//
+	// From Entries and Tail, RawMetadata shares memory that the iteration
+	// reuses (as bufio.Scanner.Bytes and sql.RawBytes do), so that reading
+	// allocates nothing for it: it is valid only in the loop body that
+	// receives the entry. To keep it, copy it (slices.Clone, or decode
+	// it). Read, Search and Query return entries whose RawMetadata is
+	// their own.
 	RawMetadata bool
 }
 

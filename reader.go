@@ -31,8 +31,10 @@ type Entry struct {
 	Message  string         `json:"message"`
 	Metadata map[string]any `json:"metadata"` // numbers are float64, or json.Number for integers beyond 2^53; nil with Filter.RawMetadata
 	// RawMetadata is the metadata object as stored, set (and Metadata left
-	// nil) when the Filter asks for it (Filter.RawMetadata). The Entry's
-	// JSON form has it as "metadata" when Metadata is nil.
+	// nil) when the Filter asks for it (Filter.RawMetadata). From Entries
+	// and Tail it is valid only in the loop body that receives the entry;
+	// see Filter.RawMetadata. The Entry's JSON form has it as "metadata"
+	// when Metadata is nil.
 	RawMetadata json.RawMessage `json:"-"`
 	Hostname    string          `json:"hostname"`
 	PID         int             `json:"pid"`
@@ -160,9 +162,18 @@ func collect(seq iter.Seq2[Entry, error]) ([]Entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, e)
+		out = append(out, owned(e))
 	}
 	return out, nil
+}
+
+// owned returns e with memory of its own: RawMetadata, when set, is valid
+// only until the scan goes on (see Filter.RawMetadata).
+func owned(e Entry) Entry {
+	if e.RawMetadata != nil {
+		e.RawMetadata = slices.Clone(e.RawMetadata)
+	}
+	return e
 }
 
 func readNewest(ctx context.Context, src source, f Filter) ([]Entry, error) {
@@ -195,7 +206,7 @@ func newestIn(ctx context.Context, v *readView, open payloadOpener, cf *compiled
 	total := 0
 	err := s.blocks(true, func(x *segmentIndex, bi int) (bool, error) {
 		var got []Entry
-		_, err := s.block(x, bi, func(e *Entry) bool { got = append(got, *e); return true })
+		_, err := s.block(x, bi, func(e *Entry) bool { got = append(got, owned(*e)); return true })
 		if len(got) > 0 {
 			blocks = append(blocks, got)
 			total += len(got)
@@ -277,6 +288,11 @@ type scanState struct {
 	loweredAt int64
 	lowBuf    []byte
 	plain     []byte // a decrypted entry
+	// raw holds the RawMetadata of the current block's entries
+	// (Filter.RawMetadata): valid until the next block is read, or, for a
+	// block decoded by a worker (parallel), until the caller has taken
+	// the block's entries.
+	raw []byte
 }
 
 // loweredPayload returns the lower-cased text of fr's payload from the
@@ -309,7 +325,7 @@ func newScan(ctx context.Context, v *readView, open payloadOpener, cf *compiledF
 func (s *scan) close() {
 	s.st.r.closeFile()
 	s.st.lowered = nil
-	for _, b := range [][]byte{s.st.r.big, s.st.scratch, s.st.tok, s.st.plain, s.st.lowBuf} {
+	for _, b := range [][]byte{s.st.r.big, s.st.scratch, s.st.tok, s.st.plain, s.st.lowBuf, s.st.raw} {
 		if cap(b) > 4<<20 {
 			return // let an unusually large one go
 		}
@@ -358,6 +374,7 @@ type blockJob struct {
 
 type blockResult struct {
 	entries []Entry
+	raw     *[]byte // the memory of the entries' RawMetadata, from rawBufs
 	err     error
 }
 
@@ -399,6 +416,13 @@ func (s *scan) parallel(reverse bool, workers int, emit func(*Entry) bool) error
 					entryBufs.Put(buf)
 					r.entries = nil
 				}
+				if w.cf.raw && len(r.entries) > 0 {
+					// The entries' RawMetadata stays with them; the next
+					// block's goes into other memory.
+					raw := w.st.raw
+					r.raw = &raw
+					w.st.raw = (*rawBufs.Get().(*[]byte))[:0]
+				}
 				j.out <- r
 			}
 		}()
@@ -433,6 +457,9 @@ func (s *scan) parallel(reverse bool, workers int, emit func(*Entry) bool) error
 			b := r.entries[:0]
 			entryBufs.Put(&b)
 		}
+		if r.raw != nil && cap(*r.raw) <= maxRawBuf {
+			rawBufs.Put(r.raw)
+		}
 		if !more {
 			stop()
 			return nil
@@ -447,6 +474,16 @@ var entryBufs = sync.Pool{New: func() any {
 	b := make([]Entry, 0, indexBlockRecords)
 	return &b
 }}
+
+// rawBufs recycles the memory of the RawMetadata of a block's entries
+// (scanState.raw), which parallel hands over with them; one larger than
+// maxRawBuf is left to the garbage collector.
+var rawBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 128<<10)
+	return &b
+}}
+
+const maxRawBuf = 4 << 20
 
 // blocks calls fn for every index block, from the oldest (or the newest when
 // reverse), that may hold a record the filter selects. fn returns false to
@@ -529,6 +566,7 @@ func (s *scan) block(x *segmentIndex, bi int, emit func(*Entry) bool) (bool, err
 		return false, r.fail(b.FirstSeq, err)
 	}
 	s.st.lowered = nil
+	s.st.raw = s.st.raw[:0] // the previous block's entries are emitted
 	if sr := s.cf.search; sr != nil && len(sr.pre) > 0 && s.open == nil {
 		// A block whose text does not hold the needle (or its longest
 		// ASCII part), in any case, holds no match: skip it whole.
@@ -638,7 +676,11 @@ func (s *scan) match(fr *frame, prev *Hash) (bool, error) {
 		return false, nil
 	}
 	if cf.raw {
-		e.RawMetadata = slices.Clone(s.st.dec.meta)
+		// Into the block's memory, not an allocation of its own: see
+		// Filter.RawMetadata.
+		n := len(s.st.raw)
+		s.st.raw = append(s.st.raw, s.st.dec.meta...)
+		e.RawMetadata = s.st.raw[n:len(s.st.raw):len(s.st.raw)]
 		e.Metadata = nil
 	}
 	e.PrevHash = *prev

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"time"
 
 	tol "github.com/treeoflife/treeoflife"
@@ -142,7 +143,7 @@ func (r *runner) iterateNested(ctx context.Context, raw bool) (Row, error) {
 			break
 		}
 		if e.Seq == probe {
-			got, gotRaw = e.Metadata, e.RawMetadata
+			got, gotRaw = e.Metadata, slices.Clone(e.RawMetadata)
 		}
 		next++
 	}
