@@ -2,6 +2,7 @@ package treeoflife
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"time"
 )
 
@@ -214,63 +215,144 @@ func (c *jsonCursor) fastInt() (int64, bool) {
 }
 
 // skipFast moves past the value fastValue would read, checking it as
-// fastValue does, without building it. (A number that scanNumber accepts
-// always converts.)
+// fastValue does, without building it: containers nested at most
+// maxDecodeDepth deep (counting from depth), strings up to their closing
+// quote (unescape takes any escape), numbers as scanNumber reads them,
+// and literals. (A number that scanNumber accepts always converts.) It
+// walks the containers with a stack of their closing brackets rather than
+// by recursion, and scans strings eight bytes at a time.
 func (c *jsonCursor) skipFast(depth int) bool {
-	b := c.b
-	if depth > maxDecodeDepth || c.i >= len(b) {
-		return false
-	}
-	switch ch := b[c.i]; {
-	case ch == '{', ch == '[':
-		end := byte('}')
-		if ch == '[' {
-			end = ']'
+	b, i := c.b, c.i
+	var ends [maxDecodeDepth + 1]byte // the closing bracket of each open container
+	n := 0                            // how many are open
+	for {
+		// A value at i, nested in n containers.
+		if depth+n > maxDecodeDepth || i >= len(b) {
+			return false
 		}
-		c.i++
-		if c.i < len(b) && b[c.i] == end {
-			c.i++
-			return true
+		switch ch := b[i]; {
+		case ch == '{' || ch == '[':
+			end := ch + 2 // '}' or ']'
+			i++
+			if i < len(b) && b[i] == end {
+				i++
+				break // an empty one: a whole value
+			}
+			ends[n] = end
+			n++
+			if end == '}' {
+				if i = skipKey(b, i); i < 0 {
+					return false
+				}
+			}
+			continue
+		case ch == '"':
+			if i = skipString(b, i+1); i < 0 {
+				return false
+			}
+		case ch == 't':
+			if !hasLit(b, i, "true") {
+				return false
+			}
+			i += 4
+		case ch == 'f':
+			if !hasLit(b, i, "false") {
+				return false
+			}
+			i += 5
+		case ch == 'n':
+			if !hasLit(b, i, "null") {
+				return false
+			}
+			i += 4
+		case ch == '-' || '0' <= ch && ch <= '9':
+			c.i = i
+			if _, _, ok := c.scanNumber(); !ok {
+				return false
+			}
+			i = c.i
+		default:
+			return false
 		}
+		// After a value: the containers it ends, then the next value.
 		for {
-			if ch == '{' {
-				if c.i >= len(b) || b[c.i] != '"' {
-					return false
-				}
-				c.i++
-				if _, _, ok := c.quoted(); !ok || c.i >= len(b) || b[c.i] != ':' {
-					return false
-				}
-				c.i++
-			}
-			if !c.skipFast(depth+1) || c.i >= len(b) {
-				return false
-			}
-			switch b[c.i] {
-			case ',':
-				c.i++
-			case end:
-				c.i++
+			if n == 0 {
+				c.i = i
 				return true
-			default:
+			}
+			if i >= len(b) {
 				return false
 			}
+			if b[i] == ends[n-1] {
+				i++
+				n--
+				continue
+			}
+			if b[i] != ',' {
+				return false
+			}
+			i++
+			if ends[n-1] == '}' {
+				if i = skipKey(b, i); i < 0 {
+					return false
+				}
+			}
+			break
 		}
-	case ch == '"':
-		c.i++
-		_, _, ok := c.quoted()
-		return ok
-	case ch == 't':
-		return c.lit("true")
-	case ch == 'f':
-		return c.lit("false")
-	case ch == 'n':
-		return c.lit("null")
-	case ch == '-' || '0' <= ch && ch <= '9':
-		_, _, ok := c.scanNumber()
-		return ok
 	}
-	return false
+}
+
+// skipKey returns the index after the key at b[i:] and its colon, or -1.
+func skipKey(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	if i = skipString(b, i+1); i < 0 || i >= len(b) || b[i] != ':' {
+		return -1
+	}
+	return i + 1
+}
+
+// skipString returns the index after the closing quote of the string whose
+// opening quote is just before b[i:], or -1 if it does not end: what
+// jsonCursor.quoted accepts.
+func skipString(b []byte, i int) int {
+	const (
+		ones   = 0x0101010101010101
+		high   = 0x8080808080808080
+		quote  = ones * '"'
+		bslash = ones * '\\'
+	)
+	for i+8 <= len(b) {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q, s := x^quote, x^bslash
+		found := ((q-ones)&^q | (s-ones)&^s) & high
+		if found == 0 {
+			i += 8
+			continue
+		}
+		i += bits.TrailingZeros64(found) / 8
+		if b[i] == '"' {
+			return i + 1
+		}
+		i += 2 // the backslash and the character it escapes
+	}
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			return i + 1
+		case '\\':
+			i += 2
+		default:
+			i++
+		}
+	}
+	return -1
+}
+
+// hasLit reports whether b[i:] starts with s.
+func hasLit(b []byte, i int, s string) bool {
+	return len(b)-i >= len(s) && string(b[i:i+len(s)]) == s
 }
 
 // fastValue is jsonCursor.value for text without whitespace; it gives up

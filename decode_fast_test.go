@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -326,6 +327,65 @@ func FuzzDecodeFast(f *testing.F) {
 			require.Equal(t, ea, eb)
 		}
 	})
+}
+
+// TestSkipFastMatchesFastValue: skipFast accepts exactly the values
+// fastValue reads, and ends where it does: nesting around the depth limit
+// (objects, arrays, empty ones at the bottom), strings with escapes and
+// quotes at every offset of an 8-byte word, numbers, literals, and every
+// prefix of each (cut short), and each with bytes changed.
+func TestSkipFastMatchesFastValue(t *testing.T) {
+	var cases []string
+	for _, d := range []int{0, 1, 2, maxDecodeDepth - 1, maxDecodeDepth, maxDecodeDepth + 1, maxDecodeDepth + 2} {
+		for _, leaf := range []string{"1", `"x"`, "[]", "{}", `{"k":[true,null]}`, "-0.5e+3"} {
+			var b, e strings.Builder
+			for k := range d {
+				if k%2 == 0 {
+					b.WriteString(`[0,`)
+					e.WriteString(`]`)
+				} else {
+					b.WriteString(`{"a":1,"b":`)
+					e.WriteString(`}`)
+				}
+			}
+			cases = append(cases, b.String()+leaf+reverse(e.String()))
+		}
+	}
+	for k := range 20 {
+		pad := strings.Repeat("p", k)
+		cases = append(cases, `"`+pad+`"`, `"`+pad+`\""`, `"`+pad+`\\"`, `{"`+pad+`":"`+pad+`\u00e9"}`, `["`+pad+`\`)
+	}
+	cases = append(cases, `{"a":[1,2,{"b":"c"}],"d":{"e":{}},"f":[[],[{}]],"g":false,"h":null}`, `[1,]`, `{"a"}`, `{"a":}`, `{,}`, `[1 2]`, `tru`, `nul`, `-`, `01`, `1.`, `1e`, `{"a":1}}`, `"\"`)
+	check := func(in string) {
+		t.Helper()
+		b := []byte(in)
+		fc := jsonCursor{b: b, d: &entryDecoder{}}
+		_, fok := fc.fastValue(0)
+		sc := jsonCursor{b: b, d: &entryDecoder{}}
+		sok := sc.skipFast(0)
+		require.Equal(t, fok, sok, "%q", in)
+		if fok {
+			require.Equal(t, fc.i, sc.i, "%q", in)
+		}
+	}
+	for _, in := range cases {
+		for n := 0; n <= len(in); n++ {
+			check(in[:n])
+		}
+		for i := 0; i < len(in); i += 1 + len(in)/100 {
+			for _, ch := range []byte{'"', '\\', '{', '}', ']', ',', 'x'} {
+				b := []byte(in)
+				b[i] = ch
+				check(string(b))
+			}
+		}
+	}
+}
+
+func reverse(s string) string {
+	b := []byte(s)
+	slices.Reverse(b)
+	return string(b)
 }
 
 // TestShortDecimal checks the fast conversion of short decimals against
