@@ -368,7 +368,7 @@ type runner struct {
 	minio     *minioServer   // started by the first S3 row
 	sink      *s3.Sink       // on minio's bucket
 	shipped   *shippedLog    // what RowShipCapacity shipped, for RowRestoreS3
-	sinkRows  map[int]Row    // the sink rows, measured together by the first (sinks.go)
+	sinkRows  map[string]Row // the sink rows, measured together by the first (sinks.go)
 	roundRows map[string]Row // RoundRows, measured together by the first (rounds.go)
 	proveDir  string         // the log RowProve wrote, for RowOpen
 	nestedDir string         // the log of the nested rows

@@ -33,27 +33,41 @@ func (r *runner) roundRow(ctx context.Context, name string) (Row, error) {
 				names = append(names, n)
 			}
 		}
-		runs := map[string][]Row{}
-		for range writeRounds {
-			for _, n := range names {
-				for _, p := range []string{n, n + ".log"} {
-					if err := os.RemoveAll(filepath.Join(r.dir, p)); err != nil {
-						return Row{Name: n}, err
-					}
+		rows, err := interleaved(names, writeRounds, "the other Buffered rows", func(n string, _ int) (Row, error) {
+			for _, p := range []string{n, n + ".log"} {
+				if err := os.RemoveAll(filepath.Join(r.dir, p)); err != nil {
+					return Row{Name: n}, err
 				}
-				row, err := r.runOnce(ctx, n)
-				if err != nil {
-					return row, err
-				}
-				runs[n] = append(runs[n], row)
 			}
+			return r.runOnce(ctx, n)
+		})
+		if err != nil {
+			return Row{Name: name}, err
 		}
-		r.roundRows = map[string]Row{}
-		for n, rs := range runs {
-			r.roundRows[n] = medianRow(rs, "interleaved with the other Buffered rows")
-		}
+		r.roundRows = rows
 	}
 	return r.roundRows[name], nil
+}
+
+// interleaved runs each of names rounds times, in turn (each of them, then
+// again), and returns each one's median run (medianRow), whose note says
+// it was interleaved with the others.
+func interleaved(names []string, rounds int, others string, run func(name string, round int) (Row, error)) (map[string]Row, error) {
+	runs := map[string][]Row{}
+	for round := range rounds {
+		for _, n := range names {
+			row, err := run(n, round)
+			if err != nil {
+				return nil, err
+			}
+			runs[n] = append(runs[n], row)
+		}
+	}
+	med := map[string]Row{}
+	for n, rs := range runs {
+		med[n] = medianRow(rs, "interleaved with "+others)
+	}
+	return med, nil
 }
 
 // medianRow returns the run of rs with the median entries/s, its note

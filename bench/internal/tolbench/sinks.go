@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,22 +39,15 @@ const sinkRounds = 3
 // together, in rounds, the first time.
 func (r *runner) sinkRow(ctx context.Context, sinks int) (Row, error) {
 	if r.sinkRows == nil {
-		runs := map[int][]Row{}
-		for round := range sinkRounds {
-			for k := 1; k <= len(SinkRows); k++ {
-				row, err := r.shipSinks(ctx, SinkRows[k-1], k, round)
-				if err != nil {
-					return row, err
-				}
-				runs[k] = append(runs[k], row)
-			}
+		rows, err := interleaved(SinkRows, sinkRounds, "the other sink rows", func(name string, round int) (Row, error) {
+			return r.shipSinks(ctx, name, slices.Index(SinkRows, name)+1, round)
+		})
+		if err != nil {
+			return Row{Name: SinkRows[sinks-1]}, err
 		}
-		r.sinkRows = map[int]Row{}
-		for k, rs := range runs {
-			r.sinkRows[k] = medianRow(rs, "interleaved with the other sink rows")
-		}
+		r.sinkRows = rows
 	}
-	return r.sinkRows[sinks], nil
+	return r.sinkRows[SinkRows[sinks-1]], nil
 }
 
 // shipSinks writes N entries to a new log with sinks file sinks, then times
