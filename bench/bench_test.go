@@ -66,8 +66,10 @@ func TestBenchmark(t *testing.T) {
 		t.Errorf("rows %v, want %v", names, wantNames)
 	}
 	for _, r := range rows {
-		if slices.Contains(tolbench.RoundRows, r.Name) && !strings.Contains(r.Note, "the median of 3 runs interleaved with the other Buffered rows") {
-			t.Errorf("%s: note %q; want the median of 3 interleaved runs", r.Name, r.Note)
+		for _, g := range tolbench.RoundGroups {
+			if slices.Contains(g.Rows, r.Name) && !strings.Contains(r.Note, "the median of 3 runs interleaved with "+g.Others) {
+				t.Errorf("%s: note %q; want the median of 3 runs interleaved with %s", r.Name, r.Note, g.Others)
+			}
 		}
 		switch r.Name {
 		case tolbench.RowSync, tolbench.RowReadPage, tolbench.RowProve, tolbench.RowOpen, tolbench.RowDashOverview, tolbench.RowDashSearch, tolbench.RowDashStream:

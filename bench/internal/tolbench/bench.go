@@ -369,7 +369,7 @@ type runner struct {
 	sink      *s3.Sink       // on minio's bucket
 	shipped   *shippedLog    // what RowShipCapacity shipped, for RowRestoreS3
 	sinkRows  map[string]Row // the sink rows, measured together by the first (sinks.go)
-	roundRows map[string]Row // RoundRows, measured together by the first (rounds.go)
+	roundRows map[string]Row // the rows of RoundGroups, measured together by the first of each (rounds.go)
 	proveDir  string         // the log RowProve wrote, for RowOpen
 	nestedDir string         // the log of the nested rows
 }
@@ -378,8 +378,8 @@ type runner struct {
 func (r *runner) entry(i int) *Entry { return &r.entries[i%len(r.entries)] }
 
 func (r *runner) run(ctx context.Context, name string) (Row, error) {
-	if slices.Contains(RoundRows, name) {
-		return r.roundRow(ctx, name)
+	if g, ok := roundGroup(name); ok {
+		return r.roundRow(ctx, g, name)
 	}
 	return r.runOnce(ctx, name)
 }

@@ -4,48 +4,74 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 )
 
-// RoundRows are the Buffered rows whose targets compare them with each
-// other: treeoflife-buffered with slog-json, and treeoflife-slog,
+// RoundGroups are the rows whose targets compare them with each other:
+// treeoflife-buffered with slog-json, and treeoflife-slog,
 // treeoflife-buffered-signed and treeoflife-buffered-encrypted with
-// treeoflife-buffered. They run together, interleaved, writeRounds times,
-// and each reports its median run: on a shared machine whose speed drifts
-// by tens of percent within minutes, single runs minutes apart compare the
-// machine's moments as much as the loggers.
-var RoundRows = []string{RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowSlog}
+// treeoflife-buffered; treeoflife-sync-signed with treeoflife-sync. The
+// rows of a group run together, interleaved, writeRounds times, and each
+// reports its median run: on a shared machine whose speed drifts by tens of
+// percent within minutes, single runs minutes apart compare the machine's
+// moments as much as the loggers.
+var RoundGroups = []RoundGroup{
+	{Rows: []string{RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowSlog}, Others: "the other Buffered rows"},
+	{Rows: []string{RowSync, RowSyncSigned}, Others: "the other Sync row"},
+}
 
-// writeRounds is how many times each of RoundRows runs.
+// A RoundGroup is rows measured together (RoundGroups).
+type RoundGroup struct {
+	Rows   []string
+	Others string // what a row's note says it was interleaved with
+}
+
+// roundGroup returns the group of RoundGroups that holds row name.
+func roundGroup(name string) (RoundGroup, bool) {
+	for _, g := range RoundGroups {
+		if slices.Contains(g.Rows, name) {
+			return g, true
+		}
+	}
+	return RoundGroup{}, false
+}
+
+// writeRounds is how many times each row of a RoundGroup runs.
 const writeRounds = 3
 
-// roundRow returns row name of RoundRows, measuring all of them that the
-// run asks for, in rounds, the first time. Each run starts from an empty
-// log (or file), and the last round's is kept for the rows that read it.
-func (r *runner) roundRow(ctx context.Context, name string) (Row, error) {
-	if r.roundRows == nil {
-		var names []string
-		for _, n := range RoundRows {
-			if len(r.cfg.Rows) == 0 || slices.Contains(r.cfg.Rows, n) {
-				names = append(names, n)
-			}
-		}
-		rows, err := interleaved(names, writeRounds, "the other Buffered rows", func(n string, _ int) (Row, error) {
-			for _, p := range []string{n, n + ".log"} {
-				if err := os.RemoveAll(filepath.Join(r.dir, p)); err != nil {
-					return Row{Name: n}, err
-				}
-			}
-			return r.runOnce(ctx, n)
-		})
-		if err != nil {
-			return Row{Name: name}, err
-		}
-		r.roundRows = rows
+// roundRow returns row name of group g, measuring all the rows of g that
+// the run asks for, in rounds, the first time. Each run starts from an
+// empty log (or file), and the last round's is kept for the rows that read
+// it.
+func (r *runner) roundRow(ctx context.Context, g RoundGroup, name string) (Row, error) {
+	if row, ok := r.roundRows[name]; ok {
+		return row, nil
 	}
+	var names []string
+	for _, n := range g.Rows {
+		if len(r.cfg.Rows) == 0 || slices.Contains(r.cfg.Rows, n) {
+			names = append(names, n)
+		}
+	}
+	rows, err := interleaved(names, writeRounds, g.Others, func(n string, _ int) (Row, error) {
+		for _, p := range []string{n, n + ".log"} {
+			if err := os.RemoveAll(filepath.Join(r.dir, p)); err != nil {
+				return Row{Name: n}, err
+			}
+		}
+		return r.runOnce(ctx, n)
+	})
+	if err != nil {
+		return Row{Name: name}, err
+	}
+	if r.roundRows == nil {
+		r.roundRows = map[string]Row{}
+	}
+	maps.Copy(r.roundRows, rows)
 	return r.roundRows[name], nil
 }
 
