@@ -160,19 +160,21 @@ func main() {
 	a := stream{s0: "X1", s1: "X2", m: [4]string{"X3", "X4", "X5", "X6"}, data: "SI", state: "DI", save: 0}
 	c := stream{s0: "X9", s1: "X10", m: [4]string{"X11", "X12", "X13", "X14"}, data: "BX", state: "R8", save: 32}
 
+	// lines writes instructions, one per line.
+	lines := func(ls []string) {
+		for _, l := range ls {
+			p("\t%s", l)
+		}
+	}
 	fn := func(name, args string, frame, argSize int, ss []stream, params []string) {
 		p("// func %s(%s)", name, args)
 		p("TEXT ·%s(SB), NOSPLIT, $%d-%d", name, frame, argSize)
-		for _, l := range params {
-			p("\t%s", l)
-		}
+		lines(params)
 		p("\tTESTQ DX, DX")
 		p("\tJEQ done")
 		p("\tVMOVDQU flipMask<>(SB), X8")
 		for _, s := range ss {
-			for _, l := range s.load() {
-				p("\t%s", l)
-			}
+			lines(s.load())
 		}
 		p("")
 		p("loop:")
@@ -186,9 +188,7 @@ func main() {
 		}
 		for i := range gs[0] {
 			for _, g := range gs {
-				for _, l := range g[i] {
-					p("\t%s", l)
-				}
+				lines(g[i])
 			}
 		}
 		for _, s := range ss {
@@ -200,9 +200,7 @@ func main() {
 		p("\tJNZ loop")
 		p("")
 		for _, s := range ss {
-			for _, l := range s.store() {
-				p("\t%s", l)
-			}
+			lines(s.store())
 		}
 		p("")
 		p("done:")
