@@ -8,10 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/treeoflife/treeoflife/internal/sha256x2"
@@ -28,12 +30,13 @@ type encoder struct {
 	sealState
 	// An encrypted record between taking its seq and being linked
 	// (appendSealed): its frame in chunk, as record rec of it, and its
-	// leaf hash once sealed; linking sets chain.
+	// leaf hash once sealed (sealed is set after leaf, without the lock,
+	// so that whoever links next links it too); linking sets chain.
 	fr     []byte
 	chunk  *chunk
 	rec    int
 	seq    uint64
-	sealed bool
+	sealed atomic.Bool
 	leaf   Hash
 	chain  Hash
 }
@@ -198,15 +201,28 @@ func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level, t int64
 // starvation mode, where every Unlock hands the lock over with a context
 // switch; the critical section is a few hundred nanoseconds, so a short
 // spin usually gets the lock first.
-func (l *ImmutableLogger) lockAppend() {
+func (l *ImmutableLogger) lockAppend() { l.lockUnlessLinked(math.MaxUint64) }
+
+// lockUnlessLinked is lockAppend for a caller whose sealed record seq waits
+// to be linked (appendSealed): it takes l.mu and returns true, or returns
+// false without it once another caller has linked the record, which the
+// holder of a contended lock is often doing.
+func (l *ImmutableLogger) lockUnlessLinked(seq uint64) bool {
 	for range spinTries {
+		if l.linkedN.Load() > seq {
+			return false
+		}
 		if l.mu.TryLock() {
-			return
+			return true
 		}
 		//lint:ignore SA4017 the call is the point: a short pause that touches no shared memory
 		spinWait(spinLoop)
 	}
+	if l.linkedN.Load() > seq {
+		return false
+	}
 	l.mu.Lock()
+	return true
 }
 
 const (
@@ -230,7 +246,8 @@ func spinWait(n int) (x int) {
 // frame; then it is sealed and hashed without the lock, in parallel with
 // other callers; last, under l.mu again, every sealed record whose
 // predecessors are linked is linked into the chain, in seq order, by
-// whichever caller gets there first (linkSealedLocked).
+// whichever caller gets there first (linkSealedLocked). A caller whose
+// record another caller has linked by then returns without the lock.
 func (l *ImmutableLogger) appendSealed(e *encoder, now time.Time, level Level, t int64) (uint64, Hash, *generation, error) {
 	l.lockAppend()
 	if err := l.admitLocked(); err != nil {
@@ -249,7 +266,8 @@ func (l *ImmutableLogger) appendSealed(e *encoder, now time.Time, level Level, t
 	c, off := l.reserveAdmittedLocked(int64(frameLen), now)
 	e.fr = c.data[off : off+frameLen : off+frameLen]
 	c.data = c.data[:off+frameLen]
-	e.chunk, e.rec, e.seq, e.sealed = c, len(c.recs), seq, false
+	e.chunk, e.rec, e.seq = c, len(c.recs), seq
+	e.sealed.Store(false)
 	l.noteLocked(c, int64(frameLen), Hash{}, level, t)
 	c.unfilled.Add(1)
 	l.unlinked = append(l.unlinked, e)
@@ -257,9 +275,12 @@ func (l *ImmutableLogger) appendSealed(e *encoder, now time.Time, level Level, t
 	l.mu.Unlock()
 
 	e.leaf = l.keys.sealInto(e.fr, e, seq)
-
-	l.lockAppend()
-	e.sealed = true
+	// Published before taking the lock: a caller that links first links
+	// this record too, and this caller then need not take the lock.
+	e.sealed.Store(true)
+	if !l.lockUnlessLinked(seq) {
+		return seq, e.chain, gen, nil
+	}
 	var buf [8]linkedFrame
 	done := l.linkSealedLocked(buf[:0])
 	linked := l.linked > seq
@@ -310,7 +331,7 @@ type linkedFrame struct {
 func (l *ImmutableLogger) linkSealedLocked(done []linkedFrame) []linkedFrame {
 	n := 0
 	for _, e := range l.unlinked {
-		if !e.sealed {
+		if !e.sealed.Load() {
 			break
 		}
 		e.chain = chainHash(&l.chain, &e.leaf)
