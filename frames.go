@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"sort"
+
+	"github.com/treeoflife/treeoflife/internal/sha256x2"
 )
 
 // readFrames calls fn with every frame of records from..to-1 visible in v,
@@ -95,6 +97,44 @@ func stateAt(v *readView, n uint64) (Hash, frontier, error) {
 		return nil
 	})
 	return chain, f, err
+}
+
+// batchLeaves appends to leaves the leaf hashes of the frames of body, a
+// batch body batchBody made (so its frames are well-formed: nothing is
+// checked), and returns them with the chain value of its last frame. It
+// hashes two records at a time (sha256x2): each leaf hash's input, 0x00 ||
+// payload, is the payload with the last header byte set to the prefix,
+// which is put back afterwards.
+func batchLeaves(body []byte, leaves []Hash, pair *sha256x2.Pair) ([]Hash, Hash) {
+	var last Hash
+	var in [2][]byte
+	var saved [2]byte
+	k := 0
+	flush := func() {
+		if k == 2 {
+			a, b := pair.Sum2(in[0], in[1])
+			leaves = append(leaves, a, b)
+		} else if k == 1 {
+			leaves = append(leaves, sha256x2.Sum(in[0]))
+		}
+		for i := range k {
+			in[i][0] = saved[i]
+		}
+		k = 0
+	}
+	for off := 0; off < len(body); {
+		n := int(binary.BigEndian.Uint32(body[off:]))
+		copy(last[:], body[off+12:off+44])
+		p := body[off+frameHeaderSize-1 : off+frameHeaderSize+n]
+		saved[k], p[0] = p[0], leafHashPrefix
+		in[k] = p
+		if k++; k == 2 {
+			flush()
+		}
+		off += frameHeaderSize + n
+	}
+	flush()
+	return leaves, last
 }
 
 // walkBatch calls fn for each frame of a batch body (frames as stored),

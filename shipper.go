@@ -198,11 +198,13 @@ type shipper struct {
 	lastErrTime   time.Time
 	bytes, objs   int64
 	lastUpload    time.Time
-	progress      chan struct{} // closed and replaced when shipped advances or an error is recorded
-	headerRev     uint64        // the HEADER revision shipped (shipping goroutine only)
-	spare         [][]byte      // batch buffers to reuse, at most shipParallel (shipping goroutine only)
-	bodyHint      int           // the capacity to give a new batch buffer (shipping goroutine only)
-	stopped       bool          // a conflict stopped shipping for good
+	progress      chan struct{}   // closed and replaced when shipped advances or an error is recorded
+	headerRev     uint64          // the HEADER revision shipped (shipping goroutine only)
+	spare         [][]byte        // batch buffers to reuse, at most shipParallel (shipping goroutine only)
+	bodyHint      int             // the capacity to give a new batch buffer (shipping goroutine only)
+	leaves        []Hash          // a batch's leaf hashes (shipping goroutine only)
+	frontScratch  frontierScratch // (shipping goroutine only)
+	stopped       bool            // a conflict stopped shipping for good
 	savedShipped  uint64
 	lastCPShipped uint64
 	// Signed checkpoints waiting for the batches they cover (s.mu).
@@ -923,11 +925,8 @@ func (s *shipper) shipAll(ctx context.Context, v *readView, todo []batchRange) e
 				s.recordErr(err, true)
 				return err
 			}
-			walkBatch(body, func(fr *frame) error {
-				front.append(leafHash(fr.Payload))
-				b.last = fr.Chain
-				return nil
-			})
+			s.leaves, b.last = batchLeaves(body, s.leaves[:0], &s.frontScratch.pair)
+			front.appendAll(s.leaves, &s.frontScratch)
 			b.body, b.sum, b.front = body, sha256.Sum256(body), front.clone()
 			s.bodyHint = len(body) + len(body)/8
 			full := end < r.to

@@ -1,6 +1,7 @@
 package treeoflife
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/treeoflife/treeoflife/backup"
 	"github.com/treeoflife/treeoflife/backup/file"
+	"github.com/treeoflife/treeoflife/internal/sha256x2"
 )
 
 // faultySink fails the Puts of batches that start at seq failFrom, failPuts
@@ -410,5 +412,38 @@ func TestBackupLeaseExpiresAndIsRenewed(t *testing.T) {
 	l = openT(t, dir, Options{Backup: sink})
 	require.NoError(t, l.SyncBackup(ctx))
 	require.NotEqual(t, lb.Token, l.backups.sinks[0].token, "a token per Open")
+	require.NoError(t, l.Close())
+}
+
+// TestBatchLeaves: the leaf hashes and last chain value batchLeaves finds
+// in a batch body are those of its frames, for odd and even counts, one
+// frame, none, and payloads longer than sha256x2.PairMax; the body is left
+// as it was.
+func TestBatchLeaves(t *testing.T) {
+	l := openT(t, t.TempDir(), Options{})
+	for i := range 7 {
+		_, err := l.Log(context.Background(), LevelInfo, "m", Fields{"pad": strings.Repeat("x", i*300)})
+		require.NoError(t, err)
+	}
+	v, _ := l.durableView()
+	var pair sha256x2.Pair
+	for from := uint64(0); from <= 7; from++ {
+		for to := from; to <= 7; to++ {
+			body, _, err := batchBody(v, from, to, nil, 0)
+			require.NoError(t, err)
+			orig := bytes.Clone(body)
+			var want []Hash
+			var wantLast Hash
+			require.NoError(t, walkBatch(body, func(fr *frame) error {
+				want = append(want, leafHash(fr.Payload))
+				wantLast = fr.Chain
+				return nil
+			}))
+			got, last := batchLeaves(body, []Hash{{1}}, &pair)
+			require.Equal(t, append([]Hash{{1}}, want...), got, "records %d to %d", from, to)
+			require.Equal(t, wantLast, last)
+			require.Equal(t, orig, body)
+		}
+	}
 	require.NoError(t, l.Close())
 }
