@@ -110,11 +110,19 @@ func batchLeaves(body []byte, leaves []Hash, pair *sha256x2.Pair) ([]Hash, Hash)
 	var in [2][]byte
 	var saved [2]byte
 	k := 0
-	flush := func() {
+	for off := 0; off < len(body); {
+		n := int(binary.BigEndian.Uint32(body[off:]))
+		copy(last[:], body[off+12:off+44])
+		in[k] = body[off+frameHeaderSize-1 : off+frameHeaderSize+n]
+		saved[k], in[k][0] = in[k][0], leafHashPrefix
+		off += frameHeaderSize + n
+		if k++; k < 2 && off < len(body) {
+			continue
+		}
 		if k == 2 {
 			a, b := pair.Sum2(in[0], in[1])
 			leaves = append(leaves, a, b)
-		} else if k == 1 {
+		} else {
 			leaves = append(leaves, sha256x2.Sum(in[0]))
 		}
 		for i := range k {
@@ -122,18 +130,6 @@ func batchLeaves(body []byte, leaves []Hash, pair *sha256x2.Pair) ([]Hash, Hash)
 		}
 		k = 0
 	}
-	for off := 0; off < len(body); {
-		n := int(binary.BigEndian.Uint32(body[off:]))
-		copy(last[:], body[off+12:off+44])
-		p := body[off+frameHeaderSize-1 : off+frameHeaderSize+n]
-		saved[k], p[0] = p[0], leafHashPrefix
-		in[k] = p
-		if k++; k == 2 {
-			flush()
-		}
-		off += frameHeaderSize + n
-	}
-	flush()
 	return leaves, last
 }
 
