@@ -463,7 +463,9 @@ type ImmutableLogger struct {
 	f        *os.File
 	fSeq     uint64 // first seq of the open segment
 	fLen     int64
-	dirty    bool // written since the last fsync
+	dirty    bool     // written since the last fsync
+	wbFile   *os.File // the segment startWriteback last hinted, and up to where
+	wbAt     int64
 	lastSync time.Time
 	synced   syncedWriter // SYNCED: how much of the open segment is fsynced
 	// stalled holds the chunks a full disk kept from being written, in

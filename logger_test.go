@@ -357,6 +357,52 @@ func TestRotationSealsSegments(t *testing.T) {
 	require.Len(t, readAll(t, dir), 200)
 }
 
+// TestBufferedStartsWriteback checks that a Buffered logger has the kernel
+// start writing each segment behind it, in whole pages, writebackBytes at a
+// time, and follows it into the next segment; a Sync logger, which fsyncs
+// every write, does not.
+func TestBufferedStartsWriteback(t *testing.T) {
+	pad := strings.Repeat("x", 60<<10)
+	for _, d := range []Durability{DurabilityBuffered, DurabilitySync} {
+		t.Run(d.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			// No timed flush: every write is one that is not fsynced at once.
+			l := openT(t, dir, Options{Durability: d, SegmentSize: 3 * writebackBytes, FlushInterval: time.Hour})
+			n := 5 * writebackBytes / len(pad)
+			if d == DurabilitySync {
+				n = (writebackBytes + writebackBytes/2) / len(pad)
+			}
+			var hinted []*os.File
+			for i := 0; i < n; i++ {
+				_, err := l.Info("padded", Fields{"i": i, "pad": pad})
+				require.NoError(t, err)
+				l.wmu.Lock()
+				f, at, flen := l.wbFile, l.wbAt, l.fLen
+				if f != nil && f == l.f && (len(hinted) == 0 || hinted[len(hinted)-1] != f) {
+					hinted = append(hinted, f)
+				}
+				l.wmu.Unlock()
+				require.Zero(t, at%4096, "the hint covers whole pages")
+				require.LessOrEqual(t, at, flen)
+				if d == DurabilityBuffered && f == l.f {
+					// It keeps up: less than a hint's worth (and a page) is left.
+					require.Less(t, flen-at, int64(writebackBytes+4096))
+				}
+			}
+			if d == DurabilitySync {
+				require.Empty(t, hinted, "a Sync logger fsyncs instead")
+			} else {
+				segs, err := listSegments(dir)
+				require.NoError(t, err)
+				require.Greater(t, len(segs), 1)
+				require.Len(t, hinted, len(segs), "every segment was hinted")
+			}
+			require.NoError(t, l.Close())
+			require.Len(t, readAll(t, dir), n)
+		})
+	}
+}
+
 func TestRotationByAge(t *testing.T) {
 	dir := t.TempDir()
 	var mu sync.Mutex
