@@ -377,14 +377,14 @@ func TestBufferedStartsWriteback(t *testing.T) {
 				_, err := l.Info("padded", Fields{"i": i, "pad": pad})
 				require.NoError(t, err)
 				l.wmu.Lock()
-				f, at, flen := l.wbFile, l.wbAt, l.fLen
-				if f != nil && f == l.f && (len(hinted) == 0 || hinted[len(hinted)-1] != f) {
+				f, at, flen, current := l.wbFile, l.wbAt, l.fLen, l.wbFile == l.f
+				l.wmu.Unlock()
+				if f != nil && current && (len(hinted) == 0 || hinted[len(hinted)-1] != f) {
 					hinted = append(hinted, f)
 				}
-				l.wmu.Unlock()
 				require.Zero(t, at%4096, "the hint covers whole pages")
 				require.LessOrEqual(t, at, flen)
-				if d == DurabilityBuffered && f == l.f {
+				if d == DurabilityBuffered && current {
 					// It keeps up: less than a hint's worth (and a page) is left.
 					require.Less(t, flen-at, int64(writebackBytes+4096))
 				}
