@@ -195,12 +195,21 @@ func (l *ImmutableLogger) append(e *encoder, now time.Time, level Level, t int64
 	return seq, chain, gen, nil
 }
 
-// lockAppend takes l.mu for an append, retrying for a little while before
-// it queues on the mutex. With more logging goroutines than Ps, a goroutine
+// lockAppend takes l.mu for an append, retrying for a while before it
+// queues on the mutex. With more logging goroutines than Ps, a goroutine
 // that queues is parked, and parked waiters soon switch the mutex into
-// starvation mode, where every Unlock hands the lock over with a context
-// switch; the critical section is a few hundred nanoseconds, so a short
-// spin usually gets the lock first.
+// starvation mode, where every Unlock hands the lock over to a waiter and
+// yields the unlocking goroutine's P to it: the unlocker goes to the back
+// of its P's run queue, behind appenders that each run until they block or
+// are preempted. When the unlocker is the writer, which holds l.wmu while
+// it writes, logging soon waits for it: in a runtime trace of 8 Buffered
+// callers on 2 Ps the writer spent most of its time runnable but not
+// running, at that Unlock. The critical section is a few hundred
+// nanoseconds, so a short spin usually gets the lock; failing that, a
+// Buffered caller yields its P and tries again (yieldTries times) before it
+// queues. A Sync caller queues at once: with 64 Sync callers on 2 Ps,
+// yielding made the rate 8 to 14% lower and the p99 latency 4.0 to 4.3 ms
+// instead of 2.2 to 3.1 ms (three alternating runs).
 func (l *ImmutableLogger) lockAppend() { l.lockUnlessLinked(math.MaxUint64) }
 
 // lockUnlessLinked is lockAppend for a caller whose sealed record seq waits
@@ -218,6 +227,21 @@ func (l *ImmutableLogger) lockUnlessLinked(seq uint64) bool {
 		//lint:ignore SA4017 the call is the point: a short pause that touches no shared memory
 		spinWait(spinLoop)
 	}
+	yields := yieldTries
+	if l.opts.Durability == DurabilitySync {
+		// Sync callers wait for an fsync anyway, and many of them
+		// yielding keep the writer from a P when its fsync returns.
+		yields = 0
+	}
+	for range yields {
+		runtime.Gosched()
+		if l.linkedN.Load() > seq {
+			return false
+		}
+		if l.mu.TryLock() {
+			return true
+		}
+	}
 	if l.linkedN.Load() > seq {
 		return false
 	}
@@ -225,9 +249,15 @@ func (l *ImmutableLogger) lockUnlessLinked(seq uint64) bool {
 	return true
 }
 
+// spinTries and spinLoop bound lockUnlessLinked's spin, and yieldTries its
+// yields after that: a caller that has yielded yieldTries times (a
+// millisecond or more, when the lock is held that long) queues instead of
+// using its P to wait. Fewer yields (100) before queueing logged 7% less
+// in alternating runs; more than 1,000, or no bound, made no difference.
 const (
-	spinTries = 40
-	spinLoop  = 50
+	spinTries  = 40
+	spinLoop   = 50
+	yieldTries = 1000
 )
 
 // spinWait burns a little time without touching shared memory.
