@@ -1,6 +1,6 @@
 // Package fileutil holds the small durable-file operations the log is built from:
-// fsync of directories, atomic replacement of small state files, and the
-// per-directory lock.
+// fsync of directories, atomic replacement of small state files, the
+// per-directory lock, and the hint that starts a file's writeback early.
 package fileutil
 
 import (
