@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -71,11 +72,29 @@ func TestBenchmark(t *testing.T) {
 				t.Errorf("%s: note %q; want the median of 3 runs interleaved with %s", r.Name, r.Note, g.Others)
 			}
 		}
+		if runtime.GOOS == "linux" && slices.Contains([]string{tolbench.RowBuffered, tolbench.RowBufferedEncrypted, tolbench.RowAESGCM}, r.Name) && r.CPUusPerEntry <= 0 {
+			t.Errorf("%s: CPU %v us/entry; want it measured (getrusage)", r.Name, r.CPUusPerEntry)
+		}
 		switch r.Name {
 		case tolbench.RowSync, tolbench.RowReadPage, tolbench.RowProve, tolbench.RowOpen, tolbench.RowDashOverview, tolbench.RowDashSearch, tolbench.RowDashStream:
 			if r.P50ms <= 0 || r.P99ms < r.P50ms {
 				t.Errorf("%s: p50 %v ms, p99 %v ms; want 0 < p50 <= p99", r.Name, r.P50ms, r.P99ms)
 			}
+		}
+	}
+	if runtime.GOOS == "linux" {
+		// The encrypted row's verdict says what AES-GCM alone leaves.
+		found := false
+		for _, tg := range tolbench.Targets(rows) {
+			if strings.HasPrefix(tg.Name, tolbench.RowBufferedEncrypted+" >= ") {
+				found = true
+				if !strings.Contains(tg.Got, tolbench.RowAESGCM+" alone is ") || !strings.Contains(tg.Got, "x while both are bound by the CPU") {
+					t.Errorf("target %q: got %q; want the bound that %s sets", tg.Name, tg.Got, tolbench.RowAESGCM)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no target for %s", tolbench.RowBufferedEncrypted)
 		}
 	}
 	checkOutput(t, rows)

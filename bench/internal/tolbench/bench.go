@@ -49,6 +49,7 @@ const (
 	RowOpen              = "treeoflife-open"
 	RowCeiling           = "ceiling"
 	RowSHA256            = "sha256"
+	RowAESGCM            = "aes-gcm"
 	RowDashOverview      = "dashboard-overview"
 	RowDashSearch        = "dashboard-search"
 	RowDashStream        = "dashboard-stream"
@@ -56,13 +57,14 @@ const (
 )
 
 // AllRows lists the rows Run knows, in the order it runs them. RowVerify and
-// RowVerifyDir need RowBuffered (they verify that log), RowVerifyAnchored needs
+// RowVerifyDir need RowBuffered (they verify that log), and so do RowSHA256
+// and RowAESGCM (records of its size), RowVerifyAnchored needs
 // RowBufferedSigned, and RowRestoreS3 needs RowShipCapacity
 // (it restores that backup). The S3Rows run only with Config.MinIOBin; RowRSS
 // runs only when Config.RSSN > 0.
 var AllRows = []string{
 	RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowSync, RowSyncSigned, RowCeiling, RowSlog, RowZap, RowZerolog,
-	RowVerify, RowVerifyDir, RowSHA256, RowVerifyAnchored, RowProve, RowOpen, RowReadPage, RowSearch, RowEntries, RowEntriesNested, RowEntriesNestedRaw, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3,
+	RowVerify, RowVerifyDir, RowSHA256, RowAESGCM, RowVerifyAnchored, RowProve, RowOpen, RowReadPage, RowSearch, RowEntries, RowEntriesNested, RowEntriesNestedRaw, RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3,
 	RowShipSinks1, RowShipSinks2, RowShipSinks3, RowRSS,
 	RowDashOverview, RowDashSearch, RowDashStream, RowDashClients,
 	RowLegacyImport,
@@ -200,9 +202,10 @@ type Row struct {
 	CostPct float64 `json:"cost_pct,omitempty"`
 	// OfferedPerSec is the rate RowShipS3Paced tried to log at.
 	OfferedPerSec float64 `json:"offered_per_sec,omitempty"`
-	// CPUusPerEntry is, for the sink rows, this process's CPU time over
-	// the logging and the drain, per entry: what the sinks cost the
-	// machine, which other work on it disturbs less than the rate.
+	// CPUusPerEntry is this process's CPU time (user and system) over the
+	// timed section, per entry; for the sink rows, over the logging and the
+	// drain: what the sinks cost the machine, which other work on it
+	// disturbs less than the rate.
 	CPUusPerEntry float64 `json:"cpu_us_per_entry,omitempty"`
 
 	Note string `json:"note,omitempty"`
@@ -330,8 +333,10 @@ func (c Config) withDefaults() (Config, error) {
 	if slices.Contains(c.Rows, RowVerifyDir) && !slices.Contains(c.Rows, RowBuffered) {
 		return c, fmt.Errorf("tolbench: row %s needs row %s", RowVerifyDir, RowBuffered)
 	}
-	if slices.Contains(c.Rows, RowSHA256) && !slices.Contains(c.Rows, RowBuffered) {
-		return c, fmt.Errorf("tolbench: row %s needs row %s", RowSHA256, RowBuffered)
+	for _, name := range []string{RowSHA256, RowAESGCM} {
+		if slices.Contains(c.Rows, name) && !slices.Contains(c.Rows, RowBuffered) {
+			return c, fmt.Errorf("tolbench: row %s needs row %s", name, RowBuffered)
+		}
 	}
 	if slices.Contains(c.Rows, RowVerifyAnchored) && !slices.Contains(c.Rows, RowBufferedSigned) {
 		return c, fmt.Errorf("tolbench: row %s needs row %s", RowVerifyAnchored, RowBufferedSigned)
@@ -419,6 +424,8 @@ func (r *runner) runOnce(ctx context.Context, name string) (Row, error) {
 		return r.ceiling(ctx)
 	case RowSHA256:
 		return r.sha256Row(ctx)
+	case RowAESGCM:
+		return r.aesGCMRow(ctx)
 	case RowReadPage:
 		return r.readPage(ctx)
 	case RowSearch:
@@ -536,6 +543,7 @@ type meter struct {
 	heapDone chan struct{}
 	rssReset bool
 	profFile *os.File
+	cpu0     time.Duration // selfCPU when the timed section started
 }
 
 func (r *runner) startMeter(name string) (*meter, error) {
@@ -556,6 +564,7 @@ func (r *runner) startMeter(name string) (*meter, error) {
 	}
 	runtime.ReadMemStats(&m.ms0)
 	go m.sampleHeap()
+	m.cpu0 = selfCPU()
 	return m, nil
 }
 
@@ -608,6 +617,9 @@ func (m *meter) stop(row *Row) error {
 	}
 	if row.Entries > 0 {
 		n := float64(row.Entries)
+		if cpu := selfCPU() - m.cpu0; cpu > 0 {
+			row.CPUusPerEntry = float64(cpu.Nanoseconds()) / 1e3 / n
+		}
 		row.AllocBytesPerEntry = float64(ms1.TotalAlloc-m.ms0.TotalAlloc) / n
 		row.AllocsPerEntry = float64(ms1.Mallocs-m.ms0.Mallocs) / n
 	}

@@ -92,13 +92,13 @@ func (r *runner) tolVerifyAnchored(ctx context.Context) (Row, error) {
 	t0 := time.Now()
 	rep, verr := tol.VerifyDirWith(ctx, dir, tol.VerifyOptions{Verifiers: vs, Anchors: []tol.Anchor{tol.AnchorFile(anchor)}, RequireSigned: true})
 	elapsed := time.Since(t0)
+	row.Entries = int(rep.Head.Size) // before stop, which divides by it
 	if err := m.stop(&row); err != nil {
 		return row, err
 	}
 	if verr != nil {
 		return row, verr
 	}
-	row.Entries = int(rep.Head.Size)
 	finish(&row, elapsed, 0)
 	row.Note = fmt.Sprintf("anchored at %d of %d records", rep.Anchored, rep.Head.Size)
 	return row, diskUsage(&row, dir)

@@ -25,13 +25,13 @@ func (r *runner) tolVerifyDir(ctx context.Context) (Row, error) {
 	t0 := time.Now()
 	rep, verr := tol.VerifyDir(ctx, dir)
 	elapsed := time.Since(t0)
+	row.Entries = int(rep.Head.Size) // before stop, which divides by it
 	if err := m.stop(&row); err != nil {
 		return row, err
 	}
 	if verr != nil {
 		return row, fmt.Errorf("VerifyDir: %w", verr)
 	}
-	row.Entries = int(rep.Head.Size)
 	if row.Entries != r.cfg.N {
 		return row, fmt.Errorf("VerifyDir verified %d records, want %d", row.Entries, r.cfg.N)
 	}
