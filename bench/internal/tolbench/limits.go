@@ -122,8 +122,8 @@ func (r *runner) ceiling(ctx context.Context) (Row, error) {
 }
 
 // bufferedRecords reads RowBuffered's segments, up to 64 MiB of them, and
-// returns their bytes and the average record's size (segment headers
-// included, about a record's frame header).
+// returns their bytes and the average size of a record's frame in them
+// (the segments' bytes over N: their headers are counted too).
 func (r *runner) bufferedRecords() (buf []byte, size int, err error) {
 	dir := filepath.Join(r.dir, RowBuffered)
 	var total int64
