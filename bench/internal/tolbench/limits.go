@@ -164,6 +164,24 @@ func (r *runner) bufferedRecords() (buf []byte, size int, err error) {
 	return buf, size, nil
 }
 
+// overRecords calls fn n times, with i and the next size bytes of buf,
+// starting again at its beginning when it runs out; it stops early, with
+// ctx's error, when ctx is done.
+func overRecords(ctx context.Context, n int, buf []byte, size int, fn func(i int, rec []byte)) error {
+	off := 0
+	for i := 0; i < n; i++ {
+		if i&4095 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if off+size > len(buf) {
+			off = 0
+		}
+		fn(i, buf[off:off+size])
+		off += size
+	}
+	return nil
+}
+
 // frameHeaderBytes is the size of a record's frame header (FORMAT.md,
 // "Frame"): the rest of a frame is its payload, the entry JSON.
 const frameHeaderBytes = 48
@@ -184,24 +202,19 @@ func (r *runner) sha256Row(ctx context.Context) (Row, error) {
 	var chain [32]byte
 	var in [1 + 32 + 32]byte
 	h := sha256.New()
-	off := 0
-	for i := 0; i < r.cfg.N; i++ {
-		if i&4095 == 0 && ctx.Err() != nil {
-			return row, ctx.Err()
-		}
-		if off+size > len(buf) {
-			off = 0
-		}
+	err = overRecords(ctx, r.cfg.N, buf, size, func(_ int, rec []byte) {
 		h.Reset()
 		h.Write([]byte{0})
-		h.Write(buf[off : off+size])
+		h.Write(rec)
 		var leaf [32]byte
 		h.Sum(leaf[:0])
 		in[0] = 2
 		copy(in[1:], chain[:])
 		copy(in[33:], leaf[:])
 		chain = sha256.Sum256(in[:])
-		off += size
+	})
+	if err != nil {
+		return row, err
 	}
 	elapsed := time.Since(t0)
 	if err := m.stop(&row); err != nil {
@@ -242,18 +255,13 @@ func (r *runner) aesGCMRow(ctx context.Context) (Row, error) {
 		return row, err
 	}
 	t0 := time.Now()
-	off := 0
-	for i := 0; i < r.cfg.N; i++ {
-		if i&4095 == 0 && ctx.Err() != nil {
-			return row, ctx.Err()
-		}
-		if off+size > len(buf) {
-			off = 0
-		}
+	err = overRecords(ctx, r.cfg.N, buf, size, func(i int, rec []byte) {
 		binary.BigEndian.PutUint64(nonce[4:], uint64(i))
 		binary.BigEndian.PutUint64(aad[16:24], uint64(i))
-		out = aead.Seal(out[:0], nonce[:], buf[off:off+size], aad[:])
-		off += size
+		out = aead.Seal(out[:0], nonce[:], rec, aad[:])
+	})
+	if err != nil {
+		return row, err
 	}
 	elapsed := time.Since(t0)
 	if err := m.stop(&row); err != nil {
