@@ -164,14 +164,21 @@ func (r *runner) bufferedRecords() (buf []byte, size int, err error) {
 	return buf, size, nil
 }
 
-// overRecords calls fn n times, with i and the next size bytes of buf,
-// starting again at its beginning when it runs out; it stops early, with
-// ctx's error, when ctx is done.
-func overRecords(ctx context.Context, n int, buf []byte, size int, fn func(i int, rec []byte)) error {
+// timeRecords is the timed section of a limits row over records read by
+// bufferedRecords: it calls fn row.Entries times, with i and the next size
+// bytes of buf (starting again at its beginning when it runs out), stops
+// early with ctx's error when ctx is done, and fills in row's rate and
+// meters.
+func (r *runner) timeRecords(ctx context.Context, row *Row, buf []byte, size int, fn func(i int, rec []byte)) error {
+	m, err := r.startMeter(row.Name)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
 	off := 0
-	for i := 0; i < n; i++ {
+	for i := 0; i < row.Entries; i++ {
 		if i&4095 == 0 && ctx.Err() != nil {
-			return ctx.Err()
+			break
 		}
 		if off+size > len(buf) {
 			off = 0
@@ -179,6 +186,14 @@ func overRecords(ctx context.Context, n int, buf []byte, size int, fn func(i int
 		fn(i, buf[off:off+size])
 		off += size
 	}
+	elapsed := time.Since(t0)
+	if err := m.stop(row); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	finish(row, elapsed, 0)
 	return nil
 }
 
@@ -194,15 +209,10 @@ func (r *runner) sha256Row(ctx context.Context) (Row, error) {
 	if err != nil {
 		return row, err
 	}
-	m, err := r.startMeter(RowSHA256)
-	if err != nil {
-		return row, err
-	}
-	t0 := time.Now()
 	var chain [32]byte
 	var in [1 + 32 + 32]byte
 	h := sha256.New()
-	err = overRecords(ctx, r.cfg.N, buf, size, func(_ int, rec []byte) {
+	err = r.timeRecords(ctx, &row, buf, size, func(_ int, rec []byte) {
 		h.Reset()
 		h.Write([]byte{0})
 		h.Write(rec)
@@ -216,11 +226,6 @@ func (r *runner) sha256Row(ctx context.Context) (Row, error) {
 	if err != nil {
 		return row, err
 	}
-	elapsed := time.Since(t0)
-	if err := m.stop(&row); err != nil {
-		return row, err
-	}
-	finish(&row, elapsed, 0)
 	row.BytesPerEntry = float64(size) // hashed, not written
 	row.Note = fmt.Sprintf("records of %d bytes (the average of %s's segments), leaf and chain hash each, one goroutine; chain %x…", size, RowBuffered, chain[:4])
 	return row, nil
@@ -250,12 +255,7 @@ func (r *runner) aesGCMRow(ctx context.Context) (Row, error) {
 	var nonce [12]byte
 	var aad [16 + 8 + 5]byte
 	out := make([]byte, 0, size+aead.Overhead())
-	m, err := r.startMeter(RowAESGCM)
-	if err != nil {
-		return row, err
-	}
-	t0 := time.Now()
-	err = overRecords(ctx, r.cfg.N, buf, size, func(i int, rec []byte) {
+	err = r.timeRecords(ctx, &row, buf, size, func(i int, rec []byte) {
 		binary.BigEndian.PutUint64(nonce[4:], uint64(i))
 		binary.BigEndian.PutUint64(aad[16:24], uint64(i))
 		out = aead.Seal(out[:0], nonce[:], rec, aad[:])
@@ -263,11 +263,6 @@ func (r *runner) aesGCMRow(ctx context.Context) (Row, error) {
 	if err != nil {
 		return row, err
 	}
-	elapsed := time.Since(t0)
-	if err := m.stop(&row); err != nil {
-		return row, err
-	}
-	finish(&row, elapsed, 0)
 	row.BytesPerEntry = float64(size) // sealed, not written
 	row.Note = fmt.Sprintf("payloads of %d bytes (%s's average record, less its frame header), one goroutine; last tag %x…", size, RowBuffered, out[len(out)-aead.Overhead():][:4])
 	return row, nil
