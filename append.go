@@ -26,6 +26,7 @@ type encoder struct {
 	frame []byte
 	buf   []byte
 	id    []byte
+	order fieldOrder      // the keys of the Fields this encoder encoded last
 	h     sha256x2.Digest // the leaf hash of a plain record
 	sealState
 	// An encrypted record between taking its seq and being linked
@@ -91,6 +92,7 @@ func (l *ImmutableLogger) logMeta(ctx context.Context, level Level, msg string, 
 	e.id = appendEntryID(e.id[:0], now)
 	var err error
 	var hdr [frameHeaderSize]byte
+	m.order = &e.order
 	e.frame, err = l.appendEntryBody(append(e.frame[:0], hdr[:]...), e.id, now, level, msg, m)
 	if err != nil {
 		return Record{}, err

@@ -266,6 +266,70 @@ type meta struct {
 	fields Fields
 	pre    []encodedField // sorted by key, each key once
 	raw    []byte         // when not nil: the encoded object, used as is
+	order  *fieldOrder    // when not nil: fields' keys, as a call before had them
+}
+
+// fieldOrder is the sorted keys of the last Fields a pooled encoder
+// encoded, each with its encoding (`"key":`). A service logs the same keys
+// call after call; when a call's Fields have exactly these keys, looking
+// each one up takes less than walking the map and sorting its keys, and
+// the keys need not be escaped again.
+type fieldOrder struct {
+	keys []string
+	enc  []byte
+	ends []int // keys[i] is encoded as enc[ends[i-1]:ends[i]] (from 0 for i == 0)
+}
+
+// maxOrderedFields bounds the keys a fieldOrder remembers.
+const maxOrderedFields = 16
+
+// appendOrdered appends fields as a JSON object if its keys are exactly
+// o's, and reports whether they were; else it appends nothing.
+func (o *fieldOrder) appendOrdered(dst []byte, fields Fields) ([]byte, bool, error) {
+	if len(o.keys) == 0 || len(fields) != len(o.keys) {
+		return dst, false, nil
+	}
+	var small [maxOrderedFields]any
+	vals := small[:len(o.keys)]
+	for i, k := range o.keys {
+		v, ok := fields[k]
+		if !ok {
+			return dst, false, nil
+		}
+		vals[i] = v
+	}
+	dst = append(dst, '{')
+	start := 0
+	for i, v := range vals {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, o.enc[start:o.ends[i]]...)
+		start = o.ends[i]
+		var err error
+		if dst, err = appendJSONValue(dst, v, 1); err != nil {
+			return dst, true, wrapPath(o.keys[i], err)
+		}
+	}
+	return append(dst, '}'), true, nil
+}
+
+// remember makes fs, sorted, o's keys.
+func (o *fieldOrder) remember(fs []field) {
+	o.keys, o.enc, o.ends = o.keys[:0], o.enc[:0], o.ends[:0]
+	if len(fs) > maxOrderedFields {
+		return
+	}
+	for _, f := range fs {
+		var err error
+		if o.enc, err = appendJSONString(o.enc, f.key); err != nil {
+			o.keys, o.enc, o.ends = o.keys[:0], o.enc[:0], o.ends[:0]
+			return
+		}
+		o.enc = append(o.enc, ':')
+		o.keys = append(o.keys, f.key)
+		o.ends = append(o.ends, len(o.enc))
+	}
 }
 
 // appendTo appends the metadata object to dst. A key of fields replaces
@@ -275,7 +339,14 @@ func (m *meta) appendTo(dst []byte) ([]byte, error) {
 		return append(dst, m.raw...), nil
 	}
 	if len(m.pre) == 0 {
-		return appendJSONMap(dst, m.fields, 0)
+		if m.order == nil {
+			return appendJSONMap(dst, m.fields, 0)
+		}
+		dst, ok, err := m.order.appendOrdered(dst, m.fields)
+		if ok {
+			return dst, err
+		}
+		return appendJSONMapOrder(dst, m.fields, m.order)
 	}
 	var small [16]field
 	fs := small[:0]
@@ -389,6 +460,16 @@ func wrapPath(key string, err error) error {
 }
 
 func appendJSONMap(dst []byte, m map[string]any, depth int) ([]byte, error) {
+	return appendJSONMapDepth(dst, m, depth, nil)
+}
+
+// appendJSONMapOrder is appendJSONMap for Fields, remembering their keys in
+// o.
+func appendJSONMapOrder(dst []byte, m map[string]any, o *fieldOrder) ([]byte, error) {
+	return appendJSONMapDepth(dst, m, 0, o)
+}
+
+func appendJSONMapDepth(dst []byte, m map[string]any, depth int, o *fieldOrder) ([]byte, error) {
 	if depth > maxDepth {
 		return dst, fmt.Errorf(" nested more than %d levels deep (a cycle?)", maxDepth)
 	}
@@ -403,6 +484,9 @@ func appendJSONMap(dst []byte, m map[string]any, depth int) ([]byte, error) {
 		fs = append(fs, field{k, v})
 	}
 	sortFields(fs)
+	if o != nil {
+		o.remember(fs)
+	}
 	dst = append(dst, '{')
 	for i := range fs {
 		if i > 0 {
