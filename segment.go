@@ -204,6 +204,10 @@ type frame struct {
 	Chain   Hash
 	Payload []byte
 	Offset  int64 // of the frame header in the uncompressed segment
+	// Sum is the frame's checksum (its header's last four bytes) when
+	// Checked: when the reader that returned it has checked it.
+	Sum     uint32
+	Checked bool
 }
 
 // frameError is a frame the reader could not decode: cut short, a checksum
@@ -357,9 +361,11 @@ func (sr *segmentReader) Next() (frame, error) {
 		}
 		return frame{}, &frameError{Offset: sr.off, Reason: "read: " + err.Error()}
 	}
-	if frameCRC(hdr[:], sr.buf) != binary.BigEndian.Uint32(hdr[44:48]) {
+	fr.Sum = binary.BigEndian.Uint32(hdr[44:48])
+	if frameCRC(hdr[:], sr.buf) != fr.Sum {
 		return frame{}, &frameError{Offset: sr.off, Reason: "frame checksum mismatch"}
 	}
+	fr.Checked = true
 	fr.Payload = sr.buf
 	sr.off += int64(frameHeaderSize + plen)
 	return fr, nil

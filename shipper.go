@@ -5,6 +5,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -659,9 +660,16 @@ func batchBody(v *readView, from, to uint64, body []byte, maxBytes int) ([]byte,
 	start, end := len(body), from
 	err := readFrames(v, from, to, func(fr *frame) error {
 		var hdr [frameHeaderSize]byte
+		at := len(body)
 		body = append(body, hdr[:]...)
 		body = append(body, fr.Payload...)
-		fillFrameHeader(body[len(body)-frameHeaderSize-len(fr.Payload):], fr.Seq, &fr.Chain)
+		if fr.Checked {
+			// The checksum the reader checked: not computed again.
+			putFrameHeader(body[at:], fr.Seq, &fr.Chain)
+			binary.BigEndian.PutUint32(body[at+44:at+frameHeaderSize], fr.Sum)
+		} else {
+			fillFrameHeader(body[at:], fr.Seq, &fr.Chain)
+		}
 		end = fr.Seq + 1
 		if maxBytes > 0 && len(body)-start >= maxBytes {
 			return errBatchFull
