@@ -266,7 +266,7 @@ type meta struct {
 	fields Fields
 	pre    []encodedField // sorted by key, each key once
 	raw    []byte         // when not nil: the encoded object, used as is
-	order  *fieldOrder    // when not nil: fields' keys, as a call before had them
+	order  *fieldOrder    // when not nil: the keys of the Fields encoded with it before
 }
 
 // fieldOrder is the sorted keys of the last Fields a pooled encoder
@@ -283,53 +283,68 @@ type fieldOrder struct {
 // maxOrderedFields bounds the keys a fieldOrder remembers.
 const maxOrderedFields = 16
 
-// appendOrdered appends fields as a JSON object if its keys are exactly
-// o's, and reports whether they were; else it appends nothing.
-func (o *fieldOrder) appendOrdered(dst []byte, fields Fields) ([]byte, bool, error) {
-	if len(o.keys) == 0 || len(fields) != len(o.keys) {
-		return dst, false, nil
+// lookup returns fields' pairs in the order of o's keys, in fs's memory
+// (fs is empty), if fields has exactly o's keys; else it returns fs and
+// false.
+func (o *fieldOrder) lookup(fs []field, fields Fields) ([]field, bool) {
+	if o == nil || len(o.keys) == 0 || len(fields) != len(o.keys) {
+		return fs, false
 	}
-	var small [maxOrderedFields]any
-	vals := small[:len(o.keys)]
-	for i, k := range o.keys {
+	for _, k := range o.keys {
 		v, ok := fields[k]
 		if !ok {
-			return dst, false, nil
+			return fs[:0], false
 		}
-		vals[i] = v
+		fs = append(fs, field{k, v})
 	}
-	dst = append(dst, '{')
-	start := 0
-	for i, v := range vals {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, o.enc[start:o.ends[i]]...)
-		start = o.ends[i]
-		var err error
-		if dst, err = appendJSONValue(dst, v, 1); err != nil {
-			return dst, true, wrapPath(o.keys[i], err)
-		}
-	}
-	return append(dst, '}'), true, nil
+	return fs, true
 }
 
-// remember makes fs, sorted, o's keys.
-func (o *fieldOrder) remember(fs []field) {
+// sorted returns fields' pairs sorted by key, in fs's memory (fs is
+// empty): by lookup when it can, else by walking the map and sorting,
+// after which o remembers their keys. It reports whether o holds the
+// encodings of their keys, in their order (see key).
+func (o *fieldOrder) sorted(fs []field, fields Fields) ([]field, bool) {
+	if fs, ok := o.lookup(fs, fields); ok {
+		return fs, true
+	}
+	for k, v := range fields {
+		fs = append(fs, field{k, v})
+	}
+	sortFields(fs)
+	if o == nil || len(fs) == 0 {
+		return fs, false
+	}
+	return fs, o.remember(fs)
+}
+
+// remember makes fs's keys, sorted, o's, and reports whether it did: not
+// when there are more than maxOrderedFields or one cannot be encoded.
+func (o *fieldOrder) remember(fs []field) bool {
 	o.keys, o.enc, o.ends = o.keys[:0], o.enc[:0], o.ends[:0]
 	if len(fs) > maxOrderedFields {
-		return
+		return false
 	}
 	for _, f := range fs {
 		var err error
 		if o.enc, err = appendJSONString(o.enc, f.key); err != nil {
 			o.keys, o.enc, o.ends = o.keys[:0], o.enc[:0], o.ends[:0]
-			return
+			return false
 		}
 		o.enc = append(o.enc, ':')
 		o.keys = append(o.keys, f.key)
 		o.ends = append(o.ends, len(o.enc))
 	}
+	return true
+}
+
+// key returns the encoding of o's key i, `"key":`.
+func (o *fieldOrder) key(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = o.ends[i-1]
+	}
+	return o.enc[start:o.ends[i]]
 }
 
 // appendTo appends the metadata object to dst. A key of fields replaces
@@ -338,23 +353,21 @@ func (m *meta) appendTo(dst []byte) ([]byte, error) {
 	if m.raw != nil {
 		return append(dst, m.raw...), nil
 	}
-	if len(m.pre) == 0 {
-		if m.order == nil {
-			return appendJSONMap(dst, m.fields, 0)
-		}
-		dst, ok, err := m.order.appendOrdered(dst, m.fields)
-		if ok {
-			return dst, err
-		}
-		return appendJSONMapOrder(dst, m.fields, m.order)
-	}
 	var small [16]field
-	fs := small[:0]
-	for k, v := range m.fields {
-		fs = append(fs, field{k, v})
-	}
-	sortFields(fs)
+	fs, encoded := m.order.sorted(small[:0], m.fields)
 	dst = append(dst, '{')
+	var err error
+	if len(m.pre) == 0 {
+		for j := range fs {
+			if j > 0 {
+				dst = append(dst, ',')
+			}
+			if dst, err = m.appendField(dst, fs, j, encoded); err != nil {
+				return dst, err
+			}
+		}
+		return append(dst, '}'), nil
+	}
 	i, j, n := 0, 0, 0
 	for i < len(m.pre) || j < len(fs) {
 		if n > 0 {
@@ -369,18 +382,32 @@ func (m *meta) appendTo(dst []byte) ([]byte, error) {
 		if i < len(m.pre) && m.pre[i].key == fs[j].key {
 			i++ // replaced by the call's field
 		}
-		k := fs[j].key
+		if dst, err = m.appendField(dst, fs, j, encoded); err != nil {
+			return dst, err
+		}
+		j++
+	}
+	return append(dst, '}'), nil
+}
+
+// appendField appends fs[j] as `"key":value`, the key as m.order encoded
+// it when encoded (see fieldOrder.sorted).
+func (m *meta) appendField(dst []byte, fs []field, j int, encoded bool) ([]byte, error) {
+	k := fs[j].key
+	if encoded {
+		dst = append(dst, m.order.key(j)...)
+	} else {
 		var err error
 		if dst, err = appendJSONString(dst, k); err != nil {
 			return dst, wrapPath(k, fmt.Errorf("key: %w", err))
 		}
 		dst = append(dst, ':')
-		if dst, err = appendJSONValue(dst, fs[j].value, 1); err != nil {
-			return dst, wrapPath(k, err)
-		}
-		j++
 	}
-	return append(dst, '}'), nil
+	dst, err := appendJSONValue(dst, fs[j].value, 1)
+	if err != nil {
+		return dst, wrapPath(k, err)
+	}
+	return dst, nil
 }
 
 // encodedField is one metadata field encoded once, for many records: enc is
@@ -460,16 +487,6 @@ func wrapPath(key string, err error) error {
 }
 
 func appendJSONMap(dst []byte, m map[string]any, depth int) ([]byte, error) {
-	return appendJSONMapDepth(dst, m, depth, nil)
-}
-
-// appendJSONMapOrder is appendJSONMap for Fields, remembering their keys in
-// o.
-func appendJSONMapOrder(dst []byte, m map[string]any, o *fieldOrder) ([]byte, error) {
-	return appendJSONMapDepth(dst, m, 0, o)
-}
-
-func appendJSONMapDepth(dst []byte, m map[string]any, depth int, o *fieldOrder) ([]byte, error) {
 	if depth > maxDepth {
 		return dst, fmt.Errorf(" nested more than %d levels deep (a cycle?)", maxDepth)
 	}
@@ -484,9 +501,6 @@ func appendJSONMapDepth(dst []byte, m map[string]any, depth int, o *fieldOrder) 
 		fs = append(fs, field{k, v})
 	}
 	sortFields(fs)
-	if o != nil {
-		o.remember(fs)
-	}
 	dst = append(dst, '{')
 	for i := range fs {
 		if i > 0 {

@@ -2,6 +2,7 @@ package treeoflife
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"testing"
 
@@ -11,8 +12,8 @@ import (
 
 // TestFieldOrder encodes a sequence of Fields with one fieldOrder, as a
 // pooled encoder does: every object must be encoded exactly as without it,
-// and the remembered keys must be used when, and only when, a call has
-// exactly those keys.
+// with or without a ScopedLogger's fields, and the remembered keys must be
+// looked up when, and only when, a call has exactly those keys.
 func TestFieldOrder(t *testing.T) {
 	many := Fields{}
 	for i := range maxOrderedFields + 1 {
@@ -41,22 +42,37 @@ func TestFieldOrder(t *testing.T) {
 		{"the single key again", Fields{"a": 2}, true, ""},
 		{"that key and one more", Fields{"a": 3, "b": 4}, false, ""},
 	}
-	var o fieldOrder
+	// Each step is encoded twice, with and without a ScopedLogger's fields
+	// (one of which a step replaces), each with its own fieldOrder; the
+	// result must be what appendJSONMap makes of the merged fields.
+	scope := Fields{"amount": "scoped", "service": "api", "~last": 1}
+	pre, err := encodeFields(scope)
+	require.NoError(t, err)
+	var orders [2]fieldOrder
 	for _, s := range steps {
-		_, ordered, _ := o.appendOrdered(nil, s.fields)
-		assert.Equal(t, s.ordered, ordered, "%s: encoded from the remembered keys", s.name)
-		want, wantErr := appendJSONMap(nil, s.fields, 0)
-		m := meta{fields: s.fields, order: &o}
-		got, err := m.appendTo(nil)
-		if s.err != "" {
-			require.Error(t, err, s.name)
-			assert.Contains(t, err.Error(), s.err, s.name)
-			require.Error(t, wantErr, s.name)
-			assert.Equal(t, wantErr.Error(), err.Error(), s.name)
-			continue
+		for i, pre := range [][]encodedField{nil, pre} {
+			o := &orders[i]
+			name := fmt.Sprintf("%s (scoped: %v)", s.name, pre != nil)
+			_, ordered := o.lookup(nil, s.fields)
+			assert.Equal(t, s.ordered, ordered, "%s: encoded from the remembered keys", name)
+			merged := Fields{}
+			if pre != nil {
+				maps.Copy(merged, scope)
+			}
+			maps.Copy(merged, s.fields)
+			want, wantErr := appendJSONMap(nil, merged, 0)
+			m := meta{fields: s.fields, pre: pre, order: o}
+			got, err := m.appendTo(nil)
+			if s.err != "" {
+				require.Error(t, err, name)
+				assert.Contains(t, err.Error(), s.err, name)
+				require.Error(t, wantErr, name)
+				assert.Equal(t, wantErr.Error(), err.Error(), name)
+				continue
+			}
+			require.NoError(t, err, name)
+			require.NoError(t, wantErr, name)
+			assert.Equal(t, string(want), string(got), name)
 		}
-		require.NoError(t, err, s.name)
-		require.NoError(t, wantErr, s.name)
-		assert.Equal(t, string(want), string(got), s.name)
 	}
 }
