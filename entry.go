@@ -269,11 +269,12 @@ type meta struct {
 	order  *fieldOrder    // when not nil: the keys of the Fields encoded with it before
 }
 
-// fieldOrder is the sorted keys of the last Fields a pooled encoder
-// encoded, each with its encoding (`"key":`). A service logs the same keys
-// call after call; when a call's Fields have exactly these keys, looking
-// each one up takes less than walking the map and sorting its keys, and
-// the keys need not be escaped again.
+// fieldOrder is the sorted keys of the last non-empty Fields a pooled
+// encoder encoded, each with its encoding (`"key":`); none after Fields of
+// more than maxOrderedFields keys or with a key that cannot be encoded. A
+// service logs the same keys call after call; when a call's Fields have
+// exactly these keys, looking each one up takes less than walking the map
+// and sorting its keys, and the keys need not be escaped again.
 type fieldOrder struct {
 	keys []string
 	enc  []byte

@@ -22,7 +22,7 @@ func TestFieldOrder(t *testing.T) {
 	steps := []struct {
 		name    string
 		fields  Fields
-		ordered bool   // encoded from the remembered keys
+		ordered bool   // looked up from the remembered keys
 		err     string // the error's text, if any
 	}{
 		{"first", Fields{"order_id": "ord_1", "amount": 10, "currency": "EUR", "captured": true}, false, ""},
@@ -54,7 +54,7 @@ func TestFieldOrder(t *testing.T) {
 			o := &orders[i]
 			name := fmt.Sprintf("%s (scoped: %v)", s.name, pre != nil)
 			_, ordered := o.lookup(nil, s.fields)
-			assert.Equal(t, s.ordered, ordered, "%s: encoded from the remembered keys", name)
+			assert.Equal(t, s.ordered, ordered, "%s: looked up from the remembered keys", name)
 			merged := Fields{}
 			if pre != nil {
 				maps.Copy(merged, scope)
