@@ -149,7 +149,7 @@ func walkBatch(body []byte, fn func(fr *frame) error) error {
 			return &frameError{Offset: int64(off), Reason: "frame payload cut short", Short: true}
 		}
 		fr.Payload = body[off+frameHeaderSize : off+frameHeaderSize+n]
-		if frameCRC(hdr, fr.Payload) != binary.BigEndian.Uint32(hdr[44:48]) {
+		if frameCRC(hdr, fr.Payload) != fr.Sum {
 			return &frameError{Offset: int64(off), Reason: "frame checksum mismatch"}
 		}
 		if err := fn(&fr); err != nil {

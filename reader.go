@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -851,7 +850,7 @@ func (r *blockReader) next() (frame, error) {
 			return frame{}, r.readError(err)
 		}
 	}
-	if frameCRC(whole[:frameHeaderSize], whole[frameHeaderSize:]) != binary.BigEndian.Uint32(whole[44:48]) {
+	if frameCRC(whole[:frameHeaderSize], whole[frameHeaderSize:]) != fr.Sum {
 		return frame{}, &frameError{Offset: r.off, Reason: "frame checksum mismatch"}
 	}
 	fr.Payload = whole[frameHeaderSize:]

@@ -203,11 +203,8 @@ type frame struct {
 	Seq     uint64
 	Chain   Hash
 	Payload []byte
-	Offset  int64 // of the frame header in the uncompressed segment
-	// Sum is the frame's checksum (its header's last four bytes) when
-	// Checked: when the reader that returned it has checked it.
-	Sum     uint32
-	Checked bool
+	Offset  int64  // of the frame header in the uncompressed segment
+	Sum     uint32 // the checksum stored in the header; a reader returns a frame only once it matches
 }
 
 // frameError is a frame the reader could not decode: cut short, a checksum
@@ -361,11 +358,9 @@ func (sr *segmentReader) Next() (frame, error) {
 		}
 		return frame{}, &frameError{Offset: sr.off, Reason: "read: " + err.Error()}
 	}
-	fr.Sum = binary.BigEndian.Uint32(hdr[44:48])
 	if frameCRC(hdr[:], sr.buf) != fr.Sum {
 		return frame{}, &frameError{Offset: sr.off, Reason: "frame checksum mismatch"}
 	}
-	fr.Checked = true
 	fr.Payload = sr.buf
 	sr.off += int64(frameHeaderSize + plen)
 	return fr, nil
@@ -406,7 +401,7 @@ func parseFrameHeader(hdr []byte, off int64) (frame, int, *frameError) {
 	if plen > maxFramePayload {
 		return frame{}, 0, &frameError{Offset: off, Reason: fmt.Sprintf("frame length %d exceeds the %d-byte limit", plen, maxFramePayload)}
 	}
-	fr := frame{Seq: binary.BigEndian.Uint64(hdr[4:12]), Offset: off}
+	fr := frame{Seq: binary.BigEndian.Uint64(hdr[4:12]), Offset: off, Sum: binary.BigEndian.Uint32(hdr[44:48])}
 	copy(fr.Chain[:], hdr[12:44])
 	return fr, int(plen), nil
 }
@@ -431,7 +426,7 @@ func scanForFrame(b []byte, afterSeq uint64, haveAfter bool) bool {
 		if haveAfter && fr.Seq <= afterSeq {
 			continue
 		}
-		if frameCRC(hdr, b[i+frameHeaderSize:i+frameHeaderSize+plen]) == binary.BigEndian.Uint32(hdr[44:48]) {
+		if frameCRC(hdr, b[i+frameHeaderSize:i+frameHeaderSize+plen]) == fr.Sum {
 			return true
 		}
 	}
@@ -448,7 +443,7 @@ func validFrames(b []byte, nextSeq uint64) (n int, lastSeq uint64) {
 		if ferr != nil || i+frameHeaderSize+plen > len(b) || fr.Seq < nextSeq {
 			continue
 		}
-		if frameCRC(hdr, b[i+frameHeaderSize:i+frameHeaderSize+plen]) == binary.BigEndian.Uint32(hdr[44:48]) {
+		if frameCRC(hdr, b[i+frameHeaderSize:i+frameHeaderSize+plen]) == fr.Sum {
 			n++
 			lastSeq = max(lastSeq, fr.Seq)
 			i += frameHeaderSize + plen - 1

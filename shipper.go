@@ -663,13 +663,9 @@ func batchBody(v *readView, from, to uint64, body []byte, maxBytes int) ([]byte,
 		at := len(body)
 		body = append(body, hdr[:]...)
 		body = append(body, fr.Payload...)
-		if fr.Checked {
-			// The checksum the reader checked: not computed again.
-			putFrameHeader(body[at:], fr.Seq, &fr.Chain)
-			binary.BigEndian.PutUint32(body[at+44:at+frameHeaderSize], fr.Sum)
-		} else {
-			fillFrameHeader(body[at:], fr.Seq, &fr.Chain)
-		}
+		// The checksum the reader checked, not computed again.
+		putFrameHeader(body[at:], fr.Seq, &fr.Chain)
+		binary.BigEndian.PutUint32(body[at+44:at+frameHeaderSize], fr.Sum)
 		end = fr.Seq + 1
 		if maxBytes > 0 && len(body)-start >= maxBytes {
 			return errBatchFull
