@@ -70,6 +70,15 @@ var AllRows = []string{
 	RowLegacyImport,
 }
 
+// wants reports whether the run measures row name: one of Config.Rows (or
+// any, without them), and an S3 row only with a MinIO.
+func (c Config) wants(name string) bool {
+	if c.MinIOBin == "" && slices.Contains(S3Rows, name) {
+		return false
+	}
+	return len(c.Rows) == 0 || slices.Contains(c.Rows, name)
+}
+
 // S3Rows are the rows that ship to, or restore from, a MinIO server that the
 // benchmark starts from Config.MinIOBin.
 var S3Rows = []string{RowShipS3, RowShipS3Paced, RowShipCapacity, RowRestoreS3}
@@ -234,12 +243,7 @@ func Run(ctx context.Context, cfg Config) (rows []Row, err error) {
 		}()
 	}
 
-	want := func(name string) bool {
-		if cfg.MinIOBin == "" && slices.Contains(S3Rows, name) {
-			return false
-		}
-		return len(cfg.Rows) == 0 || slices.Contains(cfg.Rows, name)
-	}
+	want := cfg.wants
 	if cfg.MinIOBin == "" && len(cfg.Rows) == 0 {
 		cfg.logf("tolbench: skipping %s: no MinIO; %s", strings.Join(S3Rows, ", "), minioHint)
 	}

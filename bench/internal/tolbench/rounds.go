@@ -14,14 +14,14 @@ import (
 // RoundGroups are the rows whose targets compare them with each other:
 // treeoflife-buffered with slog-json, and treeoflife-slog,
 // treeoflife-buffered-signed and treeoflife-buffered-encrypted with
-// treeoflife-buffered; treeoflife-sync-signed with treeoflife-sync. The
-// rows of a group run together, interleaved, writeRounds times, and each
-// reports its median run: on a shared machine whose speed drifts by tens of
-// percent within minutes, single runs minutes apart compare the machine's
-// moments as much as the loggers.
+// treeoflife-buffered; treeoflife-sync-signed and treeoflife-ship-s3 with
+// treeoflife-sync. The rows of a group run together, interleaved,
+// writeRounds times, and each reports its median run: on a shared machine
+// whose speed drifts by tens of percent within minutes, single runs minutes
+// apart compare the machine's moments as much as the loggers.
 var RoundGroups = []RoundGroup{
 	{Rows: []string{RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowSlog}, Others: "the other Buffered rows"},
-	{Rows: []string{RowSync, RowSyncSigned}, Others: "the other Sync row"},
+	{Rows: []string{RowSync, RowSyncSigned, RowShipS3}, Others: "the other Sync rows"},
 }
 
 // A RoundGroup is rows measured together (RoundGroups).
@@ -53,8 +53,15 @@ func (r *runner) roundRow(ctx context.Context, g RoundGroup, name string) (Row, 
 	}
 	var names []string
 	for _, n := range g.Rows {
-		if len(r.cfg.Rows) == 0 || slices.Contains(r.cfg.Rows, n) {
+		if r.cfg.wants(n) {
 			names = append(names, n)
+		}
+	}
+	if slices.Contains(names, RowShipS3) {
+		// MinIO, started now, runs through every round: the Sync rows
+		// share the machine with it as treeoflife-ship-s3 does.
+		if _, err := r.s3Sink(ctx); err != nil {
+			return Row{Name: name}, err
 		}
 	}
 	rows, err := interleaved(names, writeRounds, g.Others, func(n string, _ int) (Row, error) {
@@ -98,9 +105,17 @@ func interleaved(names []string, rounds int, others string, run func(name string
 
 // medianRow returns the run of rs with the median entries/s, its note
 // extended with every run's entries/s (and CPU per entry, where measured).
+// A backup row's lag and drain are the largest of any run: their targets
+// bound the worst case.
 func medianRow(rs []Row, with string) Row {
 	sorted := slices.SortedFunc(slices.Values(rs), func(a, b Row) int { return cmp.Compare(a.EntriesPerSec, b.EntriesPerSec) })
 	med := sorted[len(sorted)/2]
+	for _, x := range rs {
+		if x.MaxLagMs > med.MaxLagMs {
+			med.MaxLagMs, med.MaxLagRecords = x.MaxLagMs, x.MaxLagRecords
+		}
+		med.DrainMs = max(med.DrainMs, x.DrainMs)
+	}
 	var rates, cpus []string
 	for _, x := range rs {
 		rates = append(rates, thousands(x.EntriesPerSec))
@@ -116,5 +131,8 @@ func medianRow(rs []Row, with string) Row {
 		med.Note += "; CPU us/entry: " + strings.Join(cpus, ", ")
 	}
 	med.Note += ")"
+	if med.MaxLagMs > 0 || med.DrainMs > 0 {
+		med.Note += "; backup lag and drain: the largest of the runs"
+	}
 	return med
 }
