@@ -243,20 +243,19 @@ func Run(ctx context.Context, cfg Config) (rows []Row, err error) {
 		}()
 	}
 
-	want := cfg.wants
 	if cfg.MinIOBin == "" && len(cfg.Rows) == 0 {
 		cfg.logf("tolbench: skipping %s: no MinIO; %s", strings.Join(S3Rows, ", "), minioHint)
 	}
 	needEntries := 0
 	for _, name := range []string{RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowProve, RowOpen, RowSlog, RowZap, RowZerolog, RowReadPage, RowSearch, RowEntries, RowShipCapacity, RowDashOverview, RowDashSearch, RowDashStream, RowDashClients, RowShipSinks1, RowShipSinks2, RowShipSinks3} {
-		if want(name) {
+		if cfg.wants(name) {
 			needEntries = cfg.N
 		}
 	}
-	if want(RowSync) || want(RowSyncSigned) {
+	if cfg.wants(RowSync) || cfg.wants(RowSyncSigned) {
 		needEntries = max(needEntries, cfg.NSync)
 	}
-	if want(RowShipS3) || want(RowShipS3Paced) {
+	if cfg.wants(RowShipS3) || cfg.wants(RowShipS3Paced) {
 		needEntries = max(needEntries, cfg.NShip)
 	}
 	entries := Generate(min(needEntries, cfg.Distinct))
@@ -264,7 +263,7 @@ func Run(ctx context.Context, cfg Config) (rows []Row, err error) {
 	r := &runner{cfg: cfg, dir: dir, entries: entries}
 	defer r.stopMinIO()
 	for _, name := range AllRows {
-		if !want(name) || (name == RowRSS && cfg.RSSN <= 0) {
+		if !cfg.wants(name) || (name == RowRSS && cfg.RSSN <= 0) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {

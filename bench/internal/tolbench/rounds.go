@@ -110,14 +110,12 @@ func interleaved(names []string, rounds int, others string, run func(name string
 func medianRow(rs []Row, with string) Row {
 	sorted := slices.SortedFunc(slices.Values(rs), func(a, b Row) int { return cmp.Compare(a.EntriesPerSec, b.EntriesPerSec) })
 	med := sorted[len(sorted)/2]
+	var rates, cpus []string
 	for _, x := range rs {
 		if x.MaxLagMs > med.MaxLagMs {
 			med.MaxLagMs, med.MaxLagRecords = x.MaxLagMs, x.MaxLagRecords
 		}
 		med.DrainMs = max(med.DrainMs, x.DrainMs)
-	}
-	var rates, cpus []string
-	for _, x := range rs {
 		rates = append(rates, thousands(x.EntriesPerSec))
 		if x.CPUusPerEntry > 0 {
 			cpus = append(cpus, fmt.Sprintf("%.2f", x.CPUusPerEntry))
