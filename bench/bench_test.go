@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"slices"
@@ -68,8 +69,9 @@ func TestBenchmark(t *testing.T) {
 	}
 	for _, r := range rows {
 		for _, g := range tolbench.RoundGroups {
-			if slices.Contains(g.Rows, r.Name) && !strings.Contains(r.Note, "the median of 3 runs interleaved with "+g.Others) {
-				t.Errorf("%s: note %q; want the median of 3 runs interleaved with %s", r.Name, r.Note, g.Others)
+			want := fmt.Sprintf("the median of %d runs interleaved with %s", g.Rounds, g.Others)
+			if slices.Contains(g.Rows, r.Name) && !strings.Contains(r.Note, want) {
+				t.Errorf("%s: note %q; want %q", r.Name, r.Note, want)
 			}
 		}
 		if runtime.GOOS == "linux" && slices.Contains([]string{tolbench.RowBuffered, tolbench.RowBufferedEncrypted, tolbench.RowAESGCM}, r.Name) && r.CPUusPerEntry <= 0 {

@@ -15,19 +15,24 @@ import (
 // treeoflife-buffered with slog-json, and treeoflife-slog,
 // treeoflife-buffered-signed and treeoflife-buffered-encrypted with
 // treeoflife-buffered; treeoflife-sync-signed and treeoflife-ship-s3 with
-// treeoflife-sync. The rows of a group run together, interleaved,
-// writeRounds times, and each reports its median run: on a shared machine
-// whose speed drifts by tens of percent within minutes, single runs minutes
-// apart compare the machine's moments as much as the loggers.
+// treeoflife-sync; treeoflife-verify with sha256, and
+// treeoflife-verify-anchored with treeoflife-verify. The rows of a group
+// run together, interleaved, Rounds times, and each reports its median
+// run: on a shared machine whose speed drifts by tens of percent within
+// minutes, single runs minutes apart compare the machine's moments as much
+// as the loggers. The verifying rows take under a second each, so a
+// moment decides a single run of theirs; they run five times.
 var RoundGroups = []RoundGroup{
-	{Rows: []string{RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowSlog}, Others: "the other Buffered rows"},
-	{Rows: []string{RowSync, RowSyncSigned, RowShipS3}, Others: "the other Sync rows"},
+	{Rows: []string{RowBuffered, RowTolSlog, RowBufferedSigned, RowBufferedEncrypted, RowSlog}, Others: "the other Buffered rows", Rounds: writeRounds},
+	{Rows: []string{RowSync, RowSyncSigned, RowShipS3}, Others: "the other Sync rows", Rounds: writeRounds},
+	{Rows: []string{RowVerify, RowVerifyDir, RowSHA256, RowVerifyAnchored}, Others: "the other verifying rows", Rounds: verifyRounds},
 }
 
 // A RoundGroup is rows measured together (RoundGroups).
 type RoundGroup struct {
 	Rows   []string
 	Others string // what a row's note says it was interleaved with
+	Rounds int    // how many times each row runs
 }
 
 // roundGroup returns the group of RoundGroups that holds row name.
@@ -40,13 +45,17 @@ func roundGroup(name string) (RoundGroup, bool) {
 	return RoundGroup{}, false
 }
 
-// writeRounds is how many times each row of a RoundGroup runs.
-const writeRounds = 3
+// writeRounds and verifyRounds are how many times each row of a
+// RoundGroup of loggers, and of the group of verifying rows, runs.
+const (
+	writeRounds  = 3
+	verifyRounds = 5
+)
 
 // roundRow returns row name of group g, measuring all the rows of g that
-// the run asks for, in rounds, the first time. Each run starts from an
-// empty log (or file), and the last round's is kept for the rows that read
-// it.
+// the run asks for, in rounds, the first time. Each run of a row that
+// writes starts from an empty log (or file), and the last round's is kept
+// for the rows that read it (the verifying rows among them).
 func (r *runner) roundRow(ctx context.Context, g RoundGroup, name string) (Row, error) {
 	if row, ok := r.roundRows[name]; ok {
 		return row, nil
@@ -64,7 +73,7 @@ func (r *runner) roundRow(ctx context.Context, g RoundGroup, name string) (Row, 
 			return Row{Name: name}, err
 		}
 	}
-	rows, err := interleaved(names, writeRounds, g.Others, func(n string, _ int) (Row, error) {
+	rows, err := interleaved(names, g.Rounds, g.Others, func(n string, _ int) (Row, error) {
 		for _, p := range []string{n, n + ".log"} {
 			if err := os.RemoveAll(filepath.Join(r.dir, p)); err != nil {
 				return Row{Name: n}, err

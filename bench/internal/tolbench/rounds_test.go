@@ -60,3 +60,24 @@ func TestRoundGroupRows(t *testing.T) {
 		}
 	}
 }
+
+// TestRoundGroups: every group runs its rows an odd number of times, more
+// than once, so that its median is one of its runs, and no row is in two
+// groups.
+func TestRoundGroups(t *testing.T) {
+	seen := map[string]bool{}
+	for _, g := range RoundGroups {
+		if g.Rounds < 3 || g.Rounds%2 == 0 {
+			t.Errorf("group %v runs %d rounds; want an odd number, at least 3", g.Rows, g.Rounds)
+		}
+		for _, n := range g.Rows {
+			if seen[n] {
+				t.Errorf("row %s is in two groups", n)
+			}
+			seen[n] = true
+		}
+	}
+	if g, ok := roundGroup(RowVerify); !ok || !slices.Contains(g.Rows, RowSHA256) || !slices.Contains(g.Rows, RowVerifyAnchored) {
+		t.Errorf("%s is not measured with %s and %s (%v)", RowVerify, RowSHA256, RowVerifyAnchored, g.Rows)
+	}
+}
