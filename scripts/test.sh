@@ -13,7 +13,7 @@
 #      under a temporary directory, and waits until they are ready;
 #   4. runs `go test -race` over the module with TOL_REQUIRE_INTEGRATION=1, so
 #      that the S3 and GCS sink tests fail rather than skip if a server is
-#      missing; then the bench module's vet and tests, if it exists (its S3
+#      missing; then the bench module's vet, staticcheck and tests, if it exists (its S3
 #      rows start a MinIO of their own from TOL_MINIO_BIN);
 #   5. always stops the servers and removes the temporary directory, and
 #      prints the servers' logs if anything failed.
@@ -231,10 +231,10 @@ go test $RACE -count=1 ${TOL_TEST_FLAGS:-} ./... || FAILED+=("go test ./...")
 elapsed "$t0"
 
 if [ -f bench/go.mod ]; then
-	section "bench module: go vet ./... && go test -count=1 ./..."
+	section "bench module: go vet ./... && staticcheck ./... && go test -count=1 ./..."
 	t0=$SECONDS
 	# shellcheck disable=SC2086
-	(cd bench && go vet ./... && go test -count=1 ${TOL_TEST_FLAGS:-} ./...) || FAILED+=("bench module")
+	(cd bench && go vet ./... && "$STATICCHECK" ./... && go test -count=1 ${TOL_TEST_FLAGS:-} ./...) || FAILED+=("bench module")
 	elapsed "$t0"
 fi
 

@@ -138,7 +138,7 @@ func (r *runner) legacyImport(ctx context.Context) (Row, error) {
 		return row, err
 	}
 	if ierr != nil {
-		return row, fmt.Errorf("Import: %w", ierr)
+		return row, fmt.Errorf("importing: %w", ierr)
 	}
 	if s.Imported != r.cfg.N || s.Broken != 0 {
 		return row, fmt.Errorf("imported %d records (%d broken), want %d", s.Imported, s.Broken, r.cfg.N)

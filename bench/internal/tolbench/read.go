@@ -188,7 +188,7 @@ func (r *runner) search(ctx context.Context) (Row, error) {
 		return row, err
 	}
 	if serr != nil {
-		return row, fmt.Errorf("Search: %w", serr)
+		return row, fmt.Errorf("searching: %w", serr)
 	}
 	if len(es) != want {
 		return row, fmt.Errorf("Search(%q) found %d entries, want %d", strings.ToLower(needle), len(es), want)
@@ -236,10 +236,10 @@ func (r *runner) iterate(ctx context.Context) (Row, error) {
 		return row, err
 	}
 	if ierr != nil {
-		return row, fmt.Errorf("Entries: %w", ierr)
+		return row, fmt.Errorf("iterating with Entries: %w", ierr)
 	}
 	if next != uint64(r.cfg.N) {
-		return row, fmt.Errorf("Entries gave %d entries, want %d", next, r.cfg.N)
+		return row, fmt.Errorf("iterating with Entries gave %d entries, want %d", next, r.cfg.N)
 	}
 	finish(&row, elapsed, 0)
 	row.Note = fmt.Sprintf("OpenReader took %.0f ms (not timed)", float64(opened)/1e6)

@@ -96,7 +96,7 @@ func rssChild(ctx context.Context, n, writers int, dir string, segSize int64) (R
 		return row, werr
 	}
 	if cerr != nil {
-		return row, fmt.Errorf("Close: %w", cerr)
+		return row, fmt.Errorf("closing the logger: %w", cerr)
 	}
 	if size != uint64(n) {
 		return row, fmt.Errorf("Head().Size is %d after writing %d entries", size, n)

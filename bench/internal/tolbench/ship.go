@@ -189,7 +189,7 @@ func (r *runner) shipLive(ctx context.Context, name string, d tol.Durability, wr
 		return row, err
 	}
 	if err := lg.Close(); err != nil {
-		return row, fmt.Errorf("Close: %w", err)
+		return row, fmt.Errorf("closing the logger: %w", err)
 	}
 	finish(&row, elapsed, 0)
 	percentiles(&row, lat)
@@ -310,7 +310,7 @@ func (r *runner) shipCapacity(ctx context.Context) (Row, error) {
 		return row, err
 	}
 	if err := lg.Close(); err != nil {
-		return row, fmt.Errorf("Close: %w", err)
+		return row, fmt.Errorf("closing the logger: %w", err)
 	}
 	r.shipped = &shippedLog{prefix: RowShipCapacity, logID: lg.LogID(), head: head}
 	finish(&row, elapsed, 0)

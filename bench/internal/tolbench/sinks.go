@@ -104,7 +104,7 @@ func (r *runner) shipSinks(ctx context.Context, name string, sinks, round int) (
 		return row, fmt.Errorf("BackupStatus has %d sinks, want %d", len(st.Sinks), sinks)
 	}
 	if err := lg.Close(); err != nil {
-		return row, fmt.Errorf("Close: %w", err)
+		return row, fmt.Errorf("closing the logger: %w", err)
 	}
 	finish(&row, elapsed, 0)
 	row.MaxLagRecords, row.MaxLagMs, row.DrainMs = lagRecords, float64(lag)/1e6, float64(drain)/1e6

@@ -432,7 +432,7 @@ func (s *soak) write(ctx context.Context, w int, stop <-chan struct{}) {
 		}
 		e := &s.entries[(k*writers+w)%len(s.entries)]
 		if _, err := s.lg.Log(ctx, tol.LevelRevenue, e.Msg, e.Fields); err != nil {
-			s.fail(fmt.Errorf("Log: %w", err))
+			s.fail(fmt.Errorf("logging: %w", err))
 			return
 		}
 		s.logged.Add(1)

@@ -61,7 +61,7 @@ func (r *runner) tolWriteWith(ctx context.Context, name, dir string, opts tol.Op
 		return row, werr
 	}
 	if cerr != nil {
-		return row, fmt.Errorf("Close: %w", cerr)
+		return row, fmt.Errorf("closing the logger: %w", cerr)
 	}
 	if size != uint64(n) {
 		return row, fmt.Errorf("Head().Size is %d after writing %d entries", size, n)
@@ -194,10 +194,10 @@ func (r *runner) tolVerify(ctx context.Context) (Row, error) {
 		return row, err
 	}
 	if verr != nil {
-		return row, fmt.Errorf("Verify: %w", verr)
+		return row, fmt.Errorf("verifying: %w", verr)
 	}
 	if err := lg.Close(); err != nil {
-		return row, fmt.Errorf("Close: %w", err)
+		return row, fmt.Errorf("closing the logger: %w", err)
 	}
 	finish(&row, elapsed, 0)
 	row.Note = fmt.Sprintf("reopen took %.0f ms (not timed)", float64(reopen)/1e6)
